@@ -1,12 +1,68 @@
-//! `entwurf`: the command-line face of the entwurf v2 substrate.
+//! `entwurf`: the command-line face of the entwurf v2 substrate, a thin layer over the crates.
+//!
+//! Each subcommand lives in its own module with an `Args` type and a `run` function. Errors go to
+//! stderr with a non-zero exit; `--json` switches stdout to machine output.
 
-use clap::Parser;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd_id;
+mod cmd_lock;
+mod cmd_mailbox;
+mod cmd_peers;
+mod cmd_receiver;
+mod cmd_record;
+mod cmd_send;
+mod ctx;
+
+use ctx::{CliError, Ctx, GlobalArgs};
 
 /// entwurf v2 dispatch substrate.
 #[derive(Parser, Debug)]
 #[command(name = "entwurf", version, about)]
-struct Cli {}
+struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
 
-fn main() {
-    let _cli = Cli::parse();
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Garden ids.
+    Id(cmd_id::Args),
+    /// Meta records (who the citizens are).
+    Record(cmd_record::Args),
+    /// Receiver markers (who listens on a mailbox).
+    Receiver(cmd_receiver::Args),
+    /// The per-target dispatch lock.
+    Lock(cmd_lock::Args),
+    /// The meta mailbox.
+    Mailbox(cmd_mailbox::Args),
+    /// Dispatch a message to a garden citizen.
+    Send(cmd_send::Args),
+    /// List citizens and socket-only endpoints with their liveness.
+    Peers(cmd_peers::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let ctx = Ctx::new(cli.global);
+    let result = match cli.command {
+        Command::Id(a) => cmd_id::run(a, &ctx),
+        Command::Record(a) => cmd_record::run(a, &ctx),
+        Command::Receiver(a) => cmd_receiver::run(a, &ctx),
+        Command::Lock(a) => cmd_lock::run(a, &ctx),
+        Command::Mailbox(a) => cmd_mailbox::run(a, &ctx),
+        Command::Send(a) => cmd_send::run(a, &ctx),
+        Command::Peers(a) => cmd_peers::run(a, &ctx),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("entwurf: {err}");
+            ExitCode::from(err.exit_code())
+        }
+    }
 }
