@@ -1,2 +1,45 @@
 //! Test-harness helpers for the deterministic matrix (`tests/matrix.rs`) and the live gate
 //! (`tests/matrix_live.rs`).
+//!
+//! Owns the live gate's seams: a per-cell [`World`] (fresh temp dirs, the residents' `HOME`),
+//! pi discovery ([`discover_pi`]), target selection ([`select_target`]), a real pi
+//! [`Resident`] with staged timeouts and a reaper that also runs on panic, named invariant
+//! checks ([`check`]) and read-only probes of the world's directories.
+//!
+//! ```no_run
+//! use entwurf_harness::{check, discover_pi_from_env, select_target, CellError, World};
+//! fn cell() -> Result<(), CellError> {
+//!     let world = World::new("example")?;
+//!     let pi = discover_pi_from_env()?;
+//!     let target = select_target(|k| std::env::var(k).ok())?;
+//!     let gid = world.mint_gid("target");
+//!     check("fresh-gid-has-no-socket", !world.socket_path(&gid).exists(), || "socket exists")?;
+//!     let resident = world.start_resident(&pi, &target, &gid)?;
+//!     resident.wait_for_socket()?;
+//!     world.pass(); // reaps the resident, removes the world
+//!     Ok(())
+//! }
+//! ```
+
+mod check;
+mod discovery;
+pub mod fs_probe;
+mod resident;
+mod target;
+mod wait;
+mod world;
+
+pub use check::{check, check_eq, CellError};
+pub use discovery::{
+    default_extension, default_pi_bin, discover_pi, discover_pi_from_env, workspace_root,
+    DiscoveryError, PiLocation, ENV_PI_BIN, ENV_PI_EXTENSION,
+};
+pub use resident::{
+    control_socket_path, socket_accepts, tail_lines, HarnessError, Reaped, Resident, ResidentDirs,
+};
+pub use target::{
+    parse_target, select_target, LiveTarget, TargetError, DEFAULT_MODEL, DEFAULT_PROVIDER,
+    ENV_MODEL, ENV_PROVIDER, ENV_TARGET,
+};
+pub use wait::{poll_until, Timeouts};
+pub use world::World;

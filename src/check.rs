@@ -1,0 +1,103 @@
+//! Named invariants: every check in a cell says which invariant broke.
+
+use std::fmt;
+
+use crate::discovery::DiscoveryError;
+use crate::resident::HarnessError;
+use crate::target::TargetError;
+
+/// Why a cell failed. `Debug` prints the same text as `Display`, so a test returning
+/// `Err(CellError)` shows a readable line in libtest's output.
+#[derive(thiserror::Error)]
+pub enum CellError {
+    /// A named invariant does not hold.
+    #[error("invariant broken: {name}: {detail}")]
+    Invariant {
+        /// The invariant's name (stable; grep for it in the cell source).
+        name: String,
+        /// What was observed instead.
+        detail: String,
+    },
+    /// The live setup could not be built (no pi, boot timeout, IO).
+    #[error("live setup failed: {0}")]
+    Harness(#[from] HarnessError),
+    /// No usable pi.
+    #[error("{0}")]
+    Discovery(#[from] DiscoveryError),
+    /// The live target variables are malformed.
+    #[error("{0}")]
+    Target(#[from] TargetError),
+    /// A step of the cell (an API call) returned an error.
+    #[error("step {step:?} failed: {error}")]
+    Step {
+        /// Which step.
+        step: String,
+        /// The error text.
+        error: String,
+    },
+}
+
+impl fmt::Debug for CellError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl CellError {
+    /// Wraps an error from a named step.
+    pub fn step(step: impl Into<String>, error: impl fmt::Display) -> Self {
+        CellError::Step {
+            step: step.into(),
+            error: error.to_string(),
+        }
+    }
+}
+
+/// `Ok(())` when `holds`, else [`CellError::Invariant`] named `name` with `detail`.
+///
+/// The detail is built lazily so a passing check costs nothing.
+pub fn check<D: fmt::Display>(
+    name: &str,
+    holds: bool,
+    detail: impl FnOnce() -> D,
+) -> Result<(), CellError> {
+    if holds {
+        Ok(())
+    } else {
+        Err(CellError::Invariant {
+            name: name.to_owned(),
+            detail: detail().to_string(),
+        })
+    }
+}
+
+/// [`check`] for equality: the detail shows expected and observed values.
+pub fn check_eq<T: PartialEq + fmt::Debug>(
+    name: &str,
+    observed: &T,
+    expected: &T,
+) -> Result<(), CellError> {
+    check(name, observed == expected, || {
+        format!("expected {expected:?}, observed {observed:?}")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_check_names_its_invariant() {
+        let err = check("no-lock-left", false, || "lock file /x/g.lock exists").unwrap_err();
+        assert_eq!(
+            format!("{err:?}"),
+            "invariant broken: no-lock-left: lock file /x/g.lock exists"
+        );
+        assert!(check("ok", true, || "unused").is_ok());
+        let err = check_eq("outcome", &"failed", &"sent").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invariant broken: outcome: expected \"sent\", observed \"failed\""
+        );
+    }
+}
