@@ -1,12 +1,53 @@
 //! The per-target dispatch lock: `<lockDir>/<gid>.lock`, one compact JSON claim line.
 //!
-//! Acquire is an exclusive create; a holder that is provably dead on this host (`kill(pid, 0)`
-//! fails with `ESRCH`) is reclaimed under a `.reclaim` marker; release succeeds only for the
-//! owner of the nonce. There is no age-based steal and no reclaim across hosts.
+//! This crate owns the lock file format, acquire (exclusive create), reclaim of a holder that is
+//! provably dead on this host (`kill(pid, 0)` fails with `ESRCH`) under a `.reclaim` marker with a
+//! nonce re-check, release by the owner of the nonce only, and the inspection and by-hand clearing
+//! the CLI offers. There is no age-based steal and no reclaim across hosts. Everything is
+//! synchronous; directories are passed in (see [`default_lock_dir`] for the production default).
+//!
+//! ```no_run
+//! use entwurf_lock::{AcquireOutcome, Lock};
+//! use entwurf_meta_session::GardenId;
+//!
+//! let lock = Lock::new("/tmp/entwurf-v2-locks");
+//! let gid = GardenId::parse("20260612T100000-aaaaaa")?;
+//! match lock.acquire(&gid)? {
+//!     AcquireOutcome::Acquired(claim) => {
+//!         // ... dispatch under the lock ...
+//!         lock.release(&claim)?;
+//!     }
+//!     AcquireOutcome::Conflict(c) => eprintln!("target-locked: {}", c.detail),
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod claim;
+mod error;
+mod lock;
+mod options;
 
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
+
+pub use claim::{
+    claim_line, classify_kill, corrupt_detail, describe_holder, holder_detail, iso_millis,
+    judge_holder, marker_busy_detail, parse_holder, ClaimPid, HolderState, ProcessLiveness,
+};
+pub use error::LockError;
+pub use lock::{
+    lock_path_for, parse_garden_id, reclaim_marker_path, ClearOutcome, Lock, LockStatus,
+    ReclaimMarker,
+};
+pub use options::{
+    default_lock_dir, now_iso, os_hostname, random_nonce, real_kill_probe, LockOptions,
+    ProcessProbe, StringSource, LOCK_DIR_ENV,
+};
+pub use rustix::io::Errno;
+
+/// The `reason` of every [`LockConflict`].
+pub const LOCK_CONFLICT_REASON: &str = "target-locked";
 
 /// The value of `owner` in every claim this lock writes.
 pub const LOCK_OWNER: &str = "entwurf_v2";
@@ -17,8 +58,8 @@ pub const LOCK_OWNER: &str = "entwurf_v2";
 pub struct LockClaim {
     /// The locked garden id.
     pub garden_id: String,
-    /// The holder's process id.
-    pub pid: u32,
+    /// The holder's process id (any JSON number when read from a file; see [`ClaimPid`]).
+    pub pid: ClaimPid,
     /// The holder's hostname.
     pub hostname: String,
     /// ISO-8601 UTC with milliseconds, at acquire.

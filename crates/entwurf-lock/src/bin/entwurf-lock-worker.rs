@@ -1,0 +1,159 @@
+//! `entwurf-lock-worker`: a small second process for the lock's multi-process tests (and for
+//! poking at a lock dir by hand). Not part of the `entwurf` CLI.
+//!
+//! ```text
+//! entwurf-lock-worker race --dir D --gid G --iterations N --inside PATH
+//!     waits for one line on stdin (the start signal), then tries N times to acquire G; while it
+//!     holds the lock it creates PATH exclusively (an existing PATH = two holders at once = exit
+//!     3) and removes it again before releasing. Prints `acquired=<a> released=<r>`.
+//!     Exit 4 when a release of our own claim is not `released`.
+//! entwurf-lock-worker hold --dir D --gid G [--hostname H]
+//!     acquires G once (exit 5 on conflict, printing the detail), prints the claim as one JSON
+//!     line, holds it until stdin closes, releases it and prints the release outcome.
+//! entwurf-lock-worker try --dir D --gid G
+//!     acquires once: prints the claim and releases it (exit 0), or prints the conflict (exit 5).
+//! ```
+
+use std::fs::OpenOptions;
+use std::io::{self, BufRead, ErrorKind, Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use entwurf_lock::{AcquireOutcome, Lock, LockOptions, ReleaseOutcome};
+use entwurf_meta_session::GardenId;
+
+struct Args {
+    cmd: String,
+    dir: PathBuf,
+    gid: GardenId,
+    iterations: u32,
+    inside: Option<PathBuf>,
+    hostname: Option<String>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut it = std::env::args().skip(1);
+    let cmd = it.next().ok_or("missing subcommand (race | hold | try)")?;
+    let (mut dir, mut gid, mut iterations, mut inside, mut hostname) = (None, None, 1, None, None);
+    while let Some(flag) = it.next() {
+        let value = it.next().ok_or(format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--dir" => dir = Some(PathBuf::from(value)),
+            "--gid" => gid = Some(GardenId::parse(&value).map_err(|e| e.to_string())?),
+            "--iterations" => iterations = value.parse().map_err(|_| "bad --iterations")?,
+            "--inside" => inside = Some(PathBuf::from(value)),
+            "--hostname" => hostname = Some(value),
+            other => return Err(format!("unknown flag {other}")),
+        }
+    }
+    Ok(Args {
+        cmd,
+        dir: dir.ok_or("--dir is required")?,
+        gid: gid.ok_or("--gid is required")?,
+        iterations,
+        inside,
+        hostname,
+    })
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("entwurf-lock-worker: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut opts = LockOptions::new(&args.dir);
+    if let Some(h) = &args.hostname {
+        opts.hostname = h.clone();
+    }
+    let lock = Lock::with_options(opts);
+    let result = match args.cmd.as_str() {
+        "race" => race(&lock, &args),
+        "hold" => hold(&lock, &args),
+        "try" => try_once(&lock, &args),
+        other => Err(Failure(2, format!("unknown subcommand {other}"))),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure(code, msg)) => {
+            eprintln!("entwurf-lock-worker: {msg}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+struct Failure(u8, String);
+
+impl From<entwurf_lock::LockError> for Failure {
+    fn from(e: entwurf_lock::LockError) -> Self {
+        Failure(1, e.to_string())
+    }
+}
+
+impl From<io::Error> for Failure {
+    fn from(e: io::Error) -> Self {
+        Failure(1, e.to_string())
+    }
+}
+
+fn race(lock: &Lock, args: &Args) -> Result<(), Failure> {
+    let inside = args
+        .inside
+        .as_ref()
+        .ok_or(Failure(2, "--inside is required".into()))?;
+    let mut go = String::new();
+    io::stdin().lock().read_line(&mut go)?;
+    let (mut acquired, mut released) = (0u32, 0u32);
+    for _ in 0..args.iterations {
+        let AcquireOutcome::Acquired(claim) = lock.acquire(&args.gid)? else {
+            continue;
+        };
+        acquired += 1;
+        match OpenOptions::new().write(true).create_new(true).open(inside) {
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                return Err(Failure(
+                    3,
+                    format!("two holders at once: {} existed", inside.display()),
+                ))
+            }
+            Err(e) => return Err(e.into()),
+        }
+        std::fs::remove_file(inside)?;
+        match lock.release(&claim)? {
+            ReleaseOutcome::Released => released += 1,
+            other => return Err(Failure(4, format!("own release gave {other:?}"))),
+        }
+    }
+    println!("acquired={acquired} released={released}");
+    Ok(())
+}
+
+fn hold(lock: &Lock, args: &Args) -> Result<(), Failure> {
+    let claim = match lock.acquire(&args.gid)? {
+        AcquireOutcome::Acquired(c) => c,
+        AcquireOutcome::Conflict(c) => return Err(Failure(5, c.detail)),
+    };
+    let line = serde_json::to_string(&claim).map_err(|e| Failure(1, e.to_string()))?;
+    let mut out = io::stdout().lock();
+    writeln!(out, "{line}")?;
+    out.flush()?;
+    let mut sink = Vec::new();
+    io::stdin().lock().read_to_end(&mut sink)?;
+    let outcome = lock.release(&claim)?;
+    writeln!(out, "{outcome:?}")?;
+    Ok(())
+}
+
+fn try_once(lock: &Lock, args: &Args) -> Result<(), Failure> {
+    match lock.acquire(&args.gid)? {
+        AcquireOutcome::Acquired(claim) => {
+            println!("acquired {}", claim.nonce);
+            lock.release(&claim)?;
+            Ok(())
+        }
+        AcquireOutcome::Conflict(c) => Err(Failure(5, c.detail)),
+    }
+}
