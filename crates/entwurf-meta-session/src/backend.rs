@@ -59,7 +59,8 @@ pub const ALL_BACKENDS: [Backend; 4] = [
 ];
 
 /// The backends a marker (receiver or sender) or a v1 record may carry: never `pi`.
-pub const MARKER_BACKENDS: [Backend; 3] = [Backend::ClaudeCode, Backend::Antigravity, Backend::Codex];
+pub const MARKER_BACKENDS: [Backend; 3] =
+    [Backend::ClaudeCode, Backend::Antigravity, Backend::Codex];
 
 /// The backend name is not one of the known backends.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -128,7 +129,9 @@ impl FromStr for Backend {
         ALL_BACKENDS
             .into_iter()
             .find(|b| b.as_str() == s)
-            .ok_or_else(|| UnknownBackend { value: s.to_owned() })
+            .ok_or_else(|| UnknownBackend {
+                value: s.to_owned(),
+            })
     }
 }
 
@@ -138,9 +141,18 @@ mod tests {
 
     #[test]
     fn capability_domains_are_disjoint_and_singular() {
-        let liveness: Vec<_> = ALL_BACKENDS.into_iter().filter(|b| b.is_socket_liveness()).collect();
-        let self_fetch: Vec<_> = ALL_BACKENDS.into_iter().filter(|b| b.is_self_fetch()).collect();
-        let native: Vec<_> = ALL_BACKENDS.into_iter().filter(|b| b.is_native_push()).collect();
+        let liveness: Vec<_> = ALL_BACKENDS
+            .into_iter()
+            .filter(|b| b.is_socket_liveness())
+            .collect();
+        let self_fetch: Vec<_> = ALL_BACKENDS
+            .into_iter()
+            .filter(|b| b.is_self_fetch())
+            .collect();
+        let native: Vec<_> = ALL_BACKENDS
+            .into_iter()
+            .filter(|b| b.is_native_push())
+            .collect();
         assert_eq!(liveness, [Backend::Pi]);
         assert_eq!(self_fetch, [Backend::ClaudeCode]);
         assert_eq!(native, [Backend::Antigravity]);
@@ -150,7 +162,10 @@ mod tests {
     fn names_round_trip() {
         for b in ALL_BACKENDS {
             assert_eq!(b.as_str().parse::<Backend>().unwrap(), b);
-            assert_eq!(serde_json::to_string(&b).unwrap(), format!("\"{}\"", b.as_str()));
+            assert_eq!(
+                serde_json::to_string(&b).unwrap(),
+                format!("\"{}\"", b.as_str())
+            );
         }
         assert!("Pi".parse::<Backend>().is_err());
     }

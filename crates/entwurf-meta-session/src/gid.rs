@@ -31,7 +31,9 @@ pub fn is_valid_garden_id(s: &str) -> bool {
         && b[8] == b'T'
         && b[9..15].iter().all(u8::is_ascii_digit)
         && b[15] == b'-'
-        && b[16..].iter().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
+        && b[16..]
+            .iter()
+            .all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 impl GardenId {
@@ -40,7 +42,9 @@ impl GardenId {
         if is_valid_garden_id(s) {
             Ok(Self(s.to_owned()))
         } else {
-            Err(InvalidGardenId { value: s.to_owned() })
+            Err(InvalidGardenId {
+                value: s.to_owned(),
+            })
         }
     }
 
@@ -152,7 +156,10 @@ mod tests {
     #[test]
     fn serde_round_trip_validates() {
         let id: GardenId = serde_json::from_str("\"20260614T120000-57a4c2\"").unwrap();
-        assert_eq!(serde_json::to_string(&id).unwrap(), "\"20260614T120000-57a4c2\"");
+        assert_eq!(
+            serde_json::to_string(&id).unwrap(),
+            "\"20260614T120000-57a4c2\""
+        );
         assert!(serde_json::from_str::<GardenId>("\"../etc\"").is_err());
     }
 }

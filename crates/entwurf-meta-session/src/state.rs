@@ -1,0 +1,227 @@
+//! The minimal `state.json` reader/writer needed for the v1 receipt migration during an upsert
+//! attach (`<mailbox>/<gid>/state.json`). The mailbox crate owns receipt state otherwise; this
+//! writer produces the same bytes (key order `schemaVersion, gardenId, lastEnqueuedAt,
+//! lastDeliveredAt, lastReadAt`, pretty JSON + `"\n"`, 0600, tmp + rename).
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::fsutil;
+use crate::record::{require_garden_id_value, require_nullable, Got, RecordParseError};
+use crate::{GardenId, V1Receipts};
+
+const STATE_KEYS: [&str; 5] = [
+    "schemaVersion",
+    "gardenId",
+    "lastEnqueuedAt",
+    "lastDeliveredAt",
+    "lastReadAt",
+];
+
+/// The per-citizen receipt state, in wire order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReceiptState {
+    /// Always 1.
+    pub schema_version: u32,
+    /// The citizen (equals the directory name).
+    pub garden_id: GardenId,
+    /// Last enqueue.
+    pub last_enqueued_at: Option<String>,
+    /// Last doorbell delivery (never stamped by live code).
+    pub last_delivered_at: Option<String>,
+    /// Last drain (the read receipt).
+    pub last_read_at: Option<String>,
+}
+
+impl ReceiptState {
+    /// The all-null state for a citizen (what an absent file reads as).
+    pub fn empty(gid: &GardenId) -> Self {
+        Self {
+            schema_version: 1,
+            garden_id: gid.clone(),
+            last_enqueued_at: None,
+            last_delivered_at: None,
+            last_read_at: None,
+        }
+    }
+
+    /// Canonical bytes: pretty JSON + `"\n"`.
+    pub fn to_file_bytes(&self) -> Vec<u8> {
+        let mut s = serde_json::to_string_pretty(self).unwrap_or_default();
+        s.push('\n');
+        s.into_bytes()
+    }
+}
+
+/// `state.json` is unreadable or does not match the schema. Texts follow the reference.
+#[derive(Debug, thiserror::Error)]
+pub enum ReceiptStateError {
+    /// Not JSON.
+    #[error("mailbox receipt state is not valid JSON: {detail}")]
+    InvalidJson {
+        /// The parser's message.
+        detail: String,
+    },
+    /// Not an object.
+    #[error("mailbox receipt state must be a JSON object (got {got}).")]
+    NotAnObject {
+        /// What it was.
+        got: Got,
+    },
+    /// `schemaVersion` ≠ 1.
+    #[error("mailbox receipt state \"schemaVersion\" must be 1 (got {got}).")]
+    SchemaVersion {
+        /// What it was.
+        got: Got,
+    },
+    /// Keys outside the exact set.
+    #[error(
+        "mailbox receipt state carries unexpected key(s) {} (allowed: {}).",
+        keys.iter().map(|k| format!("\"{k}\"")).collect::<Vec<_>>().join(", "),
+        STATE_KEYS.join(", ")
+    )]
+    UnexpectedKeys {
+        /// The stray keys.
+        keys: Vec<String>,
+    },
+    /// A field breaks its rule (record-layer texts).
+    #[error("{0}")]
+    Field(#[from] RecordParseError),
+    /// The body names another citizen than its directory. (The reference prints the literal
+    /// `<mailbox>` instead of the real root.)
+    #[error("mailbox receipt state body/path gardenId drift — body gardenId={body}, read from <mailbox>/{dir}/state.json.")]
+    Drift {
+        /// The body's gardenId.
+        body: GardenId,
+        /// The directory's gid.
+        dir: GardenId,
+    },
+    /// The file could not be read or written.
+    #[error("could not {op} {}: {source}", path.display())]
+    Io {
+        /// What was attempted.
+        op: &'static str,
+        /// The path.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+}
+
+/// `<mailbox>/<gid>/state.json`.
+pub fn receipt_state_path(mailbox_dir: &Path, gid: &GardenId) -> PathBuf {
+    mailbox_dir.join(gid.as_str()).join("state.json")
+}
+
+fn parse_state(bytes: &[u8], gid: &GardenId) -> Result<ReceiptState, ReceiptStateError> {
+    let raw: Value = serde_json::from_str(&String::from_utf8_lossy(bytes)).map_err(|e| {
+        ReceiptStateError::InvalidJson {
+            detail: e.to_string(),
+        }
+    })?;
+    let obj = match raw {
+        Value::Object(m) => m,
+        other => {
+            return Err(ReceiptStateError::NotAnObject {
+                got: Got::of(Some(&other)),
+            })
+        }
+    };
+    if obj.get("schemaVersion").and_then(Value::as_f64) != Some(1.0) {
+        return Err(ReceiptStateError::SchemaVersion {
+            got: Got::of(obj.get("schemaVersion")),
+        });
+    }
+    let stray: Vec<String> = obj
+        .keys()
+        .filter(|k| !STATE_KEYS.contains(&k.as_str()))
+        .cloned()
+        .collect();
+    if !stray.is_empty() {
+        return Err(ReceiptStateError::UnexpectedKeys { keys: stray });
+    }
+    let state = ReceiptState {
+        schema_version: 1,
+        garden_id: require_garden_id_value(obj.get("gardenId"))?,
+        last_enqueued_at: require_nullable(obj.get("lastEnqueuedAt"), "lastEnqueuedAt")?,
+        last_delivered_at: require_nullable(obj.get("lastDeliveredAt"), "lastDeliveredAt")?,
+        last_read_at: require_nullable(obj.get("lastReadAt"), "lastReadAt")?,
+    };
+    if &state.garden_id != gid {
+        return Err(ReceiptStateError::Drift {
+            body: state.garden_id,
+            dir: gid.clone(),
+        });
+    }
+    Ok(state)
+}
+
+/// Reads `<mailbox>/<gid>/state.json`; an absent file is the all-null state.
+pub fn read_receipt_state(
+    mailbox_dir: &Path,
+    gid: &GardenId,
+) -> Result<ReceiptState, ReceiptStateError> {
+    let path = receipt_state_path(mailbox_dir, gid);
+    match std::fs::read(&path) {
+        Ok(bytes) => parse_state(&bytes, gid),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(ReceiptState::empty(gid)),
+        Err(source) => Err(ReceiptStateError::Io {
+            op: "read",
+            path,
+            source,
+        }),
+    }
+}
+
+/// Merges a v1 record's receipts into `state.json`: `state[f] = state[f] ?? v1[f]` for the three
+/// timestamps (existing state wins). Writes (mkdir -p, tmp + rename, 0600) only when a field
+/// changes; returns the new state then, or `None` when nothing changed (no file is created).
+pub fn migrate_v1_receipts(
+    mailbox_dir: &Path,
+    gid: &GardenId,
+    v1: &V1Receipts,
+) -> Result<Option<ReceiptState>, ReceiptStateError> {
+    let current = read_receipt_state(mailbox_dir, gid)?;
+    let mut next = current.clone();
+    if next.last_enqueued_at.is_none() {
+        next.last_enqueued_at = v1.last_enqueued_at.clone();
+    }
+    if next.last_delivered_at.is_none() {
+        next.last_delivered_at = v1.last_delivered_at.clone();
+    }
+    if next.last_read_at.is_none() {
+        next.last_read_at = v1.last_read_at.clone();
+    }
+    if next == current {
+        return Ok(None);
+    }
+    let path = receipt_state_path(mailbox_dir, gid);
+    let dir = mailbox_dir.join(gid.as_str());
+    fsutil::ensure_dir(&dir).map_err(|e| ReceiptStateError::Io {
+        op: "create directory",
+        path: dir.clone(),
+        source: match e {
+            fsutil::EnsureDirError::Io(e) => e,
+            fsutil::EnsureDirError::NotADirectory(p) => io::Error::new(
+                io::ErrorKind::NotADirectory,
+                format!("{} is not a directory", p.display()),
+            ),
+        },
+    })?;
+    let tmp = fsutil::with_suffix(
+        &path,
+        &format!(".tmp-{}-{}", std::process::id(), fsutil::epoch_millis()),
+    );
+    fsutil::write_atomic(&tmp, &path, &next.to_file_bytes()).map_err(|source| {
+        ReceiptStateError::Io {
+            op: "write",
+            path: path.clone(),
+            source,
+        }
+    })?;
+    Ok(Some(next))
+}
