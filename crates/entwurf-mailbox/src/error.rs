@@ -1,0 +1,151 @@
+//! The mailbox's typed errors. Each carries the garden id or path it is about and says what to do.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use entwurf_meta_session::{GardenId, InvalidGardenId};
+
+use crate::state::StateError;
+
+/// Everything that can go wrong in the mailbox.
+#[derive(Debug, thiserror::Error)]
+pub enum MailboxError {
+    /// The value offered as a garden id does not match the grammar.
+    #[error("{0} — nothing was read or written")]
+    InvalidGardenId(#[from] InvalidGardenId),
+
+    /// No meta record exists for the target: it is not a garden citizen.
+    #[error("no meta-record for garden id \"{gid}\" under {} — not a garden citizen, cannot deliver.", sessions_dir.display())]
+    RecordMissing {
+        /// The target.
+        gid: GardenId,
+        /// The sessions dir that was searched.
+        sessions_dir: PathBuf,
+    },
+
+    /// The meta record exists but cannot be used (unreadable, corrupt, or body/filename drift).
+    #[error("meta record {} for garden id {gid} is unusable: {detail} — fix or remove the record (entwurf record show {gid}); nothing was written to the mailbox", path.display())]
+    Record {
+        /// The target.
+        gid: GardenId,
+        /// The record file.
+        path: PathBuf,
+        /// What the record reader said.
+        detail: String,
+    },
+
+    /// An enqueue was asked to write an empty body.
+    #[error("enqueueMetaMessage: body must be a non-empty string.")]
+    EmptyBody {
+        /// The target.
+        gid: GardenId,
+    },
+
+    /// The guarded send refused: nobody would ever drain the message. Nothing was written.
+    #[error("mailbox-undeliverable: garden id {gid} has no live receiver ({reason}); nothing was written. Start or resume the citizen's session so its receiver marker is re-armed, or pick another transport")]
+    Undeliverable {
+        /// The target.
+        gid: GardenId,
+        /// The deliverability reason.
+        reason: String,
+    },
+
+    /// `state.json` exists but is invalid. Nothing of the current operation was left behind.
+    #[error("{source} [receipt state {}: fix or remove that file; removing it only forgets receipt timestamps]", path.display())]
+    State {
+        /// The mailbox owner.
+        gid: GardenId,
+        /// The state file.
+        path: PathBuf,
+        /// What is wrong with it.
+        source: StateError,
+    },
+
+    /// A path that must be a directory is something else (a file, usually).
+    #[error("mailbox path {} is not a directory — move the file away; nothing was written", path.display())]
+    NotADirectory {
+        /// The offending path.
+        path: PathBuf,
+    },
+
+    /// The message was written and published but the doorbell poke failed; the message was
+    /// withdrawn again so no unannounced message is left behind.
+    #[error("could not ring the doorbell {}: {source} — the message was withdrawn, nothing is queued; fix the signal file (it must be a writable regular file) and send again", signal_path.display())]
+    SignalFailed {
+        /// The target.
+        gid: GardenId,
+        /// `inbox.signal`.
+        signal_path: PathBuf,
+        /// The write error.
+        source: io::Error,
+    },
+
+    /// Any other filesystem failure.
+    #[error("could not {op} {}: {source} — check the path's permissions and free space", path.display())]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// The path it was done to.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+}
+
+impl MailboxError {
+    /// The garden id this error is about, when it has one.
+    pub fn garden_id(&self) -> Option<&GardenId> {
+        match self {
+            MailboxError::RecordMissing { gid, .. }
+            | MailboxError::Record { gid, .. }
+            | MailboxError::EmptyBody { gid }
+            | MailboxError::Undeliverable { gid, .. }
+            | MailboxError::State { gid, .. }
+            | MailboxError::SignalFailed { gid, .. } => Some(gid),
+            MailboxError::InvalidGardenId(_)
+            | MailboxError::NotADirectory { .. }
+            | MailboxError::Io { .. } => None,
+        }
+    }
+
+    /// True for the guarded-send refusal.
+    pub fn is_undeliverable(&self) -> bool {
+        matches!(self, MailboxError::Undeliverable { .. })
+    }
+}
+
+pub(crate) fn io_err(op: &'static str, path: &Path, source: io::Error) -> MailboxError {
+    if source.kind() == io::ErrorKind::NotADirectory {
+        return MailboxError::NotADirectory {
+            path: path.to_path_buf(),
+        };
+    }
+    MailboxError::Io {
+        op,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// `create_dir_all` failed: a file in the way is reported as [`MailboxError::NotADirectory`].
+pub(crate) fn mkdir_err(dir: &Path, source: io::Error) -> MailboxError {
+    let in_the_way = matches!(
+        source.kind(),
+        io::ErrorKind::AlreadyExists | io::ErrorKind::NotADirectory
+    );
+    if in_the_way {
+        let mut p = dir;
+        // Report the first ancestor that exists but is not a directory.
+        while let Some(parent) = p.parent() {
+            if p.exists() && !p.is_dir() {
+                break;
+            }
+            p = parent;
+        }
+        let path = if p.exists() && !p.is_dir() { p } else { dir };
+        return MailboxError::NotADirectory {
+            path: path.to_path_buf(),
+        };
+    }
+    io_err("create the mailbox directory", dir, source)
+}

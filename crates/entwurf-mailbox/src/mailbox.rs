@@ -1,0 +1,522 @@
+//! The mailbox directory `<mailboxDir>/<gid>/`: enqueue, drain, list, and the guarded send.
+//!
+//! # Enqueue order and the no-orphan policy
+//!
+//! 1. read the identity (the record must exist and parse; it is never modified);
+//! 2. the body must be non-empty;
+//! 3. `mkdir -p <mailbox>/<gid>`;
+//! 4. write the body to `.<name>.tmp` (0600, fsync) — a dot name the doorbell glob `*.msg` and
+//!    the drain never match;
+//! 5. stamp `state.json` `lastEnqueuedAt` (tmp + rename). **If this fails, the tmp file is
+//!    removed and the error returned: no message was ever visible**, so there is no orphan
+//!    `.msg` that no doorbell will announce (the reference leaves the `.msg` behind);
+//! 6. publish: rename the tmp file to `<stamp>.msg` without replacing anything (a name collision
+//!    picks a fresh tag);
+//! 7. poke `inbox.signal` with `<ISO now>\n` (0600 on create, mode kept on rewrite). **If the
+//!    poke fails, the message is withdrawn** (renamed back to its hidden tmp name and removed) and
+//!    [`MailboxError::SignalFailed`] returned; if a doorbell or drain already took it, the
+//!    message is in the receiver's hands and the enqueue reports success.
+//!
+//! The state stamp therefore happens before the message becomes visible instead of after (a
+//! drain racing between steps 5 and 6 sees the stamp one message early, which is harmless).
+//! A failed publish or poke may leave `lastEnqueuedAt` stamped for a message that was not kept:
+//! the field means "last enqueue attempt that reached the publish step".
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use entwurf_meta_session::{GardenId, MetaRecord};
+use serde::Serialize;
+
+use crate::body::{iso_millis, message_file_name};
+use crate::deliverability::Deliverability;
+use crate::error::{io_err, mkdir_err, MailboxError};
+use crate::fsio::{create_new_0600, overwrite_keep_mode, rename_no_replace};
+use crate::identity::read_identity;
+use crate::state::{read_state, stamp_state, ReceiptField, ReceiptState};
+
+/// The doorbell edge file inside a mailbox.
+pub const SIGNAL_FILE: &str = "inbox.signal";
+
+/// How many tags are tried before giving up on a free message name.
+const NAME_ATTEMPTS: usize = 16;
+
+/// Supplies the 3-byte tag of each message name (random in production, fixed in tests).
+pub trait TagSource {
+    /// The next tag.
+    fn next_tag(&mut self) -> [u8; 3];
+}
+
+/// Random tags from the thread RNG.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RandomTags;
+
+impl TagSource for RandomTags {
+    fn next_tag(&mut self) -> [u8; 3] {
+        rand::random()
+    }
+}
+
+impl<F: FnMut() -> [u8; 3]> TagSource for F {
+    fn next_tag(&mut self) -> [u8; 3] {
+        self()
+    }
+}
+
+/// The explicit directories the mailbox works with.
+#[derive(Debug, Clone, Copy)]
+pub struct MailboxDirs<'a> {
+    /// Meta records (`<gid>.meta.json`).
+    pub sessions: &'a Path,
+    /// Mailbox root (`<gid>/` below it).
+    pub mailbox: &'a Path,
+    /// Receiver markers (`<gid>.json`).
+    pub receivers: &'a Path,
+}
+
+/// What an enqueue wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Enqueued {
+    /// The target (from the record body).
+    pub garden_id: GardenId,
+    /// The record that proved the target is a citizen.
+    pub record_path: PathBuf,
+    /// The published `<stamp>.msg`.
+    pub message_path: PathBuf,
+    /// The poked `inbox.signal`.
+    pub signal_path: PathBuf,
+}
+
+/// `<mailbox_dir>/<gid>`.
+pub fn mailbox_path(mailbox_dir: &Path, gid: &GardenId) -> PathBuf {
+    mailbox_dir.join(gid.as_str())
+}
+
+/// Enqueues `body` for a citizen (see the module docs for the order and the failure policy).
+///
+/// Not guarded: it does not look at receiver markers. Use [`send_guarded`] for a send that must
+/// refuse when nobody listens.
+pub fn enqueue(
+    sessions_dir: &Path,
+    mailbox_dir: &Path,
+    gid: &GardenId,
+    body: &str,
+    now: DateTime<Utc>,
+    tags: &mut dyn TagSource,
+) -> Result<Enqueued, MailboxError> {
+    let (record, record_path) = read_identity(sessions_dir, gid)?;
+    enqueue_for(&record, record_path, mailbox_dir, body, now, tags)
+}
+
+/// The guarded send: reads the identity, refuses with [`MailboxError::Undeliverable`] unless
+/// the backend is self-fetch and a live receiver marker matches the record — **before** any
+/// mailbox IO, so a refused send leaves the mailbox directory byte-identical — then enqueues.
+pub fn send_guarded(
+    dirs: MailboxDirs<'_>,
+    gid: &GardenId,
+    body: &str,
+    now: DateTime<Utc>,
+    tags: &mut dyn TagSource,
+) -> Result<Enqueued, MailboxError> {
+    let (record, record_path) = read_identity(dirs.sessions, gid)?;
+    let verdict = crate::mailbox_deliverability_for(dirs.receivers, &record);
+    if !verdict.deliverable {
+        return Err(MailboxError::Undeliverable {
+            gid: gid.clone(),
+            reason: verdict.reason,
+        });
+    }
+    enqueue_for(&record, record_path, dirs.mailbox, body, now, tags)
+}
+
+/// The deliverability verdict for a garden id, reading its record and receiver marker
+/// (read-only; the mailbox is not touched).
+pub fn deliverability_of(
+    dirs: MailboxDirs<'_>,
+    gid: &GardenId,
+) -> Result<Deliverability, MailboxError> {
+    let (record, _) = read_identity(dirs.sessions, gid)?;
+    Ok(crate::mailbox_deliverability_for(dirs.receivers, &record))
+}
+
+fn enqueue_for(
+    record: &MetaRecord,
+    record_path: PathBuf,
+    mailbox_dir: &Path,
+    body: &str,
+    now: DateTime<Utc>,
+    tags: &mut dyn TagSource,
+) -> Result<Enqueued, MailboxError> {
+    let gid = &record.garden_id;
+    if body.is_empty() {
+        return Err(MailboxError::EmptyBody { gid: gid.clone() });
+    }
+    let dir = mailbox_path(mailbox_dir, gid);
+    std::fs::create_dir_all(&dir).map_err(|e| mkdir_err(&dir, e))?;
+
+    // 4. Body under a hidden name nobody globs.
+    let (tmp, _) = write_hidden(&dir, body.as_bytes(), now, tags)?;
+
+    // 5. Stamp before the message is visible; on failure nothing is left behind.
+    if let Err(e) = stamp_state(mailbox_dir, gid, ReceiptField::LastEnqueuedAt, now) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+
+    // 6. Publish without replacing a same-named message.
+    let message_path = match publish(&dir, &tmp, now, tags) {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
+
+    // 7. Poke last.
+    let signal_path = dir.join(SIGNAL_FILE);
+    if let Err(source) = poke(&signal_path, now) {
+        return match std::fs::rename(&message_path, &tmp) {
+            Ok(()) => {
+                let _ = std::fs::remove_file(&tmp);
+                Err(MailboxError::SignalFailed {
+                    gid: gid.clone(),
+                    signal_path,
+                    source,
+                })
+            }
+            // A doorbell (→ .msg.delivered) or a drain (→ .msg.read) already took it.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Enqueued {
+                garden_id: gid.clone(),
+                record_path,
+                message_path,
+                signal_path,
+            }),
+            Err(_) => Err(MailboxError::SignalFailed {
+                gid: gid.clone(),
+                signal_path,
+                source,
+            }),
+        };
+    }
+    Ok(Enqueued {
+        garden_id: gid.clone(),
+        record_path,
+        message_path,
+        signal_path,
+    })
+}
+
+fn write_hidden(
+    dir: &Path,
+    bytes: &[u8],
+    now: DateTime<Utc>,
+    tags: &mut dyn TagSource,
+) -> Result<(PathBuf, String), MailboxError> {
+    let mut last = None;
+    for _ in 0..NAME_ATTEMPTS {
+        let name = message_file_name(now, tags.next_tag());
+        let tmp = dir.join(format!(".{name}.tmp"));
+        match create_new_0600(&tmp) {
+            Ok(mut f) => {
+                let written = f.write_all(bytes).and_then(|()| f.sync_data());
+                drop(f);
+                if let Err(e) = written {
+                    let _ = std::fs::remove_file(&tmp);
+                    return Err(io_err("write the message body", &tmp, e));
+                }
+                return Ok((tmp, name));
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some(e),
+            Err(e) => return Err(io_err("create the message file", &tmp, e)),
+        }
+    }
+    Err(io_err(
+        "find a free message name in",
+        dir,
+        last.unwrap_or_else(|| io::Error::from(io::ErrorKind::AlreadyExists)),
+    ))
+}
+
+fn publish(
+    dir: &Path,
+    tmp: &Path,
+    now: DateTime<Utc>,
+    tags: &mut dyn TagSource,
+) -> Result<PathBuf, MailboxError> {
+    // The first attempt reuses the tmp file's own name.
+    let first = tmp
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_prefix('.'))
+        .and_then(|n| n.strip_suffix(".tmp"))
+        .map(str::to_owned);
+    let mut candidate = first.unwrap_or_else(|| message_file_name(now, tags.next_tag()));
+    let mut last = None;
+    for _ in 0..NAME_ATTEMPTS {
+        let target = dir.join(&candidate);
+        match rename_no_replace(tmp, &target) {
+            Ok(()) => return Ok(target),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                last = Some(e);
+                candidate = message_file_name(now, tags.next_tag());
+            }
+            Err(e) => return Err(io_err("publish the message", &target, e)),
+        }
+    }
+    Err(io_err(
+        "find a free message name in",
+        dir,
+        last.unwrap_or_else(|| io::Error::from(io::ErrorKind::AlreadyExists)),
+    ))
+}
+
+fn poke(signal_path: &Path, now: DateTime<Utc>) -> io::Result<()> {
+    let mut f = overwrite_keep_mode(signal_path)?;
+    f.write_all(format!("{}\n", iso_millis(now)).as_bytes())
+}
+
+/// One message returned by a drain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InboxMessage {
+    /// The name it had when it was read (`….msg` or `….msg.delivered`); it is now `<file>.read`.
+    pub file: String,
+    /// The body, decoded as UTF-8 (invalid bytes become U+FFFD, as in the reference).
+    pub body: String,
+}
+
+/// A message the drain could not take; it stays unread for the next drain.
+#[derive(Debug)]
+pub struct LeftUnread {
+    /// Its file name.
+    pub file: String,
+    /// Why.
+    pub error: MailboxError,
+}
+
+/// What a drain did.
+#[derive(Debug)]
+pub struct Drained {
+    /// The mailbox owner.
+    pub garden_id: GardenId,
+    /// Bodies in name (= time) order; each is archived as `<file>.read`.
+    pub messages: Vec<InboxMessage>,
+    /// `lastReadAt` as stamped, or `None` when nothing was read (then nothing was mutated).
+    pub read_at: Option<String>,
+    /// The record that proved the owner is a citizen.
+    pub record_path: PathBuf,
+    /// Unread messages that could not be read or archived (not returned, still unread).
+    pub left_unread: Vec<LeftUnread>,
+    /// Messages were archived but `lastReadAt` could not be stamped. The messages are still
+    /// returned (the reference threw here and lost them to the caller).
+    pub receipt_error: Option<MailboxError>,
+}
+
+impl Drained {
+    /// True when every unread message was taken and the receipt stamped.
+    pub fn is_clean(&self) -> bool {
+        self.left_unread.is_empty() && self.receipt_error.is_none()
+    }
+}
+
+/// Kind of a file in a mailbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EntryKind {
+    /// `<stamp>.msg`: enqueued, the doorbell has not rung for it yet.
+    Fresh,
+    /// `<stamp>.msg.delivered`: the doorbell rang (a wake attempt, not a read).
+    Delivered,
+    /// `*.read`: archived by a drain.
+    Read,
+}
+
+impl EntryKind {
+    /// Classifies a file name; `None` for everything that is not a message.
+    pub fn of(name: &str) -> Option<Self> {
+        if name.starts_with('.') {
+            return None;
+        }
+        if name.ends_with(".msg") {
+            Some(Self::Fresh)
+        } else if name.ends_with(".msg.delivered") {
+            Some(Self::Delivered)
+        } else if name.ends_with(".msg.read") || name.ends_with(".msg.delivered.read") {
+            Some(Self::Read)
+        } else {
+            None
+        }
+    }
+
+    /// Unread = fresh or delivered.
+    pub fn is_unread(self) -> bool {
+        !matches!(self, Self::Read)
+    }
+}
+
+/// One message file in a listing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MailboxEntry {
+    /// The file name.
+    pub file: String,
+    /// What it is.
+    pub kind: EntryKind,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+/// A read-only view of a mailbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MailboxListing {
+    /// The mailbox owner.
+    pub garden_id: GardenId,
+    /// `<mailbox>/<gid>`.
+    pub dir: PathBuf,
+    /// Whether the directory exists.
+    pub exists: bool,
+    /// Message files sorted by name (fresh, delivered and read mixed, in time order).
+    pub entries: Vec<MailboxEntry>,
+    /// The receipt state (all-null when absent).
+    pub state: ReceiptState,
+    /// Whether `inbox.signal` exists.
+    pub signal_present: bool,
+}
+
+impl MailboxListing {
+    /// Unread entries (fresh + delivered), in drain order.
+    pub fn unread(&self) -> impl Iterator<Item = &MailboxEntry> {
+        self.entries.iter().filter(|e| e.kind.is_unread())
+    }
+}
+
+/// Lists the file names of a mailbox dir; a missing dir is `None`.
+fn read_names(dir: &Path) -> Result<Option<Vec<String>>, MailboxError> {
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_err("list the mailbox", dir, e)),
+    };
+    let mut names = Vec::new();
+    for entry in rd {
+        let entry = entry.map_err(|e| io_err("list the mailbox", dir, e))?;
+        // Non-UTF-8 names are never ours; skip them.
+        if let Ok(name) = entry.file_name().into_string() {
+            names.push(name);
+        }
+    }
+    names.sort();
+    Ok(Some(names))
+}
+
+/// Shows what is in a mailbox without touching anything. Needs no record (a mailbox outlives
+/// its citizen's record), only a valid garden id.
+pub fn list(mailbox_dir: &Path, gid: &GardenId) -> Result<MailboxListing, MailboxError> {
+    let dir = mailbox_path(mailbox_dir, gid);
+    let names = read_names(&dir)?;
+    let exists = names.is_some();
+    let mut entries = Vec::new();
+    for name in names.unwrap_or_default() {
+        if let Some(kind) = EntryKind::of(&name) {
+            let path = dir.join(&name);
+            let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            entries.push(MailboxEntry {
+                file: name,
+                kind,
+                size,
+            });
+        }
+    }
+    let state = read_state(mailbox_dir, gid)?;
+    Ok(MailboxListing {
+        garden_id: gid.clone(),
+        signal_present: dir.join(SIGNAL_FILE).exists(),
+        dir,
+        exists,
+        entries,
+        state,
+    })
+}
+
+/// Drains a citizen's mailbox (the reference's `readMetaInbox`): every `*.msg` and
+/// `*.msg.delivered` in plain byte order is read and renamed to `<name>.read`; `lastReadAt` is
+/// stamped only when something was read. An empty or missing mailbox mutates nothing.
+///
+/// Concurrency: the rename is the claim, so two drains never return the same message; a
+/// message the doorbell renames mid-drain is followed to its `.msg.delivered` name.
+pub fn drain(
+    sessions_dir: &Path,
+    mailbox_dir: &Path,
+    gid: &GardenId,
+    now: DateTime<Utc>,
+) -> Result<Drained, MailboxError> {
+    let (record, record_path) = read_identity(sessions_dir, gid)?;
+    let gid = &record.garden_id;
+    let dir = mailbox_path(mailbox_dir, gid);
+    let names = read_names(&dir)?.unwrap_or_default();
+    let mut messages = Vec::new();
+    let mut left_unread = Vec::new();
+    for name in names {
+        if !(name.ends_with(".msg") || name.ends_with(".msg.delivered")) {
+            continue;
+        }
+        match take(&dir, &name) {
+            Ok(Some(m)) => messages.push(m),
+            Ok(None) => {}
+            Err(error) => left_unread.push(LeftUnread { file: name, error }),
+        }
+    }
+    if messages.is_empty() {
+        return Ok(Drained {
+            garden_id: gid.clone(),
+            messages,
+            read_at: None,
+            record_path,
+            left_unread,
+            receipt_error: None,
+        });
+    }
+    let (read_at, receipt_error) =
+        match stamp_state(mailbox_dir, gid, ReceiptField::LastReadAt, now) {
+            Ok(s) => (s.last_read_at, None),
+            Err(e) => (None, Some(e)),
+        };
+    Ok(Drained {
+        garden_id: gid.clone(),
+        messages,
+        read_at,
+        record_path,
+        left_unread,
+        receipt_error,
+    })
+}
+
+/// Reads and archives one unread message. `Ok(None)`: someone else took it.
+fn take(dir: &Path, name: &str) -> Result<Option<InboxMessage>, MailboxError> {
+    let mut candidates = vec![name.to_owned()];
+    if name.ends_with(".msg") {
+        candidates.push(format!("{name}.delivered"));
+    }
+    for cand in candidates {
+        let path = dir.join(&cand);
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(io_err("read the message", &path, e)),
+        };
+        let mut archived = path.as_os_str().to_owned();
+        archived.push(".read");
+        match rename_no_replace(&path, Path::new(&archived)) {
+            Ok(()) => {
+                return Ok(Some(InboxMessage {
+                    file: cand,
+                    body: String::from_utf8_lossy(&bytes).into_owned(),
+                }))
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(io_err("archive the message", &path, e)),
+        }
+    }
+    Ok(None)
+}
