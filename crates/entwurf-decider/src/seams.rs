@@ -1,0 +1,197 @@
+//! The decider's IO seams (§1.3) and the facts they return. Production implements them over real
+//! directories; tests implement them with call-counting fakes.
+
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use entwurf_control_rpc::{SocketInspection, SocketLiveness};
+use entwurf_lock::{AcquireOutcome, LockClaim};
+use entwurf_meta_session::{GardenId, MetaRecord};
+
+use crate::contract::OBSERVE_TIMEOUT_MS_DEFAULT;
+
+/// An IO failure reported by a seam or a hand. Only the message travels (the runner reports it
+/// verbatim in `error`), so it is cheap to clone and compare.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct IoFailure {
+    /// The human-readable text, e.g. `EACCES: permission denied, unlink '/x/y.lock'`.
+    pub message: String,
+}
+
+impl IoFailure {
+    /// A failure with this text.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+        }
+    }
+
+    /// A failure carrying another error's display text.
+    pub fn from_error(err: &dyn std::error::Error) -> Self {
+        Self::new(err.to_string())
+    }
+}
+
+/// `resolveTarget(gid)`: probe-free and lock-free.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TargetResolution {
+    /// The citizen's record, or `None` when there is no record.
+    pub identity: Option<MetaRecord>,
+    /// A record-side address conflict (a socket, file or symlink at a non-pi citizen's path).
+    pub pre_probe_address_conflict: bool,
+    /// No record, but a real socket file (not a symlink) at the canonical path.
+    pub socket_only_pi: bool,
+}
+
+impl TargetResolution {
+    /// Nobody: no record, nothing promotable.
+    pub fn nobody() -> Self {
+        Self::default()
+    }
+    /// A record-backed citizen without a record-side conflict.
+    pub fn citizen(identity: MetaRecord) -> Self {
+        Self {
+            identity: Some(identity),
+            ..Self::default()
+        }
+    }
+    /// A record-less live-looking pi socket.
+    pub fn socket_only() -> Self {
+        Self {
+            socket_only_pi: true,
+            ..Self::default()
+        }
+    }
+}
+
+/// The preflight's verdict kind for a resume.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PreflightKind {
+    /// Trusted; launch with the given args.
+    Approve,
+    /// Nothing needs trust; launch with no args.
+    TrustedNoArg,
+    /// Refuse the resume (`untrusted-fail-fast`).
+    Deny,
+}
+
+/// `preflightForCwd(cwd)`: only `kind == Deny` and `launch_args` matter to the decider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preflight {
+    /// The verdict.
+    pub kind: PreflightKind,
+    /// Extra pi launch args (`["--approve"]` or `[]`).
+    pub launch_args: Vec<String>,
+}
+
+/// `mailboxDeliverabilityFor(identity)`: only the boolean is used by the decider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deliverability {
+    /// Would an enqueue ever be drained?
+    pub deliverable: bool,
+    /// Why (the reference's reason strings).
+    pub reason: String,
+}
+
+/// `nativePushProbe(identity)`: the adapter's status and, when alive, its route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NativePushProbe {
+    /// The adapter's liveness.
+    pub status: SocketLiveness,
+    /// The route to send through (present when alive).
+    pub route: Option<serde_json::Value>,
+}
+
+/// Decider configuration (data, not IO).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeciderConfig {
+    /// Mailbox root put into meta-mailbox plans.
+    pub mailbox_dir: PathBuf,
+    /// Meta-record store put into meta-mailbox plans.
+    pub sessions_dir: PathBuf,
+    /// Spawn observe timeout put into spawn-bg plans.
+    pub observe_timeout_ms: u64,
+}
+
+impl DeciderConfig {
+    /// A config with the default observe timeout.
+    pub fn new(mailbox_dir: impl Into<PathBuf>, sessions_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            mailbox_dir: mailbox_dir.into(),
+            sessions_dir: sessions_dir.into(),
+            observe_timeout_ms: OBSERVE_TIMEOUT_MS_DEFAULT,
+        }
+    }
+}
+
+/// Parses `ENTWURF_V2_OBSERVE_TIMEOUT_MS` like the reference's `Number(raw)`: surrounding
+/// whitespace is trimmed, decimal, exponent and `0x`/`0o`/`0b` forms are accepted; empty, unset,
+/// non-finite or ≤ 0 falls back to 30000. A fractional value is rounded up to whole
+/// milliseconds (the plan carries an integer).
+pub fn parse_observe_timeout_ms(raw: Option<&str>) -> u64 {
+    let Some(raw) = raw.map(str::trim).filter(|s| !s.is_empty()) else {
+        return OBSERVE_TIMEOUT_MS_DEFAULT;
+    };
+    let lower = raw.to_ascii_lowercase();
+    let radix = [("0x", 16), ("0o", 8), ("0b", 2)]
+        .into_iter()
+        .find(|(p, _)| lower.starts_with(p));
+    let value = match radix {
+        Some((p, r)) => u64::from_str_radix(&lower[p.len()..], r)
+            .ok()
+            .map(|v| v as f64),
+        None if lower.contains("inf") || lower.contains("nan") => None,
+        None => lower.parse::<f64>().ok(),
+    };
+    match value {
+        Some(v) if v.is_finite() && v > 0.0 => v.ceil() as u64,
+        _ => OBSERVE_TIMEOUT_MS_DEFAULT,
+    }
+}
+
+/// The decider's IO seams (all required). Every method is probe-free unless its name says
+/// otherwise; only `probe_socket` connects, and only `acquire_lock`/`release_lock` write.
+#[async_trait]
+pub trait DispatchSeams: Send + Sync {
+    /// Resolve a garden id to a citizen (no lock, no connect). A corrupt record is an error.
+    async fn resolve_target(&self, gid: &GardenId) -> Result<TargetResolution, IoFailure>;
+    /// Take the per-gid lock.
+    async fn acquire_lock(&self, gid: &GardenId) -> Result<AcquireOutcome, IoFailure>;
+    /// Release a claim taken by `acquire_lock`. Only an error matters; the outcome is discarded.
+    async fn release_lock(&self, claim: &LockClaim) -> Result<(), IoFailure>;
+    /// `lstat` the canonical socket path (no connect).
+    async fn inspect_socket(&self, gid: &GardenId) -> Result<SocketInspection, IoFailure>;
+    /// Connect probe of an inspected socket file.
+    async fn probe_socket(&self, socket_path: &Path) -> Result<SocketLiveness, IoFailure>;
+    /// Trust preflight of a resume's cwd.
+    async fn preflight_for_cwd(&self, cwd: &str) -> Result<Preflight, IoFailure>;
+    /// Would a mailbox enqueue to this citizen be drained?
+    async fn mailbox_deliverability_for(
+        &self,
+        identity: &MetaRecord,
+    ) -> Result<Deliverability, IoFailure>;
+    /// Probe a native-push citizen through its adapter.
+    async fn native_push_probe(&self, identity: &MetaRecord) -> Result<NativePushProbe, IoFailure>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    #[rstest]
+    #[case::unset(None, 30000)]
+    #[case::empty(Some(""), 30000)]
+    #[case::padded(Some(" 45000 "), 45000)]
+    #[case::exponent(Some("1e3"), 1000)]
+    #[case::hex(Some("0x10"), 16)]
+    #[case::fraction_rounds_up(Some("1.5"), 2)]
+    #[case::zero(Some("0"), 30000)]
+    #[case::negative(Some("-5"), 30000)]
+    #[case::garbage(Some("abc"), 30000)]
+    #[case::infinity(Some("Infinity"), 30000)]
+    fn observe_timeout_parses_like_number(#[case] raw: Option<&str>, #[case] want: u64) {
+        assert_eq!(parse_observe_timeout_ms(raw), want);
+    }
+}
