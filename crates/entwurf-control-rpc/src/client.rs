@@ -1,0 +1,207 @@
+//! The async client: one request per connection, newline-delimited JSON.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixStream;
+
+use crate::socket::{errno_name, is_dead_connect_error};
+use crate::wire::{drain_lines, Request, Response, RuntimeInfo, SendRequest};
+
+/// Default budget for connect plus reply (`sendRpcCommand`). The v2 `send` uses it.
+pub const DEFAULT_RPC_TIMEOUT: Duration = Duration::from_millis(5000);
+/// Budget for `get_info` (peer listings).
+pub const GET_INFO_TIMEOUT: Duration = Duration::from_millis(1500);
+
+/// Whether a failed RPC could have been delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FailureClass {
+    /// Nobody listened (`ECONNREFUSED` / `ENOENT` on connect): nothing was delivered, a
+    /// re-resolve and retry is safe.
+    Dead,
+    /// Anything else: the peer may have received the request, so a retry could double-deliver.
+    Indeterminate,
+}
+
+/// A control-socket RPC that did not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum RpcError {
+    /// `connect` failed. `code` is the errno name (`ECONNREFUSED`, `ENOENT`, `EACCES`, `EAGAIN`, …).
+    #[error("connect {code} {}: the control socket is not accepting connections (a dead socket means the citizen is not running)", path.display())]
+    Connect {
+        path: PathBuf,
+        code: String,
+        #[source]
+        source: io::Error,
+    },
+    /// No matching response within the budget (covers connect plus reply).
+    #[error("timeout: no response from {} within {} ms; the peer may still act on the request, do not retry blindly", path.display(), timeout.as_millis())]
+    Timeout { path: PathBuf, timeout: Duration },
+    /// The peer closed (or reset) the connection before a matching response arrived.
+    #[error("connection closed before response from {}; the peer may have received the request, do not retry blindly", path.display())]
+    ClosedBeforeResponse { path: PathBuf },
+    /// Writing the request or reading the reply failed after connect.
+    #[error("control socket IO on {} failed: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// A completed RPC answered `success:false` where the convenience call needs success
+    /// (`get_info`). `error` is the peer's text, or `get_info failed` when it sent none.
+    #[error("{error}")]
+    Refused { path: PathBuf, error: String },
+}
+
+impl RpcError {
+    /// `Dead` only for a connect that failed with `ECONNREFUSED` or `ENOENT`.
+    pub fn class(&self) -> FailureClass {
+        match self {
+            RpcError::Connect { source, .. } if is_dead_connect_error(source) => FailureClass::Dead,
+            _ => FailureClass::Indeterminate,
+        }
+    }
+
+    /// The socket path the call was aimed at.
+    pub fn path(&self) -> &Path {
+        match self {
+            RpcError::Connect { path, .. }
+            | RpcError::Timeout { path, .. }
+            | RpcError::ClosedBeforeResponse { path }
+            | RpcError::Io { path, .. }
+            | RpcError::Refused { path, .. } => path,
+        }
+    }
+}
+
+/// The part of a `send` response the dispatcher reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendAck {
+    /// `true`: queued by the receiver. `false`: refused in-band (final, no fallback).
+    pub success: bool,
+    /// The receiver's error text on refusal.
+    pub error: Option<String>,
+}
+
+fn is_peer_gone(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
+    )
+}
+
+/// Sends one command on a fresh connection and waits for its response.
+///
+/// Writes `request.to_line()`, then reads lines, ignoring any that are not
+/// `{"type":"response","command":<request's type>,…}`; the first match wins, after which the
+/// write half is shut down (graceful FIN) and the connection dropped. The client sends no `id`
+/// and does not check one.
+///
+/// * On timeout (one budget for connect plus reply) → [`RpcError::Timeout`] (indeterminate).
+/// * When the peer vanishes before a match (EOF, `EPIPE`, `ECONNRESET`) →
+///   [`RpcError::ClosedBeforeResponse`] (indeterminate).
+/// * Connect errors → [`RpcError::Connect`] (dead for `ECONNREFUSED`/`ENOENT`).
+pub async fn send_command(
+    path: &Path,
+    request: &Request,
+    timeout: Duration,
+) -> Result<Response, RpcError> {
+    match tokio::time::timeout(timeout, exchange(path, request)).await {
+        Ok(result) => result,
+        Err(_) => Err(RpcError::Timeout {
+            path: path.to_path_buf(),
+            timeout,
+        }),
+    }
+}
+
+async fn exchange(path: &Path, request: &Request) -> Result<Response, RpcError> {
+    let mut stream = UnixStream::connect(path)
+        .await
+        .map_err(|source| RpcError::Connect {
+            path: path.to_path_buf(),
+            code: errno_name(&source).unwrap_or_else(|| "unknown".to_owned()),
+            source,
+        })?;
+    let io_err = |source: io::Error| {
+        if is_peer_gone(&source) {
+            RpcError::ClosedBeforeResponse {
+                path: path.to_path_buf(),
+            }
+        } else {
+            RpcError::Io {
+                path: path.to_path_buf(),
+                source,
+            }
+        }
+    };
+    stream
+        .write_all(request.to_line().as_bytes())
+        .await
+        .map_err(io_err)?;
+    let expected = request.command();
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        let n = stream.read(&mut chunk).await.map_err(io_err)?;
+        if n == 0 {
+            return Err(RpcError::ClosedBeforeResponse {
+                path: path.to_path_buf(),
+            });
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        for line in drain_lines(&mut buf) {
+            if let Some(response) = Response::match_line(&line, expected) {
+                // The answer is in hand; a failed FIN changes nothing for the caller.
+                let _ = stream.shutdown().await;
+                return Ok(response);
+            }
+        }
+    }
+}
+
+/// Sends a `send` with the default 5000 ms budget. See [`send_message_within`].
+pub async fn send_message(path: &Path, request: SendRequest) -> Result<SendAck, RpcError> {
+    send_message_within(path, request, DEFAULT_RPC_TIMEOUT).await
+}
+
+/// Sends a `send` and reports the receiver's `success` / `error`.
+///
+/// A `success:false` reply is a completed RPC (`Ok` with `success:false`). Timeout, early close
+/// and connect failures are errors as in [`send_command`].
+pub async fn send_message_within(
+    path: &Path,
+    request: SendRequest,
+    timeout: Duration,
+) -> Result<SendAck, RpcError> {
+    let response = send_command(path, &Request::Send(request), timeout).await?;
+    Ok(SendAck {
+        success: response.success,
+        error: response.error,
+    })
+}
+
+/// `get_info` with the 1500 ms budget. See [`get_info_within`].
+pub async fn get_info(path: &Path) -> Result<RuntimeInfo, RpcError> {
+    get_info_within(path, GET_INFO_TIMEOUT).await
+}
+
+/// Asks a citizen for its runtime facts.
+///
+/// `success:false` → [`RpcError::Refused`] with the peer's text (or `get_info failed`).
+/// Fields of the wrong type come back as `None`. Timeout and a vanished peer as in
+/// [`send_command`].
+pub async fn get_info_within(path: &Path, timeout: Duration) -> Result<RuntimeInfo, RpcError> {
+    let response = send_command(path, &Request::GetInfo, timeout).await?;
+    if !response.success {
+        return Err(RpcError::Refused {
+            path: path.to_path_buf(),
+            error: response
+                .error
+                .unwrap_or_else(|| "get_info failed".to_owned()),
+        });
+    }
+    Ok(RuntimeInfo::from_data(response.data.as_ref()))
+}

@@ -1,0 +1,309 @@
+//! An embeddable control-socket server: any Rust program can be a socket citizen.
+
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use entwurf_meta_session::GardenId;
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::watch;
+use tokio::task::{JoinHandle, JoinSet};
+
+use crate::socket::{inspect, probe, socket_path};
+use crate::wire::{
+    drain_lines, is_truthy, parse_line, validate_send, AssistantMessage, ClearData, InfoData,
+    Response, SendData, SendRequest,
+};
+use crate::{ConflictReason, SocketInspection, SocketLiveness};
+
+/// What a socket citizen does with each command. Every method has a default, so a handler
+/// implements only what it supports. Methods may be async or effectively sync.
+///
+/// An `Err(text)` becomes `{"success":false,"error":text}` (with the request's string `id`).
+#[async_trait::async_trait]
+pub trait Handler: Send + Sync + 'static {
+    /// A validated `send` (message non-blank, sender checked). Use [`SendRequest::content`] for
+    /// the text to inject and [`crate::DeliveredAs::choose`] for the reference's queueing rule.
+    async fn on_send(&self, request: SendRequest) -> Result<SendData, String> {
+        let _ = request;
+        Err("send is not supported by this citizen".to_owned())
+    }
+
+    /// Runtime facts. The default reports the bound garden id, an empty cwd, no model, idle.
+    async fn on_get_info(&self, gid: &GardenId) -> Result<InfoData, String> {
+        Ok(InfoData {
+            session_id: gid.as_str().to_owned(),
+            cwd: String::new(),
+            model: None,
+            idle: true,
+        })
+    }
+
+    /// The last assistant message, if any (default: none).
+    async fn on_get_message(&self) -> Result<Option<AssistantMessage>, String> {
+        Ok(None)
+    }
+
+    /// Abort the current turn (default: nothing to abort, success).
+    async fn on_abort(&self) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Rewind to the root (`summarize` is the request's truthiness of `summarize`).
+    async fn on_clear(&self, summarize: bool) -> Result<ClearData, String> {
+        let _ = summarize;
+        Err("clear is not supported by this citizen".to_owned())
+    }
+}
+
+/// Why a server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// Creating the socket directory failed.
+    #[error("cannot create control socket directory {}: {source}", dir.display())]
+    CreateDir {
+        dir: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// Another process is accepting connections on the path; it is left alone.
+    #[error("a live listener already serves {}; refusing to take it over (stop that citizen first)", path.display())]
+    AlreadyServed { path: PathBuf },
+    /// A symlink or non-socket sits at the path; it is not removed.
+    #[error("{} is a {} and not a socket; remove it by hand if it is yours", path.display(), match reason { ConflictReason::Symlink => "symlink", ConflictReason::NotSocket => "non-socket file" })]
+    AddressConflict {
+        path: PathBuf,
+        reason: ConflictReason,
+    },
+    /// The path could not be classified (lstat error or an indeterminate probe).
+    #[error("cannot tell whether {} is in use ({detail}); refusing to replace it", path.display())]
+    Indeterminate { path: PathBuf, detail: String },
+    /// Removing a stale socket or binding failed.
+    #[error("cannot bind control socket {}: {source}", path.display())]
+    Bind {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Entry point for [`Server::bind`].
+pub struct Server;
+
+/// A running server. [`ServerHandle::shutdown`] (or drop) stops it and removes its socket file
+/// if that file is still the one it bound.
+pub struct ServerHandle {
+    path: PathBuf,
+    identity: Option<(u64, u64)>,
+    stop: watch::Sender<bool>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Binds `<dir>/<gid>.sock` (creating `dir`) and serves the protocol through `handler`.
+    ///
+    /// A stale socket file (probe dead) is replaced. A live listener, a symlink, a non-socket, or
+    /// anything indeterminate at the path is refused. Must be called inside a tokio runtime.
+    pub async fn bind(
+        dir: &Path,
+        gid: &GardenId,
+        handler: impl Handler,
+    ) -> Result<ServerHandle, ServeError> {
+        std::fs::create_dir_all(dir).map_err(|source| ServeError::CreateDir {
+            dir: dir.to_path_buf(),
+            source,
+        })?;
+        let path = socket_path(dir, gid);
+        match inspect(&path) {
+            SocketInspection::Absent { .. } => {}
+            SocketInspection::AddressConflict { reason, .. } => {
+                return Err(ServeError::AddressConflict { path, reason })
+            }
+            SocketInspection::Indeterminate { error, .. } => {
+                return Err(ServeError::Indeterminate {
+                    path,
+                    detail: format!("lstat: {error}"),
+                })
+            }
+            SocketInspection::SocketFile { .. } => match probe(&path).await {
+                SocketLiveness::Alive => return Err(ServeError::AlreadyServed { path }),
+                SocketLiveness::Indeterminate => {
+                    return Err(ServeError::Indeterminate {
+                        path,
+                        detail: "connect probe indeterminate".to_owned(),
+                    })
+                }
+                SocketLiveness::Dead => match std::fs::remove_file(&path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(source) => return Err(ServeError::Bind { path, source }),
+                },
+            },
+        }
+        let listener = UnixListener::bind(&path).map_err(|source| ServeError::Bind {
+            path: path.clone(),
+            source,
+        })?;
+        let identity = std::fs::symlink_metadata(&path)
+            .ok()
+            .map(|m| (m.dev(), m.ino()));
+        let (stop, stop_rx) = watch::channel(false);
+        let ctx = Arc::new(ConnCtx {
+            gid: gid.clone(),
+            handler: Box::new(handler),
+        });
+        let task = tokio::spawn(accept_loop(listener, ctx, stop_rx));
+        Ok(ServerHandle {
+            path,
+            identity,
+            stop,
+            task: Some(task),
+        })
+    }
+}
+
+impl ServerHandle {
+    /// The socket path being served.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Stops accepting, closes every open connection, waits for the serving task, and removes
+    /// the socket file if it is still the one this server bound (same device and inode).
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(task) = self.task.take() {
+            // A panicking handler only ends its own task; nothing to report here.
+            let _ = task.await;
+        }
+        self.remove_own_socket();
+    }
+
+    fn remove_own_socket(&mut self) {
+        let Some(identity) = self.identity.take() else {
+            return;
+        };
+        if let Ok(meta) = std::fs::symlink_metadata(&self.path) {
+            if (meta.dev(), meta.ino()) == identity {
+                let _ = std::fs::remove_file(&self.path);
+            }
+        }
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+        self.remove_own_socket();
+    }
+}
+
+struct ConnCtx {
+    gid: GardenId,
+    handler: Box<dyn Handler>,
+}
+
+async fn accept_loop(listener: UnixListener, ctx: Arc<ConnCtx>, mut stop: watch::Receiver<bool>) {
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    connections.spawn(serve_connection(stream, ctx.clone()));
+                }
+                // EMFILE and friends: keep serving the connections we have.
+                Err(_) => tokio::task::yield_now().await,
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    drop(listener);
+    connections.shutdown().await;
+}
+
+/// Serves one connection until EOF or a read/write error. Errors (EPIPE, ECONNRESET, …) end only
+/// this connection.
+async fn serve_connection(mut stream: UnixStream, ctx: Arc<ConnCtx>) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        let n = match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        buf.extend_from_slice(&chunk[..n]);
+        for line in drain_lines(&mut buf) {
+            let response = respond(&line, &ctx).await;
+            if stream
+                .write_all(response.to_line().as_bytes())
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    }
+}
+
+/// The full server-side answer to one trimmed, non-empty line.
+async fn respond(line: &str, ctx: &ConnCtx) -> Response {
+    let incoming = match parse_line(line) {
+        Ok(incoming) => incoming,
+        Err(err) => return err.to_response(),
+    };
+    let command = incoming.command.as_str();
+    let id = incoming.id.clone();
+    let handler = &ctx.handler;
+    let result: Result<Option<Value>, String> = match command {
+        "send" => match validate_send(&incoming.body) {
+            Err(e) => Err(e),
+            Ok(request) => handler.on_send(request).await.map(|d| Some(to_value(&d))),
+        },
+        "get_info" => handler
+            .on_get_info(&ctx.gid)
+            .await
+            .map(|d| Some(to_value(&d))),
+        "get_message" => handler
+            .on_get_message()
+            .await
+            .map(|m| Some(json!({ "message": m }))),
+        "abort" => handler.on_abort().await.map(|()| None),
+        "clear" => {
+            let summarize = incoming.body.get("summarize").is_some_and(is_truthy);
+            handler
+                .on_clear(summarize)
+                .await
+                .map(|d| Some(to_value(&d)))
+        }
+        other => Err(format!("Unsupported command: {other}")),
+    };
+    match result {
+        Ok(data) => Response::ok(command, data, id),
+        Err(error) => Response::fail(command, error, id),
+    }
+}
+
+fn to_value<T: serde::Serialize>(value: &T) -> Value {
+    serde_json::to_value(value).unwrap_or(Value::Null)
+}
+
+/// Answers one request line with `handler`, exactly as a connection would (for tests and
+/// tools that want the bytes without a socket). `None` for a blank line.
+pub async fn respond_to_line(line: &str, gid: &GardenId, handler: impl Handler) -> Option<String> {
+    let trimmed = crate::wire::js_trim(line);
+    if trimmed.is_empty() {
+        return None;
+    }
+    let ctx = ConnCtx {
+        gid: gid.clone(),
+        handler: Box::new(handler),
+    };
+    Some(respond(trimmed, &ctx).await.to_line())
+}

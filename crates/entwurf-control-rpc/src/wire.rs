@@ -1,0 +1,558 @@
+//! Wire types and the pure protocol logic: request lines the client writes, response lines the
+//! server writes, the server-side line parser, `send` validation and the `<sender_info>` block.
+//!
+//! Everything here is IO-free so it can be tested with plain values.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// The `type` every response line carries.
+pub const RESPONSE_TYPE: &str = "response";
+/// The `command` of a response to a line that could not be parsed.
+pub const PARSE_COMMAND: &str = "parse";
+/// The fixed order in which missing sender fields are listed.
+pub const SENDER_REQUIRED_FIELDS: [&str; 4] = ["sessionId", "agentId", "cwd", "timestamp"];
+
+/// How a `send` should be queued when the receiver is busy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SendMode {
+    /// Inject after the current assistant turn (the server's default).
+    Steer,
+    /// Run once the steering queue is empty (the v2 dispatcher's default).
+    #[default]
+    FollowUp,
+}
+
+impl SendMode {
+    /// The wire spelling (`steer` / `follow_up`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SendMode::Steer => "steer",
+            SendMode::FollowUp => "follow_up",
+        }
+    }
+
+    /// Server-side reading of the `mode` field: `"follow_up"` is follow-up, anything else
+    /// (missing, unknown, not a string) counts as steer.
+    pub fn from_wire(value: Option<&Value>) -> Self {
+        match value.and_then(Value::as_str) {
+            Some("follow_up") => SendMode::FollowUp,
+            _ => SendMode::Steer,
+        }
+    }
+}
+
+/// Who sent a message (display only; it never affects routing).
+///
+/// Serialized with keys `sessionId, agentId, cwd, timestamp[, origin][, replyable]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SenderEnvelope {
+    #[serde(rename = "sessionId")]
+    pub session_id: String,
+    #[serde(rename = "agentId")]
+    pub agent_id: String,
+    pub cwd: String,
+    /// Meant to be ISO-8601 UTC; never validated.
+    pub timestamp: String,
+    /// `pi-session`, `external-mcp` or `meta-session` (copied through unchecked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replyable: Option<bool>,
+}
+
+/// A `send` command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendRequest {
+    /// The message text (must not be blank; never trimmed).
+    pub message: String,
+    pub mode: SendMode,
+    /// Courtesy hint only: nothing waits for a reply.
+    pub wants_reply: bool,
+    pub sender: Option<SenderEnvelope>,
+}
+
+impl SendRequest {
+    /// A send with the v2 defaults: mode `follow_up`, `wants_reply:false`, no sender.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            mode: SendMode::FollowUp,
+            wants_reply: false,
+            sender: None,
+        }
+    }
+
+    /// The content a receiver injects: the message, plus the `<sender_info>` block when a sender
+    /// is present (§3.5).
+    pub fn content(&self) -> String {
+        match &self.sender {
+            None => self.message.clone(),
+            Some(sender) => format!(
+                "{}\n\n{}",
+                self.message,
+                sender_info_block(sender, self.wants_reply)
+            ),
+        }
+    }
+}
+
+/// `<sender_info>{…}</sender_info>`: compact JSON with keys `sessionId, agentId, cwd, timestamp`,
+/// then `origin` if non-empty, `replyable` if set, and `"wants_reply":true` only when asked.
+pub fn sender_info_block(sender: &SenderEnvelope, wants_reply: bool) -> String {
+    let mut map = Map::new();
+    map.insert("sessionId".into(), Value::from(sender.session_id.as_str()));
+    map.insert("agentId".into(), Value::from(sender.agent_id.as_str()));
+    map.insert("cwd".into(), Value::from(sender.cwd.as_str()));
+    map.insert("timestamp".into(), Value::from(sender.timestamp.as_str()));
+    if let Some(origin) = sender.origin.as_deref().filter(|o| !o.is_empty()) {
+        map.insert("origin".into(), Value::from(origin));
+    }
+    if let Some(replyable) = sender.replyable {
+        map.insert("replyable".into(), Value::Bool(replyable));
+    }
+    if wants_reply {
+        map.insert("wants_reply".into(), Value::Bool(true));
+    }
+    format!("<sender_info>{}</sender_info>", Value::Object(map))
+}
+
+/// A command a client sends. The client never sends an `id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    Send(SendRequest),
+    GetInfo,
+    GetMessage,
+    Abort,
+    /// `summarize: None` leaves the key out.
+    Clear {
+        summarize: Option<bool>,
+    },
+    /// Any other `type` (for tests and forward compatibility); sent as `{"type":<t>}`.
+    Unknown(String),
+}
+
+impl Request {
+    /// The `type` on the wire, which is also the `command` a matching response carries.
+    pub fn command(&self) -> &str {
+        match self {
+            Request::Send(_) => "send",
+            Request::GetInfo => "get_info",
+            Request::GetMessage => "get_message",
+            Request::Abort => "abort",
+            Request::Clear { .. } => "clear",
+            Request::Unknown(t) => t,
+        }
+    }
+
+    /// The request as a JSON object, keys in wire order
+    /// (`type, message, mode, wants_reply, sender` for a send).
+    pub fn to_value(&self) -> Value {
+        let mut map = Map::new();
+        map.insert("type".into(), Value::from(self.command()));
+        match self {
+            Request::Send(send) => {
+                map.insert("message".into(), Value::from(send.message.as_str()));
+                map.insert("mode".into(), Value::from(send.mode.as_str()));
+                map.insert("wants_reply".into(), Value::Bool(send.wants_reply));
+                if let Some(sender) = &send.sender {
+                    // A SenderEnvelope always serializes (only strings, bools and options).
+                    map.insert(
+                        "sender".into(),
+                        serde_json::to_value(sender).unwrap_or(Value::Null),
+                    );
+                }
+            }
+            Request::Clear {
+                summarize: Some(summarize),
+            } => {
+                map.insert("summarize".into(), Value::Bool(*summarize));
+            }
+            _ => {}
+        }
+        Value::Object(map)
+    }
+
+    /// The exact bytes written: compact JSON (raw UTF-8) and one `\n`.
+    pub fn to_line(&self) -> String {
+        let mut line = self.to_value().to_string();
+        line.push('\n');
+        line
+    }
+}
+
+/// One response line. Keys serialize in the order `type, command, success, data, error, id`;
+/// absent fields are left out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Response {
+    /// Always `"response"`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub command: String,
+    pub success: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+}
+
+impl Response {
+    /// A success, with optional data.
+    pub fn ok(command: &str, data: Option<Value>, id: Option<String>) -> Self {
+        Self {
+            kind: RESPONSE_TYPE.into(),
+            command: command.into(),
+            success: true,
+            data,
+            error: None,
+            id,
+        }
+    }
+
+    /// A failure with its error text.
+    pub fn fail(command: &str, error: impl Into<String>, id: Option<String>) -> Self {
+        Self {
+            kind: RESPONSE_TYPE.into(),
+            command: command.into(),
+            success: false,
+            data: None,
+            error: Some(error.into()),
+            id,
+        }
+    }
+
+    /// The exact bytes a server writes: compact JSON and one `\n`.
+    pub fn to_line(&self) -> String {
+        // Serializing strings, bools and a Value cannot fail.
+        let mut line = serde_json::to_string(self).unwrap_or_default();
+        line.push('\n');
+        line
+    }
+
+    /// Client-side matching rule: a JSON object with `type == "response"` and
+    /// `command == expected`. Anything else (garbage, other commands) gives `None`.
+    pub fn match_line(line: &str, expected_command: &str) -> Option<Response> {
+        let value: Value = serde_json::from_str(line.trim()).ok()?;
+        let obj = value.as_object()?;
+        if obj.get("type").and_then(Value::as_str) != Some(RESPONSE_TYPE)
+            || obj.get("command").and_then(Value::as_str) != Some(expected_command)
+        {
+            return None;
+        }
+        Some(Response {
+            kind: RESPONSE_TYPE.into(),
+            command: expected_command.into(),
+            success: obj.get("success").is_some_and(is_truthy),
+            data: obj.get("data").cloned(),
+            error: obj.get("error").and_then(Value::as_str).map(str::to_owned),
+            id: obj.get("id").and_then(Value::as_str).map(str::to_owned),
+        })
+    }
+}
+
+/// How a `send` was queued by the receiver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum DeliveredAs {
+    /// The receiver was idle; a turn started at once.
+    #[serde(rename = "direct")]
+    Direct,
+    #[serde(rename = "steer")]
+    Steer,
+    #[serde(rename = "followUp")]
+    FollowUp,
+}
+
+impl DeliveredAs {
+    /// The reference rule: idle → direct; busy → follow-up for `follow_up`, otherwise steer.
+    pub fn choose(idle: bool, mode: SendMode) -> Self {
+        match (idle, mode) {
+            (true, _) => DeliveredAs::Direct,
+            (false, SendMode::FollowUp) => DeliveredAs::FollowUp,
+            (false, SendMode::Steer) => DeliveredAs::Steer,
+        }
+    }
+}
+
+/// `data` of a successful `send`: `{"delivered":true,"deliveredAs":…,"wants_reply":…}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendData {
+    pub delivered: bool,
+    #[serde(rename = "deliveredAs")]
+    pub delivered_as: DeliveredAs,
+    pub wants_reply: bool,
+}
+
+/// `model` inside `get_info` data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelRef {
+    pub id: String,
+    pub provider: String,
+}
+
+/// `data` of a successful `get_info` as a server writes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InfoData {
+    #[serde(rename = "sessionId")]
+    pub session_id: String,
+    pub cwd: String,
+    /// `null` when the citizen has no model.
+    pub model: Option<ModelRef>,
+    pub idle: bool,
+}
+
+/// The last assistant message (`get_message`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssistantMessage {
+    /// Always `"assistant"`.
+    pub role: String,
+    pub content: String,
+    /// Epoch milliseconds.
+    pub timestamp: i64,
+}
+
+/// `data` of a successful `clear`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClearData {
+    pub cleared: bool,
+    #[serde(
+        rename = "alreadyAtRoot",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub already_at_root: Option<bool>,
+    #[serde(rename = "targetId", default, skip_serializing_if = "Option::is_none")]
+    pub target_id: Option<String>,
+}
+
+/// What a client learns from `get_info` (lenient: a field of the wrong type becomes `None`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RuntimeInfo {
+    pub session_id: Option<String>,
+    pub cwd: Option<String>,
+    pub model_id: Option<String>,
+    pub model_provider: Option<String>,
+    pub idle: Option<bool>,
+}
+
+impl RuntimeInfo {
+    /// Reads `get_info` data the way the reference does (wrong types → `None`).
+    pub fn from_data(data: Option<&Value>) -> Self {
+        let str_at = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
+        let model = data.and_then(|d| d.get("model"));
+        Self {
+            session_id: str_at(data.and_then(|d| d.get("sessionId"))),
+            cwd: str_at(data.and_then(|d| d.get("cwd"))),
+            model_id: str_at(model.and_then(|m| m.get("id"))),
+            model_provider: str_at(model.and_then(|m| m.get("provider"))),
+            idle: data.and_then(|d| d.get("idle")).and_then(Value::as_bool),
+        }
+    }
+
+    /// `provider/id`, or just `id` without a provider; `None` without a model id.
+    pub fn display_model(&self) -> Option<String> {
+        let id = self.model_id.as_deref()?;
+        Some(match self.model_provider.as_deref() {
+            Some(provider) => format!("{provider}/{id}"),
+            None => id.to_owned(),
+        })
+    }
+}
+
+/// A command line the server accepted as a command (it has a string `type`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Incoming {
+    /// The request's `type`.
+    pub command: String,
+    /// Echoed back only when it was a string.
+    pub id: Option<String>,
+    /// The whole request object.
+    pub body: Map<String, Value>,
+}
+
+/// Why a line is not a command. Its `Display` is the exact `error` text of the `parse` response.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LineParseError {
+    /// Not JSON. The reference shows V8's `JSON.parse` text here, which cannot be reproduced;
+    /// this carries serde_json's text instead (no client reads it).
+    #[error("Failed to parse command: {0}")]
+    NotJson(String),
+    /// `null`, a number, a string or a bool.
+    #[error("Failed to parse command: Invalid command")]
+    InvalidCommand,
+    /// An array, or an object whose `type` is not a string.
+    #[error("Failed to parse command: Missing command type")]
+    MissingCommandType,
+}
+
+impl LineParseError {
+    /// The `parse` response (never carries an `id`).
+    pub fn to_response(&self) -> Response {
+        Response::fail(PARSE_COMMAND, self.to_string(), None)
+    }
+}
+
+/// Server-side parse of one trimmed, non-empty line into a command with a string `type`.
+/// A numeric (or any non-string) `id` is dropped.
+pub fn parse_line(line: &str) -> Result<Incoming, LineParseError> {
+    let value: Value =
+        serde_json::from_str(line).map_err(|e| LineParseError::NotJson(e.to_string()))?;
+    match value {
+        Value::Object(body) => {
+            let command = body
+                .get("type")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .ok_or(LineParseError::MissingCommandType)?;
+            let id = body.get("id").and_then(Value::as_str).map(str::to_owned);
+            Ok(Incoming { command, id, body })
+        }
+        Value::Array(_) => Err(LineParseError::MissingCommandType),
+        _ => Err(LineParseError::InvalidCommand),
+    }
+}
+
+/// JavaScript truthiness of a JSON value.
+pub fn is_truthy(value: &Value) -> bool {
+    match value {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0 && !f.is_nan()),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(_) | Value::Object(_) => true,
+    }
+}
+
+/// JavaScript `String.prototype.trim` (Unicode white space plus the BOM).
+pub fn js_trim(s: &str) -> &str {
+    s.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}')
+}
+
+/// Server-side validation of a `send` body (§3.4), in the reference's order: message, then the
+/// sender object check, then the sender's required fields.
+///
+/// Errors: `Missing message`, `sender must be an object`,
+/// `sender envelope missing required field(s): <fields in fixed order>`.
+pub fn validate_send(body: &Map<String, Value>) -> Result<SendRequest, String> {
+    let message = match body.get("message").and_then(Value::as_str) {
+        Some(m) if !js_trim(m).is_empty() => m.to_owned(),
+        _ => return Err("Missing message".into()),
+    };
+    let sender = match body.get("sender") {
+        None => None,
+        Some(value) => Some(validate_sender(value)?),
+    };
+    Ok(SendRequest {
+        message,
+        mode: SendMode::from_wire(body.get("mode")),
+        wants_reply: body.get("wants_reply").and_then(Value::as_bool) == Some(true),
+        sender,
+    })
+}
+
+fn validate_sender(value: &Value) -> Result<SenderEnvelope, String> {
+    let empty = Map::new();
+    // An array passes JavaScript's `typeof === "object"` check and then has none of the fields.
+    let obj = match value {
+        Value::Object(obj) => obj,
+        Value::Array(_) => &empty,
+        _ => return Err("sender must be an object".into()),
+    };
+    let field = |name: &str| {
+        obj.get(name)
+            .and_then(Value::as_str)
+            .filter(|s| !js_trim(s).is_empty())
+            .map(str::to_owned)
+    };
+    let missing: Vec<&str> = SENDER_REQUIRED_FIELDS
+        .iter()
+        .copied()
+        .filter(|name| field(name).is_none())
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!(
+            "sender envelope missing required field(s): {}",
+            missing.join(", ")
+        ));
+    }
+    Ok(SenderEnvelope {
+        session_id: field("sessionId").unwrap_or_default(),
+        agent_id: field("agentId").unwrap_or_default(),
+        cwd: field("cwd").unwrap_or_default(),
+        timestamp: field("timestamp").unwrap_or_default(),
+        origin: obj
+            .get("origin")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned),
+        replyable: obj.get("replyable").and_then(Value::as_bool),
+    })
+}
+
+/// Splits buffered bytes into complete lines (on `\n` only), trimming each and skipping blank
+/// ones. Returns the lines and leaves the unterminated tail in `buf`.
+pub fn drain_lines(buf: &mut Vec<u8>) -> Vec<String> {
+    let mut lines = Vec::new();
+    while let Some(pos) = buf.iter().position(|b| *b == b'\n') {
+        let raw: Vec<u8> = buf.drain(..=pos).collect();
+        let text = String::from_utf8_lossy(&raw[..raw.len() - 1]);
+        let trimmed = js_trim(&text);
+        if !trimmed.is_empty() {
+            lines.push(trimmed.to_owned());
+        }
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn obj(v: Value) -> Map<String, Value> {
+        v.as_object().cloned().unwrap()
+    }
+
+    #[test]
+    fn blank_sender_field_is_listed() {
+        let err = validate_send(&obj(json!({"type":"send","message":"hi","sender":{"sessionId":"a","agentId":" ","cwd":"/x"}}))).unwrap_err();
+        assert_eq!(
+            err,
+            "sender envelope missing required field(s): agentId, timestamp"
+        );
+    }
+
+    #[test]
+    fn message_is_checked_before_sender() {
+        let err = validate_send(&obj(json!({"type":"send","sender":null}))).unwrap_err();
+        assert_eq!(err, "Missing message");
+    }
+
+    #[test]
+    fn mode_defaults_to_steer_on_the_server() {
+        let req = validate_send(&obj(json!({"message":"m","mode":"bogus"}))).unwrap();
+        assert_eq!(req.mode, SendMode::Steer);
+        assert!(!req.wants_reply);
+    }
+
+    #[test]
+    fn drain_lines_keeps_the_tail() {
+        let mut buf = b"\r\n  \n{\"a\":1}\r\n{\"b\"".to_vec();
+        assert_eq!(drain_lines(&mut buf), vec!["{\"a\":1}".to_owned()]);
+        assert_eq!(buf, b"{\"b\"".to_vec());
+    }
+
+    #[test]
+    fn numeric_id_is_dropped() {
+        let inc = parse_line("{\"type\":\"get_info\",\"id\":7}").unwrap();
+        assert_eq!(inc.id, None);
+    }
+
+    #[test]
+    fn display_model_without_provider_is_the_id() {
+        let info = RuntimeInfo::from_data(Some(&json!({"model":{"id":"m"}})));
+        assert_eq!(info.display_model().as_deref(), Some("m"));
+    }
+}
