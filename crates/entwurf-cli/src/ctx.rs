@@ -38,6 +38,18 @@ impl Ctx {
     pub fn new(global: GlobalArgs) -> Self {
         Self { global }
     }
+
+    /// The lock dir: `--lock-dir`, else `$ENTWURF_V2_LOCK_DIR` (non-empty, `~` expanded), else
+    /// `$HOME/.pi/entwurf-v2-locks`.
+    pub fn lock_dir(&self) -> PathBuf {
+        if let Some(dir) = &self.global.lock_dir {
+            return dir.clone();
+        }
+        let home = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_default();
+        entwurf_lock::default_lock_dir(&|k| std::env::var(k).ok(), &home)
+    }
 }
 
 /// A CLI failure: printed to stderr as `entwurf: <message>`.
@@ -46,6 +58,16 @@ pub enum CliError {
     /// The subcommand is not available in this build.
     #[error("{0}: not available yet")]
     NotYet(&'static str),
+    /// The lock crate failed (invalid garden id, unreadable lock file, unusable lock dir, …).
+    #[error(transparent)]
+    Lock(#[from] entwurf_lock::LockError),
+    /// `entwurf lock clear` without `--force` while the holder may still be alive.
+    #[error("refusing to clear {}: {why}: {detail}; pass --force once you are sure no dispatcher holds it", lock_path.display())]
+    LockClearRefused {
+        lock_path: PathBuf,
+        why: &'static str,
+        detail: String,
+    },
 }
 
 impl CliError {
@@ -53,6 +75,9 @@ impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
             CliError::NotYet(_) => 2,
+            CliError::Lock(entwurf_lock::LockError::InvalidGardenId { .. }) => 2,
+            CliError::Lock(_) => 1,
+            CliError::LockClearRefused { .. } => 3,
         }
     }
 }
