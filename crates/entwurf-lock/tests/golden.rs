@@ -512,3 +512,33 @@ fn detail_templates_match_the_reference() {
         fill(&t["reclaimMarkerBusy"])
     );
 }
+
+#[test]
+fn an_open_failure_other_than_eexist_is_an_error_not_a_conflict() {
+    // A lock dir whose own path fits PATH_MAX but whose lock file path does not: the exclusive
+    // create fails with ENAMETOOLONG.
+    let root = Root::new();
+    let mut dir = root.dir();
+    while dir.as_os_str().len() < 4080 {
+        dir.push("d".repeat(200.min(4080 - dir.as_os_str().len()).max(1)));
+    }
+    let lock = Lock::new(&dir);
+    match lock.acquire(&gid()) {
+        Err(LockError::Open { path, source }) => {
+            assert_eq!(path, dir.join(format!("{GID}.lock")));
+            assert_eq!(
+                source.raw_os_error(),
+                Some(Errno::NAMETOOLONG.raw_os_error())
+            );
+        }
+        other => panic!("expected an Open error, got {other:?}"),
+    }
+    assert_eq!(fs::read_dir(&dir).unwrap().count(), 0, "nothing written");
+}
+
+#[test]
+fn a_lock_can_be_shared_across_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Lock>();
+    assert_send_sync::<LockError>();
+}
