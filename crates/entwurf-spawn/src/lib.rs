@@ -32,10 +32,13 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod identity;
+pub mod launch;
 pub mod millis;
 pub mod plan;
 pub mod preflight;
 
+pub use identity::{resolve_launch_identity, IdentityError, LaunchIdentity};
 pub use millis::Millis;
 pub use plan::{RetainReason, RetainedDiagnostic, SpawnBgPlan, SpawnBgResumeResult};
 pub use preflight::{
