@@ -1,6 +1,8 @@
 //! The control-socket hand (with the real dead-fallback resolver over fake seams) and the
 //! runner, reproducing the reference's golden results byte for byte.
 
+#![allow(clippy::too_many_arguments)]
+
 #[path = "common/fakes.rs"]
 mod fakes;
 
