@@ -5,6 +5,7 @@
 //! transcript reads the same whether the message came over a socket or through the mailbox.
 
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use entwurf_meta_session::iso_millis;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Where a sender envelope came from. Only `meta-session` changes the rendered session line;
@@ -305,11 +306,6 @@ impl Cursor<'_> {
     fn done(&self) -> bool {
         self.i == self.b.len()
     }
-}
-
-/// JavaScript's `Date.prototype.toISOString()`: `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC, milliseconds).
-pub fn iso_millis(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
 /// The message file name for `now` and a 3-byte tag: the ISO stamp with every `:` and `.`

@@ -3,7 +3,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use entwurf_meta_session::{GardenId, InvalidGardenId};
+use entwurf_meta_session::{GardenId, InvalidGardenId, RecordError};
 
 use crate::state::StateError;
 
@@ -24,14 +24,12 @@ pub enum MailboxError {
     },
 
     /// The meta record exists but cannot be used (unreadable, corrupt, or body/filename drift).
-    #[error("meta record {} for garden id {gid} is unusable: {detail} — fix or remove the record (entwurf record show {gid}); nothing was written to the mailbox", path.display())]
+    #[error("{source} (garden id {gid}; nothing was written to the mailbox)")]
     Record {
         /// The target.
         gid: GardenId,
-        /// The record file.
-        path: PathBuf,
-        /// What the record reader said.
-        detail: String,
+        /// What the record store said (it names the file).
+        source: RecordError,
     },
 
     /// An enqueue was asked to write an empty body.

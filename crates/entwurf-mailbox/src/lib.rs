@@ -38,16 +38,16 @@ use std::path::Path;
 use entwurf_meta_session::MetaRecord;
 
 pub use body::{
-    abbreviate_home, format_body, format_kst, iso_millis, message_file_name, parse_js_iso,
-    render_body, Origin, SenderEnvelope, SEPARATOR,
+    abbreviate_home, format_body, format_kst, message_file_name, parse_js_iso, render_body, Origin,
+    SenderEnvelope, SEPARATOR,
 };
 pub use deliverability::{
     compute_receiver_active, mailbox_conversational_deliverable, mailbox_deliverability_with,
     native_push_deliverable, Deliverability, NativePushFacts, ReceiverActivity, ReceiverFacts,
 };
 pub use doorbell::{doorbell_notice, ring_doorbell, DoorbellOutcome, HOOK_LOG_FILE};
+pub use entwurf_meta_session::{iso_millis, record_path};
 pub use error::MailboxError;
-pub use identity::record_path;
 pub use mailbox::{
     deliverability_of, drain, enqueue, list, mailbox_path, send_guarded, Drained, Enqueued,
     EntryKind, InboxMessage, LeftUnread, MailboxDirs, MailboxEntry, MailboxListing, RandomTags,

@@ -26,15 +26,16 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use entwurf_meta_session::{GardenId, MetaRecord};
+use entwurf_meta_session::{Dirs, GardenId, MetaRecord};
 use serde::Serialize;
 
-use crate::body::{iso_millis, message_file_name};
+use crate::body::message_file_name;
 use crate::deliverability::Deliverability;
 use crate::error::{io_err, mkdir_err, MailboxError};
 use crate::fsio::{create_new_0600, overwrite_keep_mode, rename_no_replace};
 use crate::identity::read_identity;
 use crate::state::{read_state, stamp_state, ReceiptField, ReceiptState};
+use entwurf_meta_session::iso_millis;
 
 /// The doorbell edge file inside a mailbox.
 pub const SIGNAL_FILE: &str = "inbox.signal";
@@ -64,7 +65,7 @@ impl<F: FnMut() -> [u8; 3]> TagSource for F {
     }
 }
 
-/// The explicit directories the mailbox works with.
+/// The explicit directories the mailbox works with (borrowed from a [`Dirs`] or given one by one).
 #[derive(Debug, Clone, Copy)]
 pub struct MailboxDirs<'a> {
     /// Meta records (`<gid>.meta.json`).
@@ -73,6 +74,16 @@ pub struct MailboxDirs<'a> {
     pub mailbox: &'a Path,
     /// Receiver markers (`<gid>.json`).
     pub receivers: &'a Path,
+}
+
+impl<'a> From<&'a Dirs> for MailboxDirs<'a> {
+    fn from(d: &'a Dirs) -> Self {
+        Self {
+            sessions: &d.sessions,
+            mailbox: &d.mailbox,
+            receivers: &d.receivers,
+        }
+    }
 }
 
 /// What an enqueue wrote.

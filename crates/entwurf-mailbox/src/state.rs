@@ -12,8 +12,8 @@ use entwurf_meta_session::{is_valid_garden_id, GardenId};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::body::iso_millis;
 use crate::error::{io_err, MailboxError};
+use entwurf_meta_session::iso_millis;
 
 /// The only schema version of `state.json`.
 pub const STATE_SCHEMA_VERSION: u32 = 1;
