@@ -37,6 +37,8 @@ pub mod launch;
 pub mod millis;
 pub mod plan;
 pub mod preflight;
+pub mod production;
+pub mod watcher;
 
 pub use identity::{resolve_launch_identity, IdentityError, LaunchIdentity};
 pub use millis::Millis;
@@ -45,3 +47,5 @@ pub use preflight::{
     preflight_for_cwd, Preflight, PreflightConfig, PreflightError, PreflightKind, PreflightReason,
     UntrustedLaunch,
 };
+pub use production::{LaunchConfig, ProductionSpawnIo, StderrSink};
+pub use watcher::{resume, IoFailure, ResumeError, ResumeRequest, SpawnIo, SpawnedChild};

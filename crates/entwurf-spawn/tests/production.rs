@@ -1,0 +1,277 @@
+//! The production IO with real processes and a real unix socket, a stand-in script for `pi`
+//! (the real pi is exercised by the live cell C6).
+
+use std::fs;
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use entwurf_lock::LockClaim;
+use entwurf_spawn::identity::{session_file_name, session_folder_name};
+use entwurf_spawn::millis::Millis;
+use entwurf_spawn::plan::{RetainReason, SpawnBgPlan, SpawnBgResumeResult};
+use entwurf_spawn::production::{inspect_path, probe_socket, DEFAULT_PROBE_TIMEOUT};
+use entwurf_spawn::watcher::{PathInspection, ProbeLiveness};
+use entwurf_spawn::{resume, LaunchConfig, ProductionSpawnIo, ResumeRequest, StderrSink};
+use nix::sys::signal::{kill, killpg, Signal};
+use nix::unistd::{getpgid, Pid};
+use tempfile::TempDir;
+
+const GID: &str = "20260612T100000-aaaaaa";
+
+struct Setup {
+    _tmp: TempDir,
+    root: PathBuf,
+    agent: PathBuf,
+    cwd: PathBuf,
+    socket: PathBuf,
+}
+
+impl Setup {
+    fn new() -> Self {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let root = fs::canonicalize(tmp.path()).expect("canonical");
+        let agent = root.join("agent");
+        let cwd = root.join("cwd");
+        fs::create_dir_all(&cwd).expect("cwd");
+        let cwd_s = cwd.to_str().expect("utf8").to_owned();
+        let folder = agent.join("sessions").join(session_folder_name(&cwd_s));
+        fs::create_dir_all(&folder).expect("folder");
+        fs::write(
+            folder.join(session_file_name("2026-06-12T10:00:00.000Z", GID)),
+            format!(
+                "{{\"type\":\"session\",\"version\":3,\"id\":\"{GID}\",\"timestamp\":\"2026-06-12T10:00:00.000Z\",\"cwd\":\"{cwd_s}\"}}\n\
+                 {{\"type\":\"model_change\",\"id\":\"a1b2c3d4\",\"parentId\":null,\"timestamp\":\"2026-06-12T10:00:00.001Z\",\"provider\":\"p\",\"modelId\":\"m\"}}\n"
+            ),
+        )
+        .expect("session");
+        let socket = root.join(format!("{GID}.sock"));
+        Self {
+            _tmp: tmp,
+            root,
+            agent,
+            cwd,
+            socket,
+        }
+    }
+
+    /// A stand-in `pi`: a shell script with `body`.
+    fn script(&self, body: &str) -> PathBuf {
+        let path = self.root.join("fake-pi");
+        fs::write(&path, format!("#!/bin/sh\n{body}\n")).expect("script");
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).expect("chmod");
+        path
+    }
+
+    fn request(&self, observe_ms: u32) -> ResumeRequest {
+        let plan: SpawnBgPlan = serde_json::from_value(serde_json::json!({
+            "transport": "spawn-bg", "action": "resume", "targetGardenId": GID, "sessionId": GID,
+            "cwd": self.cwd, "prompt": "hi", "launchArgs": [],
+            "expectedSocketPath": self.socket, "observeTimeoutMs": observe_ms,
+            "releaseWhen": "socket-alive-or-child-exited"
+        }))
+        .expect("plan");
+        let lock = LockClaim {
+            garden_id: GID.into(),
+            pid: std::process::id().into(),
+            hostname: "test-host".into(),
+            created_at: "2026-06-12T10:00:00.000Z".into(),
+            nonce: "deadbeefcafef00d".into(),
+            owner: "entwurf_v2".into(),
+            lock_path: self.root.join("locks").join(format!("{GID}.lock")),
+        };
+        let mut r = ResumeRequest::new(plan, Some(lock));
+        r.kill_grace_ms = Millis::from_whole(2_000);
+        r
+    }
+
+    fn io(&self, program: PathBuf, releases: &Arc<AtomicUsize>) -> ProductionSpawnIo {
+        let mut config = LaunchConfig::new(self.agent.clone());
+        config.pi_program = program;
+        config.stderr = StderrSink::File(self.root.join("logs/resident.stderr"));
+        let releases = Arc::clone(releases);
+        ProductionSpawnIo::new(
+            config,
+            Box::new(move |_| {
+                releases.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            }),
+        )
+    }
+}
+
+fn raw_pid(pid: u32) -> Pid {
+    Pid::from_raw(i32::try_from(pid).expect("pid fits"))
+}
+
+#[tokio::test]
+async fn a_child_that_exits_is_observed_and_released_once() {
+    let s = Setup::new();
+    let marker = s.root.join("env-and-args");
+    let program = s.script(&format!(
+        "printf '%s|%s|%s' \"$ENTWURF_V2_RESUME_RESIDENT_SESSION_ID\" \"$(pwd)\" \"$*\" > {}\nexit 7",
+        marker.display()
+    ));
+    let releases = Arc::new(AtomicUsize::new(0));
+    let result = resume(&s.request(30_000), &s.io(program, &releases))
+        .await
+        .expect("result");
+    assert!(
+        matches!(
+            result,
+            SpawnBgResumeResult::ChildExited {
+                exit_code: Some(7),
+                pid: Some(_),
+                ..
+            }
+        ),
+        "{result:?}"
+    );
+    assert_eq!(releases.load(Ordering::SeqCst), 1);
+    let seen = fs::read_to_string(&marker).expect("the script ran");
+    assert_eq!(
+        seen,
+        format!(
+            "{GID}|{}|--mode json -p --entwurf-control --session-id {GID} --provider p --model m hi",
+            s.cwd.display()
+        )
+    );
+}
+
+#[tokio::test]
+async fn a_missing_program_is_a_released_spawn_start_failure() {
+    let s = Setup::new();
+    let releases = Arc::new(AtomicUsize::new(0));
+    let missing = s.root.join("no-such-pi");
+    let result = resume(&s.request(30_000), &s.io(missing.clone(), &releases))
+        .await
+        .expect("result");
+    assert_eq!(
+        result,
+        SpawnBgResumeResult::SpawnStartFailed {
+            released: true,
+            error: format!("spawn {} ENOENT", missing.display())
+        }
+    );
+    assert_eq!(releases.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_listening_socket_is_socket_alive_and_the_resident_keeps_running() {
+    let s = Setup::new();
+    let _listener = UnixListener::bind(&s.socket).expect("bind");
+    let program = s.script("exec sleep 300");
+    let releases = Arc::new(AtomicUsize::new(0));
+    let result = resume(&s.request(30_000), &s.io(program, &releases))
+        .await
+        .expect("result");
+    let pid = match result {
+        SpawnBgResumeResult::SocketAlive { pid: Some(pid), .. } => pid,
+        other => panic!("expected socket-alive, got {other:?}"),
+    };
+    assert_eq!(releases.load(Ordering::SeqCst), 1);
+    // Detached: its own process group.
+    let pgid = getpgid(Some(raw_pid(pid))).expect("pgid");
+    assert_eq!(pgid, raw_pid(pid));
+    kill(raw_pid(pid), Signal::SIGKILL).expect("reap the stand-in");
+}
+
+#[tokio::test]
+async fn a_timeout_sends_sigterm_and_the_exit_releases() {
+    let s = Setup::new();
+    let program = s.script("exec sleep 300");
+    let releases = Arc::new(AtomicUsize::new(0));
+    let result = resume(&s.request(200), &s.io(program, &releases))
+        .await
+        .expect("result");
+    // `sleep` dies of the SIGTERM: exit code null.
+    assert!(
+        matches!(
+            result,
+            SpawnBgResumeResult::ChildExited {
+                exit_code: None,
+                ..
+            }
+        ),
+        "{result:?}"
+    );
+    assert_eq!(releases.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_forged_socket_path_fails_closed_and_the_child_is_terminated() {
+    let s = Setup::new();
+    symlink(s.root.join("elsewhere.sock"), &s.socket).expect("forge");
+    let program = s.script("exec sleep 300");
+    let releases = Arc::new(AtomicUsize::new(0));
+    let result = resume(&s.request(30_000), &s.io(program, &releases))
+        .await
+        .expect("result");
+    // SIGTERM ends `sleep` within the grace, so the exit is observed and releases.
+    assert!(
+        matches!(
+            result,
+            SpawnBgResumeResult::ChildExited {
+                exit_code: None,
+                ..
+            }
+        ),
+        "{result:?}"
+    );
+    assert_eq!(releases.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_child_ignoring_sigterm_leaves_the_lock_retained() {
+    let s = Setup::new();
+    let program = s.script("trap '' TERM\nwhile :; do sleep 1; done");
+    let releases = Arc::new(AtomicUsize::new(0));
+    let mut req = s.request(200);
+    req.kill_grace_ms = Millis::from_whole(300);
+    let result = resume(&req, &s.io(program, &releases))
+        .await
+        .expect("result");
+    let pid = match &result {
+        SpawnBgResumeResult::LockRetained {
+            reason: RetainReason::KillUnconfirmed,
+            diagnostic,
+            error: None,
+            ..
+        } => diagnostic.pid.expect("pid"),
+        other => panic!("expected lock-retained, got {other:?}"),
+    };
+    assert_eq!(releases.load(Ordering::SeqCst), 0);
+    // Reap the whole stand-in group (the shell and its sleep).
+    killpg(raw_pid(pid), Signal::SIGKILL).expect("reap");
+}
+
+#[tokio::test]
+async fn inspection_and_probe_classify_real_paths() {
+    let s = Setup::new();
+    assert_eq!(inspect_path(&s.socket), PathInspection::Absent);
+    fs::write(&s.socket, "").expect("file");
+    assert_eq!(inspect_path(&s.socket), PathInspection::NotSocket);
+    fs::remove_file(&s.socket).expect("rm");
+    symlink("/nowhere", &s.socket).expect("symlink");
+    assert_eq!(inspect_path(&s.socket), PathInspection::Symlink);
+    fs::remove_file(&s.socket).expect("rm");
+    {
+        let _l = UnixListener::bind(&s.socket).expect("bind");
+        assert_eq!(inspect_path(&s.socket), PathInspection::SocketFile);
+        assert_eq!(
+            probe_socket(&s.socket, DEFAULT_PROBE_TIMEOUT).await,
+            ProbeLiveness::Alive
+        );
+    }
+    // The listener is gone, the file stays: a stale socket refuses.
+    assert_eq!(
+        probe_socket(&s.socket, DEFAULT_PROBE_TIMEOUT).await,
+        ProbeLiveness::Dead
+    );
+    assert_eq!(
+        probe_socket(Path::new("/nonexistent/x.sock"), DEFAULT_PROBE_TIMEOUT).await,
+        ProbeLiveness::Dead
+    );
+}
