@@ -46,9 +46,9 @@ pub enum DiscoveryError {
     },
 }
 
-/// The default pi install made by `cargo xtask pi`.
+/// The default pi launcher made by `cargo xtask pi` (it execs the pinned node).
 pub fn default_pi_bin(workspace: &Path) -> PathBuf {
-    workspace.join("target/pi/node_modules/.bin/pi")
+    workspace.join("target/pi/bin/pi")
 }
 
 /// The extension shipped in the source tree.
@@ -82,10 +82,12 @@ pub fn discover_pi(
     if !extension.is_file() {
         return Err(DiscoveryError::NoExtension { path: extension });
     }
-    let node_bin_dir = pi_bin
-        .parent()
-        .filter(|dir| dir.join("node").is_file())
-        .map(Path::to_path_buf);
+    // An npm `.bin` next to the executable, or the one beside the xtask launcher's `bin/`.
+    let node_bin_dir = pi_bin.parent().and_then(|dir| {
+        [dir.to_path_buf(), dir.join("../node_modules/.bin")]
+            .into_iter()
+            .find(|d| d.join("node").is_file())
+    });
     Ok(PiLocation {
         pi_bin,
         extension,
@@ -140,7 +142,7 @@ mod tests {
         assert_eq!(loc.extension, default_extension(ws.path()));
         assert_eq!(
             loc.node_bin_dir,
-            Some(ws.path().join("target/pi/node_modules/.bin"))
+            Some(ws.path().join("target/pi/bin/../node_modules/.bin"))
         );
     }
 

@@ -24,8 +24,11 @@
 mod check;
 mod discovery;
 pub mod fs_probe;
+mod live;
+pub mod procs;
 mod resident;
 mod target;
+mod view;
 mod wait;
 mod world;
 
@@ -34,6 +37,10 @@ pub use discovery::{
     default_extension, default_pi_bin, discover_pi, discover_pi_from_env, workspace_root,
     DiscoveryError, PiLocation, ENV_PI_BIN, ENV_PI_EXTENSION,
 };
+pub use live::{
+    arm_receiver, discover_entwurf_bin_from_env, dispatch, make_claude_code_record, make_pi_record,
+    record_exists, ENV_ENTWURF_BIN,
+};
 pub use resident::{
     control_socket_path, socket_accepts, tail_lines, HarnessError, Reaped, Resident, ResidentDirs,
 };
@@ -41,5 +48,6 @@ pub use target::{
     parse_target, select_target, LiveTarget, TargetError, DEFAULT_MODEL, DEFAULT_PROVIDER,
     ENV_MODEL, ENV_PROVIDER, ENV_TARGET,
 };
+pub use view::DispatchView;
 pub use wait::{poll_until, Timeouts};
 pub use world::World;

@@ -1,0 +1,141 @@
+//! The cells' verbs over a [`World`]: write citizens (records, receiver markers) and dispatch
+//! through the real production wiring with the world's directories.
+
+use std::path::PathBuf;
+
+use entwurf_meta_session::{
+    upsert_with_mint, write_receiver_marker, ArmProvenance, Backend, GardenId, ReceiverMarkerInput,
+    UpsertInput,
+};
+
+use crate::check::CellError;
+use crate::view::DispatchView;
+use crate::world::World;
+
+/// Overrides the `entwurf` CLI used by the contention cell.
+pub const ENV_ENTWURF_BIN: &str = "ENTWURF_BIN";
+
+/// Writes a meta record for `gid` (the upsert path, with `gid` as the minted id).
+fn write_record(
+    world: &World,
+    gid: &GardenId,
+    backend: Backend,
+    native: &str,
+) -> Result<PathBuf, CellError> {
+    let input = UpsertInput::new(backend, native, &world.cwd.display().to_string());
+    let result = upsert_with_mint(
+        &world.sessions,
+        &world.mailbox,
+        &input,
+        chrono::Utc::now(),
+        |_| gid.clone(),
+    )
+    .map_err(|e| CellError::step(format!("upsert {} record {gid}", backend.as_str()), e))?;
+    if result.record.garden_id != *gid {
+        return Err(CellError::step(
+            format!("upsert {} record {gid}", backend.as_str()),
+            format!("attached to existing {} instead", result.record.garden_id),
+        ));
+    }
+    Ok(result.path)
+}
+
+/// A `pi` citizen whose native session id is its garden id (the resident's `--session-id`).
+pub fn make_pi_record(world: &World, gid: &GardenId) -> Result<PathBuf, CellError> {
+    write_record(world, gid, Backend::Pi, gid.as_str())
+}
+
+/// A `claude-code` citizen with native session id `native`.
+pub fn make_claude_code_record(
+    world: &World,
+    gid: &GardenId,
+    native: &str,
+) -> Result<PathBuf, CellError> {
+    write_record(world, gid, Backend::ClaudeCode, native)
+}
+
+/// Arms the receiver marker of a claude-code citizen, owned by process `owner_pid`.
+pub fn arm_receiver(
+    world: &World,
+    gid: &GardenId,
+    native: &str,
+    owner_pid: u32,
+) -> Result<PathBuf, CellError> {
+    let input = ReceiverMarkerInput {
+        garden_id: gid.clone(),
+        backend: Backend::ClaudeCode,
+        native_session_id: native.to_owned(),
+        owner_pid: i64::from(owner_pid),
+        owner_kind: None,
+        arm_provenance: ArmProvenance::SessionStart,
+    };
+    write_receiver_marker(&world.receivers, &input, chrono::Utc::now())
+        .map_err(|e| CellError::step(format!("arm receiver marker {gid}"), e))
+}
+
+/// Whether `<sessions>/<gid>.meta.json` exists.
+pub fn record_exists(world: &World, gid: &GardenId) -> Result<bool, CellError> {
+    entwurf_meta_session::record_exists(&world.sessions, gid)
+        .map_err(|e| CellError::step(format!("record_exists {gid}"), e))
+}
+
+impl World {
+    /// The `entwurf` global flags that point the CLI at this world.
+    pub fn cli_dir_args(&self) -> Vec<std::ffi::OsString> {
+        let mut out = Vec::new();
+        for (flag, dir) in [
+            ("--sessions-dir", &self.sessions),
+            ("--mailbox-dir", &self.mailbox),
+            ("--receivers-dir", &self.receivers),
+            ("--senders-dir", &self.senders),
+            ("--lock-dir", &self.lock),
+            ("--control-dir", &self.control),
+        ] {
+            out.push(flag.into());
+            out.push(dir.clone().into_os_string());
+        }
+        out
+    }
+}
+
+/// The `entwurf` binary: `ENTWURF_BIN`, else `entwurf` in the profile dir this test binary was
+/// built into (`target/<profile>/deps/<test>` → `target/<profile>/entwurf`).
+pub fn discover_entwurf_bin_from_env() -> Result<PathBuf, CellError> {
+    if let Some(p) = std::env::var_os(ENV_ENTWURF_BIN).filter(|v| !v.is_empty()) {
+        let p = PathBuf::from(p);
+        return if p.is_file() {
+            Ok(p)
+        } else {
+            Err(CellError::step(
+                "find the entwurf binary",
+                format!("{ENV_ENTWURF_BIN}={} is not a file", p.display()),
+            ))
+        };
+    }
+    let guess = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent()?.parent().map(|d| d.join("entwurf")));
+    match guess {
+        Some(p) if p.is_file() => Ok(p),
+        other => Err(CellError::step(
+            "find the entwurf binary",
+            format!(
+                "no entwurf at {}: run `cargo build -p entwurf-cli` (cargo xtask live-gate does) or set {ENV_ENTWURF_BIN}",
+                other.map(|p| p.display().to_string()).unwrap_or_else(|| "?".into())
+            ),
+        )),
+    }
+}
+
+/// Dispatches `input` through the real production wiring over the world's directories and
+/// returns the run result's view. A decider error (not a receipt) is a failed step.
+pub async fn dispatch(
+    world: &World,
+    input: entwurf_decider::DispatchInput,
+) -> Result<DispatchView, CellError> {
+    let _ = (world, &input);
+    Err(CellError::step(
+        "dispatch",
+        "entwurf-decider production wiring is not available yet",
+    ))
+}
