@@ -1,6 +1,15 @@
 //! Project automation: `cargo xtask <task>`.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+mod pi;
+
+/// The repository root (the workspace that holds `xtask/`).
+fn repo_root() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().map(PathBuf::from).unwrap_or(manifest)
+}
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -9,6 +18,7 @@ fn main() -> ExitCode {
             eprintln!("xtask live-gate: not yet implemented");
             ExitCode::from(2)
         }
+        Some("pi") => pi::run(&repo_root()),
         _ => {
             eprintln!("usage: cargo xtask <live-gate|pi|bench>");
             ExitCode::from(2)
