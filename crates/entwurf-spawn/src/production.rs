@@ -82,15 +82,30 @@ impl ProductionSpawnIo {
 
     /// The launch this IO would perform for `plan` (identity resolved, nothing started).
     pub fn prepare(&self, plan: &SpawnBgPlan) -> Result<LaunchSpec, IoFailure> {
-        let identity = resolve_launch_identity(&self.config.agent_dir, &plan.session_id)
-            .map_err(|e| IoFailure::new(e.to_string()))?;
-        Ok(launch_spec(
-            self.config.pi_program.clone(),
-            plan,
-            &identity,
-            &self.config.extension_args,
-        ))
+        prepare_launch(&self.config, plan)
     }
+}
+
+/// Resolves the launch identity of `plan.session_id` under `config.agent_dir` and lays out the
+/// launch (nothing is started). Every identity error becomes the start failure's message.
+pub fn prepare_launch(config: &LaunchConfig, plan: &SpawnBgPlan) -> Result<LaunchSpec, IoFailure> {
+    let identity = resolve_launch_identity(&config.agent_dir, &plan.session_id)
+        .map_err(|e| IoFailure::new(e.to_string()))?;
+    Ok(launch_spec(
+        config.pi_program.clone(),
+        plan,
+        &identity,
+        &config.extension_args,
+    ))
+}
+
+/// Resolves the identity and starts the resident detached: the production `SpawnIo::spawn`.
+pub fn spawn_resident(
+    config: &LaunchConfig,
+    plan: &SpawnBgPlan,
+) -> Result<SpawnedChild, IoFailure> {
+    let spec = prepare_launch(config, plan)?;
+    start_detached(&spec, &config.stderr)
 }
 
 fn errno_name(e: &io::Error) -> String {
@@ -212,8 +227,7 @@ pub async fn probe_socket(path: &Path, timeout: Duration) -> ProbeLiveness {
 #[async_trait::async_trait]
 impl SpawnIo for ProductionSpawnIo {
     async fn spawn(&self, plan: &SpawnBgPlan) -> Result<SpawnedChild, IoFailure> {
-        let spec = self.prepare(plan)?;
-        start_detached(&spec, &self.config.stderr)
+        spawn_resident(&self.config, plan)
     }
 
     async fn inspect(&self, socket_path: &Path) -> Result<PathInspection, IoFailure> {
@@ -224,7 +238,7 @@ impl SpawnIo for ProductionSpawnIo {
         probe_socket(socket_path, self.probe_timeout).await
     }
 
-    fn release(&self, lock: &LockClaim) -> Result<(), IoFailure> {
+    async fn release(&self, lock: &LockClaim) -> Result<(), IoFailure> {
         (self.release)(lock)
     }
 }

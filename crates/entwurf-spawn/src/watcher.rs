@@ -99,7 +99,7 @@ pub trait SpawnIo: Send + Sync {
     /// Connect probe of a socket file.
     async fn probe(&self, socket_path: &Path) -> ProbeLiveness;
     /// Releases the held lock. Called at most once per resume.
-    fn release(&self, lock: &LockClaim) -> Result<(), IoFailure>;
+    async fn release(&self, lock: &LockClaim) -> Result<(), IoFailure>;
 }
 
 /// One resume: the plan, the lock the decider handed over, and the watcher's timing policy.
@@ -188,7 +188,7 @@ pub async fn resume<I: SpawnIo + ?Sized>(
                 released: true,
                 error: e.message,
             };
-            return release.fire(result);
+            return release.fire(result).await;
         }
     };
     let pid = child.pid;
@@ -228,8 +228,8 @@ pub async fn resume<I: SpawnIo + ?Sized>(
         () = tokio::time::sleep(plan.observe_timeout_ms.to_duration()) => Observation::Timeout,
     };
     match first {
-        Observation::Socket(Ok(())) => release.fire(socket_alive),
-        Observation::Exit(Ok(code)) => release.fire(exited(code)),
+        Observation::Socket(Ok(())) => release.fire(socket_alive).await,
+        Observation::Exit(Ok(code)) => release.fire(exited(code)).await,
         Observation::Socket(Err(e)) => {
             // The socket watch failed (a forged path, or lstat itself): only an observed exit
             // may release now.
@@ -237,7 +237,7 @@ pub async fn resume<I: SpawnIo + ?Sized>(
             tokio::select! {
                 biased;
                 r = &mut exit => match r {
-                    Ok(code) => release.fire(exited(code)),
+                    Ok(code) => release.fire(exited(code)).await,
                     Err(_) => Ok(retained(RetainReason::ObserveFailed, Some(e))),
                 },
                 () = tokio::time::sleep(request.kill_grace_ms.to_duration()) => {
@@ -255,11 +255,11 @@ pub async fn resume<I: SpawnIo + ?Sized>(
             tokio::select! {
                 biased;
                 r = &mut socket => match r {
-                    Ok(()) => release.fire(socket_alive),
+                    Ok(()) => release.fire(socket_alive).await,
                     Err(e) => Ok(retained(RetainReason::KillUnconfirmed, Some(e))),
                 },
                 r = &mut exit => match r {
-                    Ok(code) => release.fire(exited(code)),
+                    Ok(code) => release.fire(exited(code)).await,
                     Err(e) => Ok(retained(RetainReason::KillUnconfirmed, Some(e))),
                 },
                 () = tokio::time::sleep(request.kill_grace_ms.to_duration()) => {
@@ -314,12 +314,15 @@ impl<'a, I: SpawnIo + ?Sized> ReleaseOnce<'a, I> {
         }
     }
 
-    fn fire(&mut self, observed: SpawnBgResumeResult) -> Result<SpawnBgResumeResult, ResumeError> {
+    async fn fire(
+        &mut self,
+        observed: SpawnBgResumeResult,
+    ) -> Result<SpawnBgResumeResult, ResumeError> {
         if self.fired {
             return Ok(observed);
         }
         self.fired = true;
-        match self.io.release(self.lock) {
+        match self.io.release(self.lock).await {
             Ok(()) => Ok(observed),
             Err(error) => Err(ResumeError::ReleaseFailed {
                 error,

@@ -199,7 +199,7 @@ impl SpawnIo for Fake {
         }
     }
 
-    fn release(&self, _lock: &LockClaim) -> Result<(), IoFailure> {
+    async fn release(&self, _lock: &LockClaim) -> Result<(), IoFailure> {
         self.releases.fetch_add(1, Ordering::SeqCst);
         match self.script.release_error {
             Some(e) => Err(IoFailure::new(e)),
