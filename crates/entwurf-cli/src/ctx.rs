@@ -1,6 +1,8 @@
 //! Global flags and the context every subcommand receives. The environment is read here, once.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use entwurf_meta_session::{Dirs, DirsError, InvalidGardenId, MarkerError, RecordError};
 
 /// Flags shared by every subcommand. Directory flags override the environment.
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -50,6 +52,51 @@ impl Ctx {
             .unwrap_or_default();
         entwurf_lock::default_lock_dir(&|k| std::env::var(k).ok(), &home)
     }
+
+    /// The meta-session store dirs: each `--*-dir` flag wins; the other stores come from
+    /// [`Dirs::from_env`] over the process environment (read here, at the edge) and `$HOME`.
+    /// The environment variables of a store given by flag are not consulted at all, so a
+    /// conflict there cannot block the command.
+    pub fn dirs(&self) -> Result<Dirs, CliError> {
+        let g = &self.global;
+        let hidden = |k: &str| -> bool {
+            let has = |flag: &Option<PathBuf>, store: &str| flag.is_some() && k.contains(store);
+            has(&g.sessions_dir, "_SESSIONS_")
+                || has(&g.mailbox_dir, "_MAILBOX_")
+                || has(&g.receivers_dir, "_RECEIVERS_")
+                || has(&g.senders_dir, "_SENDERS_")
+        };
+        let env = |k: &str| -> Option<String> {
+            if hidden(k) {
+                None
+            } else {
+                std::env::var(k).ok()
+            }
+        };
+        let home = std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .map(PathBuf::from);
+        let mut dirs = Dirs::from_env(&env, home.as_deref().unwrap_or(Path::new("")))?;
+        let pick = |flag: &Option<PathBuf>, from_env: PathBuf| flag.clone().unwrap_or(from_env);
+        dirs.sessions = pick(&g.sessions_dir, dirs.sessions);
+        dirs.mailbox = pick(&g.mailbox_dir, dirs.mailbox);
+        dirs.receivers = pick(&g.receivers_dir, dirs.receivers);
+        dirs.senders = pick(&g.senders_dir, dirs.senders);
+        if home.is_none() {
+            // Without $HOME the defaults would be relative to the cwd: refuse rather than guess.
+            for (store, dir) in [
+                ("sessions", &dirs.sessions),
+                ("mailbox", &dirs.mailbox),
+                ("receivers", &dirs.receivers),
+                ("senders", &dirs.senders),
+            ] {
+                if dir.is_relative() && dir.starts_with(".pi") {
+                    return Err(CliError::NoHome { store });
+                }
+            }
+        }
+        Ok(dirs)
+    }
 }
 
 /// A CLI failure: printed to stderr as `entwurf: <message>`.
@@ -58,6 +105,30 @@ pub enum CliError {
     /// The subcommand is not available in this build.
     #[error("{0}: not available yet")]
     NotYet(&'static str),
+    /// The store-directory environment is contradictory.
+    #[error(transparent)]
+    Dirs(#[from] DirsError),
+    /// `$HOME` is unset and a store would default under it.
+    #[error("HOME is not set, so the default {store} dir is unknown; pass --{store}-dir or set PI_CODING_AGENT_DIR")]
+    NoHome { store: &'static str },
+    /// A garden id argument breaks the grammar.
+    #[error(transparent)]
+    InvalidGardenId(#[from] InvalidGardenId),
+    /// A meta-record operation failed (not found, corrupt, drift, refusal, IO).
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    /// A marker could not be written.
+    #[error(transparent)]
+    Marker(#[from] MarkerError),
+    /// `entwurf receiver arm` on a pi citizen.
+    #[error("refusing to arm a receiver for {gid}: it is a pi citizen, reached through its control socket; receiver markers exist only for claude-code, antigravity and codex")]
+    PiReceiver { gid: String },
+    /// `entwurf receiver show` found no readable marker.
+    #[error("no readable receiver marker for {gid} at {} (absent or corrupt); arm one with `entwurf receiver arm {gid} --owner-pid PID`", path.display())]
+    NoReceiverMarker { gid: String, path: PathBuf },
+    /// `entwurf record list --strict` found unreadable records.
+    #[error("{count} unreadable meta-record(s) in {}", dir.display())]
+    UnreadableRecords { count: usize, dir: PathBuf },
     /// The lock crate failed (invalid garden id, unreadable lock file, unusable lock dir, …).
     #[error(transparent)]
     Lock(#[from] entwurf_lock::LockError),
@@ -75,6 +146,16 @@ impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
             CliError::NotYet(_) => 2,
+            CliError::Dirs(_) | CliError::NoHome { .. } | CliError::InvalidGardenId(_) => 2,
+            CliError::Record(RecordError::InvalidInput(_)) => 2,
+            CliError::Record(RecordError::BackendChange { .. })
+            | CliError::Record(RecordError::Ambiguous { .. })
+            | CliError::PiReceiver { .. } => 3,
+            CliError::Marker(MarkerError::Invalid(_)) => 2,
+            CliError::Record(_)
+            | CliError::Marker(_)
+            | CliError::NoReceiverMarker { .. }
+            | CliError::UnreadableRecords { .. } => 1,
             CliError::Lock(entwurf_lock::LockError::InvalidGardenId { .. }) => 2,
             CliError::Lock(_) => 1,
             CliError::LockClearRefused { .. } => 3,
