@@ -16,7 +16,7 @@ mod cmd_record;
 mod cmd_send;
 mod ctx;
 
-use ctx::{CliError, Ctx, GlobalArgs};
+use ctx::{Ctx, GlobalArgs};
 
 /// entwurf v2 dispatch substrate.
 #[derive(Parser, Debug)]
