@@ -187,14 +187,20 @@ pub fn read_record(sessions_dir: &Path, gid: &GardenId) -> Result<MetaRecord, Re
 
 /// Writes `record` to `<sessions_dir>/<gid>.meta.json` atomically: `mkdir -p`, tmp file
 /// `<file>.tmp-<pid>-<epochMillis>` created 0600, then rename. Returns the path.
+///
+/// The bytes are checked with the reader first: a record the reader would reject (empty `cwd`,
+/// `Some("")` model, schemaVersion ≠ 2, …) is refused with [`RecordError::InvalidInput`] and
+/// nothing is written.
 pub fn write_record(sessions_dir: &Path, record: &MetaRecord) -> Result<PathBuf, RecordError> {
+    let bytes = record.to_file_bytes();
+    parse_stored_record(&bytes).map_err(RecordError::InvalidInput)?;
     ensure_store(sessions_dir)?;
     let path = record_path(sessions_dir, &record.garden_id);
     let tmp = fsutil::with_suffix(
         &path,
         &format!(".tmp-{}-{}", std::process::id(), fsutil::epoch_millis()),
     );
-    fsutil::write_atomic(&tmp, &path, &record.to_file_bytes()).map_err(io_err("write", &path))?;
+    fsutil::write_atomic(&tmp, &path, &bytes).map_err(io_err("write", &path))?;
     Ok(path)
 }
 

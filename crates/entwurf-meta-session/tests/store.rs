@@ -310,3 +310,22 @@ fn a_read_only_store_refuses_writes_and_keeps_the_record() {
     }
     assert_eq!(after_listing.len(), 1, "no tmp file left behind");
 }
+
+#[rstest]
+#[case::empty_cwd(|r: &mut entwurf_meta_session::MetaRecord| r.cwd.clear(), "meta-record field \"cwd\" must be a non-empty string (got string \"\").")]
+#[case::empty_model(|r: &mut entwurf_meta_session::MetaRecord| r.model = Some(String::new()), "meta-record field \"model\" must be a non-empty string or null (got string \"\").")]
+#[case::wrong_schema_version(|r: &mut entwurf_meta_session::MetaRecord| r.schema_version = 3, "meta-record \"schemaVersion\" must be 1 or 2 (got number).")]
+fn write_record_refuses_what_the_reader_would_reject(
+    #[case] spoil: fn(&mut entwurf_meta_session::MetaRecord),
+    #[case] want: &str,
+) {
+    let (_t, dirs) = world();
+    let g = seed(&dirs);
+    let before = fs::read(record_path(&dirs.sessions, &g)).unwrap();
+    let mut rec = read_record(&dirs.sessions, &g).unwrap();
+    spoil(&mut rec);
+    let err = write_record(&dirs.sessions, &rec).unwrap_err();
+    assert!(matches!(err, RecordError::InvalidInput(_)));
+    assert_eq!(err.to_string(), want);
+    assert_eq!(fs::read(record_path(&dirs.sessions, &g)).unwrap(), before);
+}
