@@ -107,6 +107,11 @@ impl Server {
     ///
     /// A stale socket file (probe dead) is replaced. A live listener, a symlink, a non-socket, or
     /// anything indeterminate at the path is refused. Must be called inside a tokio runtime.
+    ///
+    /// The only wait is the 300 ms connect probe of an existing socket file (a probe timeout
+    /// refuses with [`ServeError::Indeterminate`]). Once serving, a client that vanishes mid-reply
+    /// (`EPIPE`, `ECONNRESET`) ends only its own connection; a request line without `\n` is never
+    /// answered; there is no per-connection size limit or idle timeout (like the reference).
     pub async fn bind(
         dir: &Path,
         gid: &GardenId,
@@ -173,6 +178,9 @@ impl ServerHandle {
 
     /// Stops accepting, closes every open connection, waits for the serving task, and removes
     /// the socket file if it is still the one this server bound (same device and inode).
+    ///
+    /// It does not wait for clients: open connections are closed at once, whatever they are
+    /// doing, and a client mid-request sees EOF (its RPC fails as "closed before response").
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
         if let Some(task) = self.task.take() {
@@ -295,7 +303,8 @@ fn to_value<T: serde::Serialize>(value: &T) -> Value {
 }
 
 /// Answers one request line with `handler`, exactly as a connection would (for tests and
-/// tools that want the bytes without a socket). `None` for a blank line.
+/// tools that want the bytes without a socket). `None` for a blank line. No IO, so no timeout
+/// and no peer: it returns when the handler does.
 pub async fn respond_to_line(line: &str, gid: &GardenId, handler: impl Handler) -> Option<String> {
     let trimmed = crate::wire::js_trim(line);
     if trimmed.is_empty() {

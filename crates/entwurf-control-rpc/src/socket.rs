@@ -92,7 +92,8 @@ pub fn inspect(path: &Path) -> SocketInspection {
     }
 }
 
-/// Connect-only liveness probe with the default 300 ms budget. See [`probe_within`].
+/// Connect-only liveness probe with the default 300 ms budget: on timeout `Indeterminate`; a
+/// peer that vanishes after accepting is still `Alive`. See [`probe_within`].
 pub async fn probe(path: &Path) -> SocketLiveness {
     probe_within(path, PROBE_TIMEOUT).await
 }
@@ -116,6 +117,7 @@ pub async fn probe_within(path: &Path, timeout: Duration) -> SocketLiveness {
 
 /// `lstat` first, then probe only a socket file: absent → dead, socket-file → the probe's answer,
 /// indeterminate → indeterminate, address-conflict → `Err(reason)` (never connected to).
+/// Timeout and vanishing peers behave as in [`probe_within`] (300 ms budget).
 pub async fn inspect_and_probe(path: &Path) -> Result<SocketLiveness, ConflictReason> {
     match inspect(path) {
         SocketInspection::Absent { .. } => Ok(SocketLiveness::Dead),

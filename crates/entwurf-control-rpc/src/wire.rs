@@ -452,6 +452,9 @@ pub fn validate_send(body: &Map<String, Value>) -> Result<SendRequest, String> {
     })
 }
 
+/// The accepted envelope keeps `origin` only when it is a non-empty string (the reference copies
+/// any truthy value through; non-string origins are dropped here) and `replyable` only when it
+/// is a bool. Extra fields are dropped; values are kept untrimmed.
 fn validate_sender(value: &Value) -> Result<SenderEnvelope, String> {
     let empty = Map::new();
     // An array passes JavaScript's `typeof === "object"` check and then has none of the fields.
