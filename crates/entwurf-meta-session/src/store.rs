@@ -388,6 +388,7 @@ pub struct SkippedRecord {
 
 /// The outcome of an upsert.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct UpsertResult {
     /// Create or attach.
     pub action: UpsertAction,
