@@ -132,6 +132,12 @@ pub enum CliError {
     /// The lock crate failed (invalid garden id, unreadable lock file, unusable lock dir, …).
     #[error(transparent)]
     Lock(#[from] entwurf_lock::LockError),
+    /// A mailbox operation failed, or the guarded send refused (`mailbox-undeliverable`).
+    #[error(transparent)]
+    Mailbox(#[from] entwurf_mailbox::MailboxError),
+    /// The message could not be read from stdin.
+    #[error("could not read the message from stdin: {source}")]
+    Stdin { source: std::io::Error },
     /// `entwurf lock clear` without `--force` while the holder may still be alive.
     #[error("refusing to clear {}: {why}: {detail}; pass --force once you are sure no dispatcher holds it", lock_path.display())]
     LockClearRefused {
@@ -159,6 +165,20 @@ impl CliError {
             CliError::Lock(entwurf_lock::LockError::InvalidGardenId { .. }) => 2,
             CliError::Lock(_) => 1,
             CliError::LockClearRefused { .. } => 3,
+            CliError::Mailbox(e) => {
+                use entwurf_mailbox::MailboxError as M;
+                match e {
+                    M::Undeliverable { .. } => 3,
+                    M::InvalidGardenId(_) | M::EmptyBody { .. } => 2,
+                    M::RecordMissing { .. }
+                    | M::Record { .. }
+                    | M::State { .. }
+                    | M::NotADirectory { .. }
+                    | M::SignalFailed { .. }
+                    | M::Io { .. } => 1,
+                }
+            }
+            CliError::Stdin { .. } => 2,
         }
     }
 }
