@@ -21,6 +21,7 @@ mod hands;
 mod release;
 mod runner;
 mod seams;
+mod spawn_bg;
 
 pub use contract::*;
 pub use decider::{decide, DecideError};
@@ -39,3 +40,4 @@ pub use seams::{
     parse_observe_timeout_ms, DeciderConfig, Deliverability, DispatchSeams, IoFailure,
     NativePushProbe, Preflight, PreflightKind, TargetResolution,
 };
+pub use spawn_bg::{EntwurfSpawnHand, LaunchConfig, StderrSink};
