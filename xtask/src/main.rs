@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod live_gate;
 mod pi;
 
 /// The repository root (the workspace that holds `xtask/`).
@@ -14,10 +15,7 @@ fn repo_root() -> PathBuf {
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
-        Some("live-gate") => {
-            eprintln!("xtask live-gate: not yet implemented");
-            ExitCode::from(2)
-        }
+        Some("live-gate") => live_gate::run(&repo_root()),
         Some("pi") => pi::run(&repo_root()),
         _ => {
             eprintln!("usage: cargo xtask <live-gate|pi|bench>");

@@ -29,7 +29,7 @@ pub enum RecordError {
         dir: PathBuf,
     },
     /// The record file exists but its body breaks the schema.
-    #[error("corrupt meta-record {}: {source} Fix or remove the file.", path.display())]
+    #[error("corrupt meta-record {}: {source} (fix or remove the file)", path.display())]
     Corrupt {
         /// The file.
         path: PathBuf,

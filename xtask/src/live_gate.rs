@@ -1,0 +1,451 @@
+//! `cargo xtask live-gate`: the release gate against a real pi.
+//!
+//! Provisions the pinned pi (the same code as `cargo xtask pi`), builds the live test binaries,
+//! runs every ignored live cell as its own process, all at once (the floor is one pi boot),
+//! prints one line per cell and a summary, writes `target/live-gate/junit.xml`, and exits
+//! non-zero when any cell fails or none is found.
+
+use std::fmt::Write as _;
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::Instant;
+
+use crate::pi;
+
+/// A test binary and the package / target it came from.
+struct Suite {
+    /// `<package>::<target>`, used as the JUnit suite name and the cell prefix.
+    name: String,
+    exe: PathBuf,
+}
+
+/// One ignored live test, run as its own process.
+struct Cell {
+    suite: String,
+    exe: PathBuf,
+    test: String,
+}
+
+struct Outcome {
+    cell: Cell,
+    passed: bool,
+    seconds: f64,
+    log: PathBuf,
+    failure: String,
+}
+
+/// Which live suites the gate runs: `(package, cargo test selector args)`.
+const SUITES: &[(&str, &[&str])] = &[
+    ("entwurf-harness", &["--test", "matrix_live"]),
+    // The control-rpc crate's live tests, if it has any (found by listing `--ignored`).
+    ("entwurf-control-rpc", &["--tests"]),
+];
+
+pub fn run(root: &Path) -> ExitCode {
+    match gate(root) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("xtask live-gate: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn gate(root: &Path) -> Result<bool, String> {
+    let wall = Instant::now();
+    let install = pi::provision(root)?;
+    println!(
+        "live-gate: pi {} at {} (extension {})",
+        install.version,
+        install.pi_bin.display(),
+        install.extension.display()
+    );
+
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    // The contention cell drives real `entwurf send --json` processes.
+    run_cargo(
+        &cargo,
+        root,
+        &["build", "--quiet", "-p", "entwurf-cli", "--bin", "entwurf"],
+    )?;
+    let target_dir = target_dir(root);
+    let entwurf_bin = target_dir.join("debug/entwurf");
+
+    let mut cells = Vec::new();
+    for (package, selector) in SUITES {
+        for suite in build_suites(&cargo, root, package, selector)? {
+            for test in list_ignored(&suite.exe)? {
+                cells.push(Cell {
+                    suite: suite.name.clone(),
+                    exe: suite.exe.clone(),
+                    test,
+                });
+            }
+        }
+    }
+    if cells.is_empty() {
+        return Err("no live cells found (no ignored tests in the live suites)".into());
+    }
+
+    let out_dir = target_dir.join("live-gate");
+    let log_dir = out_dir.join(format!("logs-{}", std::process::id()));
+    std::fs::create_dir_all(&log_dir)
+        .map_err(|e| format!("cannot create {}: {e}", log_dir.display()))?;
+    println!("live-gate: running {} cells concurrently", cells.len());
+
+    let env: Vec<(&str, std::ffi::OsString)> = vec![
+        ("PI_BIN", install.pi_bin.clone().into_os_string()),
+        (
+            "ENTWURF_PI_EXTENSION",
+            install.extension.clone().into_os_string(),
+        ),
+        ("ENTWURF_BIN", entwurf_bin.into_os_string()),
+        ("RUST_BACKTRACE", "0".into()),
+    ];
+    let cells_wall = Instant::now();
+    let handles: Vec<_> = cells
+        .into_iter()
+        .map(|cell| {
+            let log = log_dir.join(format!(
+                "{}__{}.log",
+                sanitize(&cell.suite),
+                sanitize(&cell.test)
+            ));
+            let env = env.clone();
+            std::thread::spawn(move || run_cell(cell, log, &env))
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for h in handles {
+        outcomes.push(
+            h.join()
+                .map_err(|_| "a cell runner thread panicked".to_string())?,
+        );
+    }
+    let cells_seconds = cells_wall.elapsed().as_secs_f64();
+
+    let width = outcomes
+        .iter()
+        .map(|o| o.cell.suite.len() + o.cell.test.len() + 2)
+        .max()
+        .unwrap_or(0);
+    for o in &outcomes {
+        let name = format!("{}::{}", o.cell.suite, o.cell.test);
+        println!(
+            "{}  {name:<width$}  {:>6.2}s",
+            if o.passed { "PASS" } else { "FAIL" },
+            o.seconds
+        );
+    }
+    let failed: Vec<&Outcome> = outcomes.iter().filter(|o| !o.passed).collect();
+    for o in &failed {
+        println!(
+            "\n--- {}::{} failed (log {}):\n{}",
+            o.cell.suite,
+            o.cell.test,
+            o.log.display(),
+            o.failure
+        );
+    }
+
+    let junit = out_dir.join("junit.xml");
+    write_junit(&junit, &outcomes, cells_seconds)?;
+    let total = wall.elapsed().as_secs_f64();
+    println!(
+        "\nlive-gate: {} passed, {} failed of {} cells; cells wall {:.2}s; total wall {:.2}s (with provisioning and build); JUnit {}",
+        outcomes.len() - failed.len(),
+        failed.len(),
+        outcomes.len(),
+        cells_seconds,
+        total,
+        junit.display()
+    );
+    if failed.is_empty() {
+        let _ = std::fs::remove_dir_all(&log_dir);
+    }
+    Ok(failed.is_empty())
+}
+
+fn run_cell(cell: Cell, log: PathBuf, env: &[(&str, std::ffi::OsString)]) -> Outcome {
+    let start = Instant::now();
+    let result = (|| -> Result<bool, String> {
+        let file =
+            File::create(&log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
+        let err = file.try_clone().map_err(|e| e.to_string())?;
+        let mut cmd = Command::new(&cell.exe);
+        cmd.args([
+            cell.test.as_str(),
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
+        .stdin(Stdio::null())
+        .stdout(file)
+        .stderr(err);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let status = cmd
+            .status()
+            .map_err(|e| format!("cannot run {}: {e}", cell.exe.display()))?;
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        // `--exact` with a name that matched nothing also exits 0: demand exactly one pass.
+        Ok(status.success() && text.contains("test result: ok. 1 passed"))
+    })();
+    let seconds = start.elapsed().as_secs_f64();
+    let (passed, failure) = match result {
+        Ok(true) => (true, String::new()),
+        Ok(false) => (false, failure_excerpt(&log)),
+        Err(e) => (false, e),
+    };
+    Outcome {
+        cell,
+        passed,
+        seconds,
+        log,
+        failure,
+    }
+}
+
+/// The interesting part of a failed cell's log: from the first invariant / panic line on,
+/// bounded to the last 60 lines.
+fn failure_excerpt(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines
+        .iter()
+        .position(|l| {
+            l.contains("invariant broken")
+                || l.contains("live setup failed")
+                || l.starts_with("Error:")
+                || l.contains("panicked at")
+                || l.contains("FAILED: world kept")
+        })
+        .unwrap_or(0);
+    let tail = &lines[start..];
+    let tail = &tail[tail.len().saturating_sub(60)..];
+    tail.join("\n")
+}
+
+fn run_cargo(cargo: &std::ffi::OsStr, root: &Path, args: &[&str]) -> Result<(), String> {
+    let status = Command::new(cargo)
+        .args(args)
+        .current_dir(root)
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`cargo {}` failed ({status})", args.join(" ")))
+    }
+}
+
+/// Builds a package's test targets and returns their executables.
+fn build_suites(
+    cargo: &std::ffi::OsStr,
+    root: &Path,
+    package: &str,
+    selector: &[&str],
+) -> Result<Vec<Suite>, String> {
+    let mut cmd = Command::new(cargo);
+    cmd.args(["test", "-p", package])
+        .args(selector)
+        .args(["--no-run", "--message-format=json-render-diagnostics"])
+        .current_dir(root)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot run cargo test --no-run: {e}"))?;
+    let mut suites = Vec::new();
+    if let Some(out) = child.stdout.take() {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
+                continue;
+            };
+            if v["reason"] != "compiler-artifact" {
+                continue;
+            }
+            let Some(exe) = v["executable"].as_str() else {
+                continue;
+            };
+            let target = v["target"]["name"].as_str().unwrap_or("?");
+            suites.push(Suite {
+                name: format!("{package}::{target}"),
+                exe: PathBuf::from(exe),
+            });
+        }
+    }
+    let status = child.wait().map_err(|e| e.to_string())?;
+    if !status.success() {
+        return Err(format!(
+            "building the live tests of {package} failed ({status})"
+        ));
+    }
+    Ok(suites)
+}
+
+/// The ignored tests in a test binary (`<name>: test` lines of `--list --ignored`).
+fn list_ignored(exe: &Path) -> Result<Vec<String>, String> {
+    let out = Command::new(exe)
+        .args(["--list", "--ignored"])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot list {}: {e}", exe.display()))?;
+    if !out.status.success() {
+        return Err(format!("listing {} failed ({})", exe.display(), out.status));
+    }
+    Ok(parse_list(&String::from_utf8_lossy(&out.stdout)))
+}
+
+fn parse_list(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| l.strip_suffix(": test"))
+        .map(str::to_owned)
+        .collect()
+}
+
+fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|p| if p.is_absolute() { p } else { root.join(p) })
+        .unwrap_or_else(|| root.join("target"))
+}
+
+fn sanitize(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+fn xml_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c if (c as u32) < 0x20 && c != '\n' && c != '\t' && c != '\r' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn junit_xml(outcomes: &[Outcome], seconds: f64) -> String {
+    let failures = outcomes.iter().filter(|o| !o.passed).count();
+    let mut x = String::new();
+    let _ = writeln!(x, r#"<?xml version="1.0" encoding="UTF-8"?>"#);
+    let _ = writeln!(
+        x,
+        r#"<testsuites name="live-gate" tests="{}" failures="{failures}" errors="0" time="{seconds:.3}">"#,
+        outcomes.len()
+    );
+    let mut suites: Vec<&str> = outcomes.iter().map(|o| o.cell.suite.as_str()).collect();
+    suites.dedup();
+    suites.sort();
+    suites.dedup();
+    for suite in suites {
+        let in_suite: Vec<&Outcome> = outcomes.iter().filter(|o| o.cell.suite == suite).collect();
+        let f = in_suite.iter().filter(|o| !o.passed).count();
+        let t: f64 = in_suite.iter().map(|o| o.seconds).fold(0.0, f64::max);
+        let _ = writeln!(
+            x,
+            r#"  <testsuite name="{}" tests="{}" failures="{f}" errors="0" time="{t:.3}">"#,
+            xml_escape(suite),
+            in_suite.len()
+        );
+        for o in in_suite {
+            let _ = write!(
+                x,
+                r#"    <testcase classname="{}" name="{}" time="{:.3}""#,
+                xml_escape(suite),
+                xml_escape(&o.cell.test),
+                o.seconds
+            );
+            if o.passed {
+                let _ = writeln!(x, "/>");
+            } else {
+                let first = o.failure.lines().next().unwrap_or("failed");
+                let _ = writeln!(
+                    x,
+                    ">\n      <failure message=\"{}\">{}</failure>\n    </testcase>",
+                    xml_escape(first),
+                    xml_escape(&o.failure)
+                );
+            }
+        }
+        let _ = writeln!(x, "  </testsuite>");
+    }
+    let _ = writeln!(x, "</testsuites>");
+    x
+}
+
+fn write_junit(path: &Path, outcomes: &[Outcome], seconds: f64) -> Result<(), String> {
+    let tmp = path.with_extension(format!("xml.{}.tmp", std::process::id()));
+    std::fs::write(&tmp, junit_xml(outcomes, seconds))
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(test: &str, passed: bool, failure: &str) -> Outcome {
+        Outcome {
+            cell: Cell {
+                suite: "entwurf-harness::matrix_live".into(),
+                exe: PathBuf::from("/x"),
+                test: test.into(),
+            },
+            passed,
+            seconds: 1.5,
+            log: PathBuf::from("/log"),
+            failure: failure.into(),
+        }
+    }
+
+    #[test]
+    fn list_output_yields_the_test_names() {
+        let text = "c1_control_socket: test\nc2_meta_mailbox: test\n\n2 tests, 0 benchmarks\n";
+        assert_eq!(
+            parse_list(text),
+            vec!["c1_control_socket", "c2_meta_mailbox"]
+        );
+    }
+
+    #[test]
+    fn junit_lists_every_cell_and_escapes_failures() {
+        let xml = junit_xml(
+            &[
+                outcome("c1_control_socket", true, ""),
+                outcome(
+                    "c3_guard",
+                    false,
+                    "invariant broken: no-msg: <a.msg> & more",
+                ),
+            ],
+            2.0,
+        );
+        assert!(xml.contains(r#"tests="2" failures="1""#), "{xml}");
+        assert!(xml.contains(r#"<testcase classname="entwurf-harness::matrix_live" name="c1_control_socket" time="1.500"/>"#), "{xml}");
+        assert!(
+            xml.contains("invariant broken: no-msg: &lt;a.msg&gt; &amp; more"),
+            "{xml}"
+        );
+    }
+}
