@@ -192,3 +192,15 @@ fn deliverability_predicates_match_every_reference_row() {
         );
     }
 }
+
+#[test]
+fn the_e2e_mailbox_body_is_reproduced_from_the_wire_sender() {
+    // receipts/e2e/mailbox-body.msg: the sender of rpc/req-send-full.jsonl, HOME=/home/u,
+    // wantsReply true, message "mailbox hello".
+    let line = std::fs::read_to_string(golden("rpc/req-send-full.jsonl")).unwrap();
+    let req: Value = serde_json::from_str(line.lines().next().unwrap()).unwrap();
+    let sender: SenderEnvelope = serde_json::from_value(req["sender"].clone()).unwrap();
+    let got = format_body(&sender, "mailbox hello", true, Some("/home/u"));
+    let want = std::fs::read(golden("receipts/e2e/mailbox-body.msg")).unwrap();
+    assert_eq!(got.as_bytes(), &want[..]);
+}
