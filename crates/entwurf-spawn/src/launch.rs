@@ -36,6 +36,8 @@ pub struct LaunchSpec {
     pub cwd: PathBuf,
     /// Variables added to the inherited environment.
     pub env: Vec<(OsString, OsString)>,
+    /// The session (garden) id being resumed.
+    pub session_id: String,
 }
 
 /// Lays out the resume argv (no IO).
@@ -88,6 +90,7 @@ pub fn launch_spec(
             RESUME_RESIDENT_SESSION_ENV.into(),
             plan.session_id.clone().into(),
         )],
+        session_id: plan.session_id.clone(),
     }
 }
 

@@ -31,6 +31,8 @@ pub enum StderrSink {
     Null,
     /// Append to this file (its parent dir is created).
     File(PathBuf),
+    /// Append to `<dir>/<garden id>.stderr.log` (the dir is created).
+    LogDir(PathBuf),
     /// Share the dispatcher's stderr.
     Inherit,
 }
@@ -114,29 +116,33 @@ fn errno_name(e: &io::Error) -> String {
         .unwrap_or_else(|| e.to_string())
 }
 
-fn stderr_stdio(sink: &StderrSink) -> io::Result<Stdio> {
-    Ok(match sink {
-        StderrSink::Null => Stdio::null(),
-        StderrSink::Inherit => Stdio::inherit(),
-        StderrSink::File(path) => {
-            if let Some(dir) = path.parent() {
-                fs::create_dir_all(dir)?;
-            }
-            Stdio::from(
-                fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(path)?,
-            )
-        }
-    })
+/// The stderr log file of a resident for `garden_id` under `dir`.
+pub fn resident_log_path(dir: &Path, garden_id: &str) -> PathBuf {
+    dir.join(format!("{garden_id}.stderr.log"))
+}
+
+fn stderr_stdio(sink: &StderrSink, garden_id: &str) -> io::Result<Stdio> {
+    let path = match sink {
+        StderrSink::Null => return Ok(Stdio::null()),
+        StderrSink::Inherit => return Ok(Stdio::inherit()),
+        StderrSink::File(path) => path.clone(),
+        StderrSink::LogDir(dir) => resident_log_path(dir, garden_id),
+    };
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir)?;
+    }
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)?;
+    Ok(Stdio::from(file))
 }
 
 /// Starts `spec` detached (own process group; stdin and stdout null) and arms its exit watch at
 /// once. Must run inside a tokio runtime.
 pub fn start_detached(spec: &LaunchSpec, stderr: &StderrSink) -> Result<SpawnedChild, IoFailure> {
     let program = spec.program.display().to_string();
-    let stderr = stderr_stdio(stderr)
+    let stderr = stderr_stdio(stderr, &spec.session_id)
         .map_err(|e| IoFailure::new(format!("cannot open the resident's stderr log: {e}")))?;
     let mut command = tokio::process::Command::new(&spec.program);
     command

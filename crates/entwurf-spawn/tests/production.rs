@@ -275,3 +275,25 @@ async fn inspection_and_probe_classify_real_paths() {
         ProbeLiveness::Dead
     );
 }
+
+#[tokio::test]
+async fn stderr_goes_to_a_per_gid_log_in_the_log_dir() {
+    let s = Setup::new();
+    let program = s.script("echo 'resident says boom' >&2\nexit 1");
+    let mut config = LaunchConfig::new(s.agent.clone());
+    config.pi_program = program;
+    let logs = s.root.join("resume-logs");
+    config.stderr = StderrSink::LogDir(logs.clone());
+    let io = ProductionSpawnIo::new(config, Box::new(|_| Ok(())));
+    let result = resume(&s.request(30_000), &io).await.expect("result");
+    assert!(matches!(
+        result,
+        SpawnBgResumeResult::ChildExited {
+            exit_code: Some(1),
+            ..
+        }
+    ));
+    let log = fs::read_to_string(entwurf_spawn::production::resident_log_path(&logs, GID))
+        .expect("log written");
+    assert_eq!(log, "resident says boom\n");
+}
