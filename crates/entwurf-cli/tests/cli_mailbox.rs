@@ -387,3 +387,75 @@ fn eight_sender_processes_via_the_binary_lose_nothing() {
     assert_eq!(bodies, want);
     assert!(msg_files(&dir).is_empty());
 }
+
+/// Runs `entwurf … mailbox <args>` as an unprivileged user: directly when the tests are not run
+/// as root, through `setpriv` (uid/gid 65534) when they are, so permission bits bind.
+fn entwurf_unprivileged(env: &Env, args: &[&str]) -> Option<Command> {
+    let bin = assert_cmd::cargo::cargo_bin("entwurf");
+    let is_root = fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        .unwrap_or(false);
+    let mut cmd = if is_root {
+        let setpriv = ["/usr/bin/setpriv", "/bin/setpriv"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())?;
+        let mut c = Command::new(setpriv);
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(bin);
+        c
+    } else {
+        Command::new(bin)
+    };
+    cmd.env_clear()
+        .env("HOME", env.home())
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .arg("--sessions-dir")
+        .arg(env.sessions())
+        .arg("--mailbox-dir")
+        .arg(env.mailbox())
+        .arg("--receivers-dir")
+        .arg(env.receivers())
+        .arg("mailbox")
+        .args(args);
+    Some(cmd)
+}
+
+#[test]
+fn an_unreadable_mailbox_is_a_typed_error_and_nothing_is_lost() {
+    let env = Env::new();
+    let gid = env.citizen(Backend::ClaudeCode, "native-1");
+    env.arm(&gid, Backend::ClaudeCode, "native-1");
+    env.entwurf(&["send", gid.as_str(), "keep me"])
+        .assert()
+        .success();
+    // Everything readable by anyone except the citizen's mailbox directory itself.
+    let open =
+        |p: &Path, mode: u32| fs::set_permissions(p, fs::Permissions::from_mode(mode)).unwrap();
+    open(env.tmp.path(), 0o755);
+    open(&env.sessions(), 0o755);
+    open(&env.sessions().join(format!("{gid}.meta.json")), 0o644);
+    open(&env.mailbox(), 0o755);
+    let dir = env.box_dir(&gid);
+    let before = snapshot(&env.mailbox());
+    open(&dir, 0o000);
+    let Some(mut cmd) = entwurf_unprivileged(&env, &["read", gid.as_str()]) else {
+        open(&dir, 0o755);
+        panic!("running as root and no setpriv to drop privileges");
+    };
+    let assert = cmd.assert();
+    let list = entwurf_unprivileged(&env, &["list", gid.as_str()])
+        .unwrap()
+        .assert();
+    open(&dir, 0o755);
+    assert
+        .code(1)
+        .stderr(predicate::str::contains("could not list the mailbox"))
+        .stderr(predicate::str::contains(dir.to_str().unwrap()));
+    list.code(1)
+        .stderr(predicate::str::contains("could not list the mailbox"));
+    assert_eq!(snapshot(&env.mailbox()), before, "nothing changed");
+    env.entwurf(&["read", gid.as_str()])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("keep me"));
+}
