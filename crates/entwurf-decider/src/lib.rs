@@ -18,18 +18,22 @@
 mod contract;
 mod decider;
 mod hands;
+mod production;
 mod release;
 mod runner;
 mod seams;
-mod spawn_bg;
 
 pub use contract::*;
 pub use decider::{decide, DecideError};
+pub use entwurf_control_rpc::SenderEnvelope;
 pub use hands::{
     execute_control_socket_send, resolve_dead_control_send_fallback, ConnectClass, ControlSendDeps,
     ControlSendResult, DeadFallback, HandError, LockRelease, LockRetainedReason, MailboxAck,
     NativePushAck, NativePushHand, NativePushUnavailable, RpcAck, SendFailure, SendFinalOutcome,
     SpawnBgHand, SpawnBgResumeResult, SpawnBgUnavailable, SpawnDiagnostic, TransportHands,
+};
+pub use production::{
+    dispatch, NativePushAdapter, NativePushNotWired, Production, ProductionDirs, SenderProvider,
 };
 pub use release::{
     check_in_domain_lock, decide_release_policy, ReleaseEvent, ReleasePolicy, ReleasePolicyError,
@@ -40,4 +44,3 @@ pub use seams::{
     parse_observe_timeout_ms, DeciderConfig, Deliverability, DispatchSeams, IoFailure,
     NativePushProbe, Preflight, PreflightKind, TargetResolution,
 };
-pub use spawn_bg::{EntwurfSpawnHand, LaunchConfig, StderrSink};

@@ -1,0 +1,422 @@
+//! Production wiring (`makeProductionEntwurfV2Deps`): one set of directories for every hand, the
+//! real lock, the meta-session store, lstat inspection and connect probe, the RPC client and the
+//! mailbox enqueue. The environment is never read here: the caller (CLI) passes directories.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use entwurf_control_rpc::{
+    inspect, probe, send_message, socket_path, FailureClass, SendMode, SendRequest, SenderEnvelope,
+    SocketInspection, SocketLiveness,
+};
+use entwurf_lock::{AcquireOutcome, Lock, LockClaim};
+use entwurf_meta_session::{read_record, record_exists, Backend, GardenId, MetaRecord};
+
+use crate::contract::{
+    ControlSocketPlan, DispatchInput, MetaMailboxPlan, Mode, NativePushPlan, SpawnBgPlan, Transport,
+};
+use crate::decider::DecideError;
+use crate::hands::{
+    execute_control_socket_send, resolve_dead_control_send_fallback, ConnectClass, ControlSendDeps,
+    ControlSendResult, DeadFallback, HandError, LockRelease, MailboxAck, NativePushAck,
+    NativePushHand, RpcAck, SendFailure, SpawnBgHand, SpawnBgResumeResult, SpawnBgUnavailable,
+    TransportHands,
+};
+use crate::release::{check_in_domain_lock, ReleasePolicyError};
+use crate::runner::{run, RunResult};
+use crate::seams::{
+    DeciderConfig, Deliverability, DispatchSeams, IoFailure, NativePushProbe, Preflight,
+    PreflightKind, TargetResolution,
+};
+
+/// The directories every production hand shares (resolved once, at the edge).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProductionDirs {
+    /// Meta records (`<gid>.meta.json`).
+    pub sessions: PathBuf,
+    /// Mailbox root (`<gid>/…`).
+    pub mailbox: PathBuf,
+    /// Receiver markers (`<gid>.json`).
+    pub receivers: PathBuf,
+    /// Dispatch locks (`<gid>.lock`).
+    pub lock: PathBuf,
+    /// Control sockets (`<gid>.sock`).
+    pub control: PathBuf,
+}
+
+/// Builds the sender envelope for each send attempt (`None`: no envelope; the RPC omits
+/// `sender` and the mailbox gets the raw message).
+pub type SenderProvider = Arc<dyn Fn() -> Option<SenderEnvelope> + Send + Sync>;
+
+/// The native-push adapter seam (probe for the decider, send for the hand).
+#[async_trait]
+pub trait NativePushAdapter: NativePushHand {
+    /// Probe the citizen's native conversation.
+    async fn probe(&self, identity: &MetaRecord) -> Result<NativePushProbe, IoFailure>;
+}
+
+/// The adapter of a build without one: every probe is a typed error, nothing is ever sent.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NativePushNotWired;
+
+#[async_trait]
+impl NativePushHand for NativePushNotWired {
+    async fn send(&self, plan: &NativePushPlan) -> Result<NativePushAck, HandError> {
+        crate::hands::NativePushUnavailable.send(plan).await
+    }
+}
+
+#[async_trait]
+impl NativePushAdapter for NativePushNotWired {
+    async fn probe(&self, identity: &MetaRecord) -> Result<NativePushProbe, IoFailure> {
+        Err(IoFailure::new(format!(
+            "entwurf-v2-production: transport not available: native-push — no adapter for backend {} is wired in this build, so citizen {} cannot be probed or sent to.",
+            identity.backend, identity.garden_id
+        )))
+    }
+}
+
+use entwurf_spawn::PreflightConfig;
+
+/// Real IO for the decider and every hand.
+pub struct Production {
+    dirs: ProductionDirs,
+    config: DeciderConfig,
+    lock: Lock,
+    sender: SenderProvider,
+    home: Option<String>,
+    preflight: PreflightConfig,
+    spawn_bg: Arc<dyn SpawnBgHand>,
+    native_push: Arc<dyn NativePushAdapter>,
+}
+
+impl std::fmt::Debug for Production {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Production")
+            .field("dirs", &self.dirs)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Production {
+    /// Production IO over `dirs`: no sender envelope, default observe timeout, no home for `~`
+    /// abbreviation, a preflight whose agent dir is the parent of the sessions dir (override
+    /// with [`Production::with_preflight`]), and the "transport not available" spawn-bg and
+    /// native-push hands.
+    pub fn new(dirs: ProductionDirs) -> Self {
+        let agent_dir = dirs
+            .sessions
+            .parent()
+            .map_or_else(|| dirs.sessions.clone(), Path::to_path_buf);
+        Self {
+            config: DeciderConfig::new(dirs.mailbox.clone(), dirs.sessions.clone()),
+            lock: Lock::new(dirs.lock.clone()),
+            dirs,
+            sender: Arc::new(|| None),
+            home: None,
+            preflight: PreflightConfig {
+                agent_dir,
+                prefix_roots: Vec::new(),
+                home_dir: None,
+            },
+            spawn_bg: Arc::new(SpawnBgUnavailable),
+            native_push: Arc::new(NativePushNotWired),
+        }
+    }
+
+    /// Sets the per-send sender envelope provider.
+    pub fn with_sender(mut self, sender: SenderProvider) -> Self {
+        self.sender = sender;
+        self
+    }
+
+    /// Sets `$HOME` (only used to `~`-abbreviate the sender cwd in mailbox bodies).
+    pub fn with_home(mut self, home: Option<String>) -> Self {
+        self.home = home;
+        self
+    }
+
+    /// Sets the spawn observe timeout put into spawn-bg plans.
+    pub fn with_observe_timeout_ms(mut self, ms: u64) -> Self {
+        self.config.observe_timeout_ms = ms;
+        self
+    }
+
+    /// Sets the trust preflight configuration.
+    pub fn with_preflight(mut self, preflight: PreflightConfig) -> Self {
+        self.preflight = preflight;
+        self
+    }
+
+    /// Sets the trust preflight from its parts: the agent dir holding `trust.json`, the operator
+    /// prefix roots (`ENTWURF_PREFIX_ROOTS`, already split), and the home dir for `~`.
+    pub fn with_trust(
+        self,
+        agent_dir: PathBuf,
+        prefix_roots: Vec<String>,
+        home_dir: Option<PathBuf>,
+    ) -> Self {
+        self.with_preflight(PreflightConfig {
+            agent_dir,
+            prefix_roots,
+            home_dir,
+        })
+    }
+
+    /// Plugs in a spawn-bg hand (it must release through the [`LockRelease`] it is given).
+    pub fn with_spawn_bg(mut self, hand: Arc<dyn SpawnBgHand>) -> Self {
+        self.spawn_bg = hand;
+        self
+    }
+
+    /// Plugs in a native-push adapter.
+    pub fn with_native_push(mut self, adapter: Arc<dyn NativePushAdapter>) -> Self {
+        self.native_push = adapter;
+        self
+    }
+
+    /// The directories.
+    pub fn dirs(&self) -> &ProductionDirs {
+        &self.dirs
+    }
+
+    /// The decider configuration.
+    pub fn config(&self) -> &DeciderConfig {
+        &self.config
+    }
+
+    fn canonical_socket(&self, gid: &GardenId) -> PathBuf {
+        socket_path(&self.dirs.control, gid)
+    }
+
+    fn release_blocking(&self, claim: &LockClaim) -> Result<(), IoFailure> {
+        self.lock
+            .release(claim)
+            .map(|_| ())
+            .map_err(|e| IoFailure::from_error(&e))
+    }
+}
+
+/// Runs one dispatch over production IO: decide exactly once, then run one hand.
+///
+/// Timeouts: the probe gives up after 300 ms (`indeterminate`), the RPC after 5000 ms (a failed,
+/// never retried send). A peer that vanishes before answering makes the send `failed` (or, on a
+/// refused connect, one re-resolve under the same lock). A decider error (invalid gid, corrupt
+/// record, lock IO, …) is returned as `Err` with any lock already released.
+pub async fn dispatch(
+    production: &Production,
+    input: DispatchInput,
+) -> Result<RunResult, DecideError> {
+    run(&input, &production.config, production, production).await
+}
+
+#[async_trait]
+impl DispatchSeams for Production {
+    async fn resolve_target(&self, gid: &GardenId) -> Result<TargetResolution, IoFailure> {
+        let sessions = &self.dirs.sessions;
+        let exists = record_exists(sessions, gid).map_err(|e| IoFailure::from_error(&e))?;
+        let socket = self.canonical_socket(gid);
+        if !exists {
+            // One lstat, no connect: only a real socket file (not a symlink) is promoted.
+            let promoted = matches!(inspect(&socket), SocketInspection::SocketFile { .. });
+            return Ok(TargetResolution {
+                identity: None,
+                pre_probe_address_conflict: false,
+                socket_only_pi: promoted,
+            });
+        }
+        let identity = read_record(sessions, gid).map_err(|e| IoFailure::from_error(&e))?;
+        if identity.backend == Backend::Pi {
+            return Ok(TargetResolution::citizen(identity));
+        }
+        let conflict = match inspect(&socket) {
+            SocketInspection::Absent { .. } => false,
+            SocketInspection::SocketFile { .. } | SocketInspection::AddressConflict { .. } => true,
+            SocketInspection::Indeterminate { error, .. } => {
+                return Err(IoFailure::new(format!(
+                    "entwurf-v2-production: cannot resolve target {gid} — its control socket lstat is indeterminate ({error}); refusing to claim \"no address conflict\"."
+                )))
+            }
+        };
+        Ok(TargetResolution {
+            identity: Some(identity),
+            pre_probe_address_conflict: conflict,
+            socket_only_pi: false,
+        })
+    }
+
+    async fn acquire_lock(&self, gid: &GardenId) -> Result<AcquireOutcome, IoFailure> {
+        self.lock
+            .acquire(gid)
+            .map_err(|e| IoFailure::from_error(&e))
+    }
+
+    async fn release_lock(&self, claim: &LockClaim) -> Result<(), IoFailure> {
+        self.release_blocking(claim)
+    }
+
+    async fn inspect_socket(&self, gid: &GardenId) -> Result<SocketInspection, IoFailure> {
+        Ok(inspect(&self.canonical_socket(gid)))
+    }
+
+    async fn probe_socket(&self, socket_path: &Path) -> Result<SocketLiveness, IoFailure> {
+        Ok(probe(socket_path).await)
+    }
+
+    async fn preflight_for_cwd(&self, cwd: &str) -> Result<Preflight, IoFailure> {
+        let p = entwurf_spawn::preflight_for_cwd(Path::new(cwd), &self.preflight)
+            .map_err(|e| IoFailure::from_error(&e))?;
+        let kind = match p.kind {
+            entwurf_spawn::PreflightKind::Approve => PreflightKind::Approve,
+            entwurf_spawn::PreflightKind::TrustedNoArg => PreflightKind::TrustedNoArg,
+            entwurf_spawn::PreflightKind::Deny => PreflightKind::Deny,
+        };
+        Ok(Preflight {
+            kind,
+            launch_args: p.launch_args,
+        })
+    }
+
+    async fn mailbox_deliverability_for(
+        &self,
+        identity: &MetaRecord,
+    ) -> Result<Deliverability, IoFailure> {
+        let d = entwurf_mailbox::mailbox_deliverability_for(&self.dirs.receivers, identity);
+        Ok(Deliverability {
+            deliverable: d.deliverable,
+            reason: d.reason,
+        })
+    }
+
+    async fn native_push_probe(&self, identity: &MetaRecord) -> Result<NativePushProbe, IoFailure> {
+        self.native_push.probe(identity).await
+    }
+}
+
+#[async_trait]
+impl LockRelease for Production {
+    async fn release(&self, claim: &LockClaim) -> Result<(), IoFailure> {
+        self.release_blocking(claim)
+    }
+}
+
+fn send_mode(mode: Mode) -> SendMode {
+    match mode {
+        Mode::Steer => SendMode::Steer,
+        Mode::FollowUp => SendMode::FollowUp,
+    }
+}
+
+#[async_trait]
+impl ControlSendDeps for Production {
+    async fn send_over_socket(&self, plan: &ControlSocketPlan) -> Result<RpcAck, SendFailure> {
+        let request = SendRequest {
+            message: plan.message.clone(),
+            mode: send_mode(plan.mode),
+            wants_reply: plan.wants_reply,
+            // Rebuilt per attempt, so a retry carries a fresh timestamp.
+            sender: (self.sender)(),
+        };
+        match send_message(&plan.socket_path, request).await {
+            Ok(ack) => Ok(RpcAck {
+                success: ack.success,
+                error: ack.error,
+            }),
+            Err(e) => Err(SendFailure {
+                class: match e.class() {
+                    FailureClass::Dead => ConnectClass::Dead,
+                    FailureClass::Indeterminate => ConnectClass::Indeterminate,
+                },
+                message: e.to_string(),
+            }),
+        }
+    }
+
+    async fn dead_fallback(
+        &self,
+        plan: &ControlSocketPlan,
+        lock: &LockClaim,
+    ) -> Result<DeadFallback, HandError> {
+        resolve_dead_control_send_fallback(plan, lock, self, &self.config).await
+    }
+
+    async fn send_via_mailbox(&self, plan: &MetaMailboxPlan) -> Result<MailboxAck, IoFailure> {
+        let sender = match (self.sender)() {
+            None => None,
+            Some(wire) => Some(
+                serde_json::to_value(&wire)
+                    .and_then(serde_json::from_value::<entwurf_mailbox::SenderEnvelope>)
+                    .map_err(|e| {
+                        IoFailure::new(format!(
+                            "entwurf-v2-production: the sender envelope cannot be rendered into a mailbox body ({e})"
+                        ))
+                    })?,
+            ),
+        };
+        let body = entwurf_mailbox::render_body(
+            sender.as_ref(),
+            &plan.message,
+            plan.wants_reply,
+            self.home.as_deref(),
+        );
+        entwurf_mailbox::enqueue(
+            &plan.sessions_dir,
+            &plan.mailbox_dir,
+            &plan.target_garden_id,
+            &body,
+            chrono::Utc::now(),
+            &mut entwurf_mailbox::RandomTags,
+        )
+        .map(|_| MailboxAck { success: true })
+        .map_err(|e| IoFailure::from_error(&e))
+    }
+
+    async fn release_lock(&self, claim: &LockClaim) -> Result<(), IoFailure> {
+        self.release_blocking(claim)
+    }
+}
+
+#[async_trait]
+impl TransportHands for Production {
+    async fn send_control(
+        &self,
+        plan: &ControlSocketPlan,
+        lock: Option<&LockClaim>,
+    ) -> Result<ControlSendResult, HandError> {
+        execute_control_socket_send(plan, lock, self).await
+    }
+
+    async fn send_mailbox(
+        &self,
+        plan: &MetaMailboxPlan,
+        lock: Option<&LockClaim>,
+    ) -> Result<MailboxAck, HandError> {
+        if lock.is_some() {
+            return Err(ReleasePolicyError::MailboxWithLock.into());
+        }
+        // Exactly one enqueue; an error propagates (the runner reports execution-failed).
+        Ok(self.send_via_mailbox(plan).await?)
+    }
+
+    async fn resume_spawn_bg(
+        &self,
+        plan: &SpawnBgPlan,
+        lock: Option<&LockClaim>,
+    ) -> Result<SpawnBgResumeResult, HandError> {
+        let lock = check_in_domain_lock(Transport::SpawnBg, plan.target_garden_id.as_str(), lock)?;
+        self.spawn_bg.resume(plan, lock, self).await
+    }
+
+    async fn send_native_push(
+        &self,
+        plan: &NativePushPlan,
+        lock: Option<&LockClaim>,
+    ) -> Result<NativePushAck, HandError> {
+        if lock.is_some() {
+            return Err(ReleasePolicyError::NativePushWithLock.into());
+        }
+        self.native_push.send(plan).await
+    }
+}
