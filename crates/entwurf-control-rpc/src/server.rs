@@ -59,6 +59,26 @@ pub trait Handler: Send + Sync + 'static {
     }
 }
 
+/// Share one handler (and its state) between the server and the rest of the program.
+#[async_trait::async_trait]
+impl<H: Handler> Handler for Arc<H> {
+    async fn on_send(&self, request: SendRequest) -> Result<SendData, String> {
+        (**self).on_send(request).await
+    }
+    async fn on_get_info(&self, gid: &GardenId) -> Result<InfoData, String> {
+        (**self).on_get_info(gid).await
+    }
+    async fn on_get_message(&self) -> Result<Option<AssistantMessage>, String> {
+        (**self).on_get_message().await
+    }
+    async fn on_abort(&self) -> Result<(), String> {
+        (**self).on_abort().await
+    }
+    async fn on_clear(&self, summarize: bool) -> Result<ClearData, String> {
+        (**self).on_clear(summarize).await
+    }
+}
+
 /// Why a server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {

@@ -24,7 +24,9 @@ const BOOT_BUDGET: Duration = Duration::from_secs(30);
 const RPC_BUDGET: Duration = Duration::from_secs(5);
 
 fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    // Resolve `..` physically, as the OS does, so pi gets a path that exists.
+    root.canonicalize().unwrap_or(root)
 }
 
 fn pi_bin() -> PathBuf {
@@ -40,10 +42,16 @@ fn pi_bin() -> PathBuf {
 }
 
 fn extension() -> PathBuf {
-    match std::env::var_os("ENTWURF_PI_EXTENSION").filter(|v| !v.is_empty()) {
+    let ext = match std::env::var_os("ENTWURF_PI_EXTENSION").filter(|v| !v.is_empty()) {
         Some(e) => PathBuf::from(e),
         None => workspace().join("pi/extensions/entwurf-control.ts"),
-    }
+    };
+    assert!(
+        ext.is_file(),
+        "no extension at {} (ENTWURF_PI_EXTENSION)",
+        ext.display()
+    );
+    ext
 }
 
 /// A pi resident; killed and reaped on drop.

@@ -237,3 +237,28 @@ async fn shutdown_leaves_a_socket_that_replaced_ours() {
     assert_eq!(probe(&path).await, SocketLiveness::Alive);
     drop(other);
 }
+
+#[derive(Default)]
+struct Defaults;
+
+impl Handler for Defaults {}
+
+#[tokio::test]
+async fn default_handler_answers_get_info_and_refuses_send() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::bind(dir.path(), &gid(), Arc::new(Defaults))
+        .await
+        .unwrap();
+    let info = get_info_within(server.path(), BUDGET).await.unwrap();
+    assert_eq!(info.session_id.as_deref(), Some(gid().as_str()));
+    assert_eq!(info.idle, Some(true));
+    let ack = send_message_within(server.path(), SendRequest::new("x"), BUDGET)
+        .await
+        .unwrap();
+    assert!(!ack.success);
+    assert_eq!(
+        ack.error.as_deref(),
+        Some("send is not supported by this citizen")
+    );
+    server.shutdown().await;
+}
