@@ -142,7 +142,3 @@ pub fn listing(dir: &Path) -> Vec<(String, u32)> {
     v.sort();
     v
 }
-
-pub fn is_root() -> bool {
-    rustix::process::geteuid().is_root()
-}
