@@ -212,7 +212,7 @@ fn fake_pi(run: &str, name: &str) -> FakePi {
                 id: "slow".into(),
                 provider: "fakeloop".into(),
             },
-            idle: AtomicBool::new(!busy && name != "send-busy-nomode-nosender"),
+            idle: AtomicBool::new(!busy),
             last: Some(AssistantMessage {
                 role: "assistant".into(),
                 content: "ACK from fake model".into(),
