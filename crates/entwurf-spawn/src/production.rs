@@ -138,8 +138,8 @@ fn stderr_stdio(sink: &StderrSink, garden_id: &str) -> io::Result<Stdio> {
     Ok(Stdio::from(file))
 }
 
-/// Starts `spec` detached (own process group; stdin and stdout null) and arms its exit watch at
-/// once. Must run inside a tokio runtime.
+/// Starts `spec` detached (its own session and process group via `setsid`; stdin and stdout
+/// null) and arms its exit watch at once. Must run inside a tokio runtime.
 pub fn start_detached(spec: &LaunchSpec, stderr: &StderrSink) -> Result<SpawnedChild, IoFailure> {
     let program = spec.program.display().to_string();
     let stderr = stderr_stdio(stderr, &spec.session_id)
@@ -152,8 +152,18 @@ pub fn start_detached(spec: &LaunchSpec, stderr: &StderrSink) -> Result<SpawnedC
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(stderr)
-        .process_group(0)
         .kill_on_drop(false);
+    // SAFETY: the closure runs in the forked child before exec and only calls setsid(2), which
+    // is async-signal-safe; it touches no memory of the parent.
+    unsafe {
+        command.pre_exec(|| {
+            // A new session (and process group) with no controlling terminal: the resident is not
+            // hung up or signalled with the dispatcher's terminal or process group.
+            nix::unistd::setsid()
+                .map(|_| ())
+                .map_err(|e| io::Error::from_raw_os_error(e as i32))
+        });
+    }
     let mut child = command
         .spawn()
         .map_err(|e| IoFailure::new(format!("spawn {program} {}", errno_name(&e))))?;

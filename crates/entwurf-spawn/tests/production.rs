@@ -172,9 +172,11 @@ async fn a_listening_socket_is_socket_alive_and_the_resident_keeps_running() {
         other => panic!("expected socket-alive, got {other:?}"),
     };
     assert_eq!(releases.load(Ordering::SeqCst), 1);
-    // Detached: its own process group.
+    // Detached: the leader of its own session and process group.
     let pgid = getpgid(Some(raw_pid(pid))).expect("pgid");
     assert_eq!(pgid, raw_pid(pid));
+    let sid = nix::unistd::getsid(Some(raw_pid(pid))).expect("sid");
+    assert_eq!(sid, raw_pid(pid));
     kill(raw_pid(pid), Signal::SIGKILL).expect("reap the stand-in");
 }
 
