@@ -22,6 +22,7 @@ mod production;
 mod release;
 mod runner;
 mod seams;
+mod spawn_bg;
 
 pub use contract::*;
 pub use decider::{decide, DecideError};
@@ -44,3 +45,4 @@ pub use seams::{
     parse_observe_timeout_ms, DeciderConfig, Deliverability, DispatchSeams, IoFailure,
     NativePushProbe, Preflight, PreflightKind, TargetResolution,
 };
+pub use spawn_bg::{EntwurfSpawnHand, LaunchConfig, StderrSink};
