@@ -43,8 +43,17 @@ const SUITES: &[(&str, &[&str])] = &[
     ("entwurf-control-rpc", &["--tests"]),
 ];
 
-pub fn run(root: &Path) -> ExitCode {
-    match gate(root) {
+/// `cargo xtask live-gate [--jobs N]`. `N` cells run at once (default: twice the CPU count,
+/// at least 2); a pi boot is CPU-bound, so more only slows every boot down.
+pub fn run(root: &Path, args: &[String]) -> ExitCode {
+    let jobs = match parse_jobs(args) {
+        Ok(j) => j,
+        Err(e) => {
+            eprintln!("xtask live-gate: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match gate(root, jobs) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {
@@ -54,7 +63,25 @@ pub fn run(root: &Path) -> ExitCode {
     }
 }
 
-fn gate(root: &Path) -> Result<bool, String> {
+fn parse_jobs(args: &[String]) -> Result<usize, String> {
+    let default = std::thread::available_parallelism()
+        .map(|n| n.get() * 2)
+        .unwrap_or(2)
+        .max(2);
+    match args {
+        [] => Ok(default),
+        [flag, n] if flag == "--jobs" => n
+            .parse::<usize>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| format!("--jobs wants a positive number, got {n:?}")),
+        other => Err(format!(
+            "unexpected arguments {other:?}; usage: cargo xtask live-gate [--jobs N]"
+        )),
+    }
+}
+
+fn gate(root: &Path, jobs: usize) -> Result<bool, String> {
     let wall = Instant::now();
     let install = pi::provision(root)?;
     println!(
@@ -94,7 +121,11 @@ fn gate(root: &Path) -> Result<bool, String> {
     let log_dir = out_dir.join(format!("logs-{}", std::process::id()));
     std::fs::create_dir_all(&log_dir)
         .map_err(|e| format!("cannot create {}: {e}", log_dir.display()))?;
-    println!("live-gate: running {} cells concurrently", cells.len());
+    let total_cells = cells.len();
+    println!(
+        "live-gate: running {total_cells} cells, {} at a time",
+        jobs.min(total_cells)
+    );
 
     let env: Vec<(&str, std::ffi::OsString)> = vec![
         ("PI_BIN", install.pi_bin.clone().into_os_string()),
@@ -106,25 +137,32 @@ fn gate(root: &Path) -> Result<bool, String> {
         ("RUST_BACKTRACE", "0".into()),
     ];
     let cells_wall = Instant::now();
-    let handles: Vec<_> = cells
-        .into_iter()
-        .map(|cell| {
-            let log = log_dir.join(format!(
-                "{}__{}.log",
-                sanitize(&cell.suite),
-                sanitize(&cell.test)
-            ));
-            let env = env.clone();
-            std::thread::spawn(move || run_cell(cell, log, &env))
-        })
-        .collect();
-    let mut outcomes = Vec::new();
-    for h in handles {
-        outcomes.push(
-            h.join()
-                .map_err(|_| "a cell runner thread panicked".to_string())?,
-        );
-    }
+    let queue = std::sync::Mutex::new(cells.into_iter().enumerate().collect::<Vec<_>>());
+    let done = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.min(total_cells) {
+            scope.spawn(|| loop {
+                // Take from the front so cells start in listing order.
+                let next = {
+                    let mut q = queue.lock().unwrap_or_else(|p| p.into_inner());
+                    (!q.is_empty()).then(|| q.remove(0))
+                };
+                let Some((i, cell)) = next else { break };
+                let log = log_dir.join(format!(
+                    "{}__{}.log",
+                    sanitize(&cell.suite),
+                    sanitize(&cell.test)
+                ));
+                let outcome = run_cell(cell, log, &env);
+                done.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push((i, outcome));
+            });
+        }
+    });
+    let mut outcomes = done.into_inner().unwrap_or_else(|p| p.into_inner());
+    outcomes.sort_by_key(|(i, _)| *i);
+    let outcomes: Vec<Outcome> = outcomes.into_iter().map(|(_, o)| o).collect();
     let cells_seconds = cells_wall.elapsed().as_secs_f64();
 
     let width = outcomes
@@ -417,6 +455,14 @@ mod tests {
             log: PathBuf::from("/log"),
             failure: failure.into(),
         }
+    }
+
+    #[test]
+    fn jobs_default_to_at_least_two_and_reject_zero() {
+        assert!(parse_jobs(&[]).unwrap() >= 2);
+        assert_eq!(parse_jobs(&["--jobs".into(), "3".into()]), Ok(3));
+        assert!(parse_jobs(&["--jobs".into(), "0".into()]).is_err());
+        assert!(parse_jobs(&["--bogus".into()]).is_err());
     }
 
     #[test]

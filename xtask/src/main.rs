@@ -15,7 +15,7 @@ fn repo_root() -> PathBuf {
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
-        Some("live-gate") => live_gate::run(&repo_root()),
+        Some("live-gate") => live_gate::run(&repo_root(), &args[1..]),
         Some("pi") => pi::run(&repo_root()),
         _ => {
             eprintln!("usage: cargo xtask <live-gate|pi|bench>");
