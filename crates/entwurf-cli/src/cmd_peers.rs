@@ -1,12 +1,251 @@
-//! `entwurf peers`.
+//! `entwurf peers`: garden citizens (meta records) ∪ socket-only endpoints (`<gid>.sock` in the
+//! control dir without a record), each with its backend and liveness.
+//!
+//! pi citizens and socket-only endpoints: lstat, then a connect probe only of a real socket file
+//! (300 ms). Other backends: `unsupported`, plus the mailbox deliverability from the receiver
+//! marker. Symlinks are reported and never followed or probed; names that are not
+//! `<gid>.sock` are reported as malformed and never probed. Read-only.
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 use std::process::ExitCode;
+
+use entwurf_control_rpc::{inspect, probe, socket_path, ConflictReason, SocketInspection};
+use entwurf_meta_session::{list_records, Backend, GardenId, MetaRecord};
+use serde::Serialize;
 
 use crate::ctx::{CliError, Ctx};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {}
 
-pub fn run(_args: Args, _ctx: &Ctx) -> Result<ExitCode, CliError> {
-    Err(CliError::NotYet("entwurf peers"))
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Peer {
+    garden_id: String,
+    /// A backend name, or `socket-only` for a record-less pi socket.
+    backend: String,
+    /// `alive` / `dead` / `indeterminate` (pi and socket-only), `unsupported` (other backends),
+    /// `address-conflict` (a symlink or non-socket at a pi citizen's path; never probed).
+    liveness: String,
+    /// Non-pi citizens only: would a mailbox enqueue be drained?
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mailbox_deliverable: Option<bool>,
+    /// The canonical control socket path.
+    socket_path: String,
+    /// Why the socket path is not usable, when it is not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    note: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Report {
+    peers: Vec<Peer>,
+    /// `*.sock` entries whose stem is not a garden id (never probed).
+    malformed_names: Vec<String>,
+    /// Gid-shaped `*.sock` symlinks (never followed or probed).
+    symlinked_garden_ids: Vec<String>,
+    /// Unreadable meta records (file name and reason).
+    record_errors: Vec<RecordProblem>,
+    /// The control dir could not be listed (other than missing).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    control_dir_error: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct RecordProblem {
+    filename: String,
+    message: String,
+}
+
+/// What the control dir holds, by name (no connect).
+struct SocketScan {
+    sockets: BTreeSet<GardenId>,
+    symlinked: BTreeSet<GardenId>,
+    malformed: Vec<String>,
+    error: Option<String>,
+}
+
+fn scan_control_dir(dir: &Path) -> SocketScan {
+    let mut scan = SocketScan {
+        sockets: BTreeSet::new(),
+        symlinked: BTreeSet::new(),
+        malformed: Vec::new(),
+        error: None,
+    };
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return scan,
+        Err(e) => {
+            scan.error = Some(format!("cannot list {}: {e}", dir.display()));
+            return scan;
+        }
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(stem) = name.strip_suffix(".sock") else {
+            continue;
+        };
+        let Ok(gid) = GardenId::parse(stem) else {
+            scan.malformed.push(name);
+            continue;
+        };
+        // lstat only: a symlink is never followed.
+        match inspect(&entry.path()) {
+            SocketInspection::AddressConflict {
+                reason: ConflictReason::Symlink,
+                ..
+            } => {
+                scan.symlinked.insert(gid);
+            }
+            _ => {
+                scan.sockets.insert(gid);
+            }
+        }
+    }
+    scan.malformed.sort();
+    scan
+}
+
+async fn socket_liveness(path: &Path) -> (String, Option<String>) {
+    match inspect(path) {
+        SocketInspection::Absent { .. } => ("dead".into(), None),
+        SocketInspection::SocketFile { socket_path } => {
+            let l = probe(&socket_path).await;
+            (
+                serde_json::to_value(l)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_else(|| "indeterminate".into()),
+                None,
+            )
+        }
+        SocketInspection::AddressConflict { reason, .. } => (
+            "address-conflict".into(),
+            Some(match reason {
+                ConflictReason::Symlink => "symlink at the socket path (not followed)".into(),
+                ConflictReason::NotSocket => "not a socket at the socket path".into(),
+            }),
+        ),
+        SocketInspection::Indeterminate { error, .. } => {
+            ("indeterminate".into(), Some(format!("lstat {error}")))
+        }
+    }
+}
+
+async fn build(ctx: &Ctx) -> Result<Report, CliError> {
+    let dirs = ctx.dirs()?;
+    let control = ctx.control_dir()?;
+    let listing = list_records(&dirs.sessions)?;
+    let scan = scan_control_dir(&control);
+    let records: BTreeMap<GardenId, MetaRecord> = listing
+        .records
+        .into_iter()
+        .map(|r| (r.garden_id.clone(), r))
+        .collect();
+    let mut gids: BTreeSet<GardenId> = records.keys().cloned().collect();
+    gids.extend(scan.sockets.iter().cloned());
+    let mut peers = Vec::new();
+    for gid in gids {
+        let path = socket_path(&control, &gid);
+        let peer = match records.get(&gid) {
+            Some(record) if record.backend == Backend::Pi => {
+                let (liveness, note) = socket_liveness(&path).await;
+                Peer {
+                    garden_id: gid.to_string(),
+                    backend: Backend::Pi.as_str().into(),
+                    liveness,
+                    mailbox_deliverable: None,
+                    socket_path: path.display().to_string(),
+                    note,
+                }
+            }
+            Some(record) => {
+                let d = entwurf_mailbox::mailbox_deliverability_for(&dirs.receivers, record);
+                let conflict = !matches!(inspect(&path), SocketInspection::Absent { .. });
+                Peer {
+                    garden_id: gid.to_string(),
+                    backend: record.backend.as_str().into(),
+                    liveness: "unsupported".into(),
+                    mailbox_deliverable: Some(d.deliverable),
+                    socket_path: path.display().to_string(),
+                    note: conflict.then(|| {
+                        "something sits at this citizen's control socket path: dispatch refuses it (target-address-conflict)".into()
+                    }),
+                }
+            }
+            None => {
+                let (liveness, note) = socket_liveness(&path).await;
+                Peer {
+                    garden_id: gid.to_string(),
+                    backend: "socket-only".into(),
+                    liveness,
+                    mailbox_deliverable: None,
+                    socket_path: path.display().to_string(),
+                    note,
+                }
+            }
+        };
+        peers.push(peer);
+    }
+    Ok(Report {
+        peers,
+        malformed_names: scan.malformed,
+        symlinked_garden_ids: scan.symlinked.iter().map(|g| g.to_string()).collect(),
+        record_errors: listing
+            .errors
+            .into_iter()
+            .map(|e| RecordProblem {
+                filename: e.filename,
+                message: e.message,
+            })
+            .collect(),
+        control_dir_error: scan.error,
+    })
+}
+
+pub fn run(_args: Args, ctx: &Ctx) -> Result<ExitCode, CliError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(CliError::Runtime)?;
+    let report = runtime.block_on(build(ctx))?;
+    if ctx.global.json {
+        println!(
+            "{}",
+            serde_json::to_string(&report).unwrap_or_else(|_| "{}".into())
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    if report.peers.is_empty() {
+        println!("no citizens and no socket-only endpoints");
+    }
+    for p in &report.peers {
+        let mut line = format!("{}  {:<12} {}", p.garden_id, p.backend, p.liveness);
+        if let Some(d) = p.mailbox_deliverable {
+            line.push_str(if d {
+                "  mailbox: deliverable"
+            } else {
+                "  mailbox: undeliverable"
+            });
+        }
+        if let Some(n) = &p.note {
+            line.push_str(&format!("  ({n})"));
+        }
+        println!("{line}");
+    }
+    for g in &report.symlinked_garden_ids {
+        println!("symlink (not followed, not probed): {g}.sock");
+    }
+    for m in &report.malformed_names {
+        println!("malformed socket name (not probed): {m}");
+    }
+    for e in &report.record_errors {
+        println!("unreadable record: {}: {}", e.filename, e.message);
+    }
+    if let Some(e) = &report.control_dir_error {
+        println!("control dir: {e}");
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,12 +1,160 @@
-//! `entwurf send`.
+//! `entwurf send GID MESSAGE`: one real v2 dispatch through production wiring.
+//!
+//! Prints the run result (the reference's compact JSON with `--json`, else the surface text).
+//! Exit status: 0 only when the message was delivered (socket ack, fallback, mailbox enqueue,
+//! or a resume that came up); 3 for a refusal (decider reject or in-band refusal); 1 for an
+//! execution failure (never retry it blindly: a failed send may have been delivered).
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+
+use entwurf_decider::{
+    dispatch, parse_observe_timeout_ms, DispatchInput, Intent, Mode, Production, ProductionDirs,
+    RunResult, SenderEnvelope,
+};
 
 use crate::ctx::{CliError, Ctx};
 
-#[derive(clap::Args, Debug)]
-pub struct Args {}
+/// Exit status of a refusal (reject receipt or in-band `rejected`).
+const EXIT_REFUSED: u8 = 3;
+/// Exit status of an execution failure.
+const EXIT_FAILED: u8 = 1;
 
-pub fn run(_args: Args, _ctx: &Ctx) -> Result<ExitCode, CliError> {
-    Err(CliError::NotYet("entwurf send"))
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum IntentArg {
+    /// The ack is the end of the contract.
+    #[value(name = "fire-and-forget")]
+    FireAndForget,
+    /// The caller owns the completion (resume a dormant pi; never auto-sent to a live one).
+    #[value(name = "owned-outcome")]
+    OwnedOutcome,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ModeArg {
+    /// Queue after the current turn.
+    #[value(name = "follow_up")]
+    FollowUp,
+    /// Interrupt the current turn.
+    #[value(name = "steer")]
+    Steer,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The target's garden id.
+    gid: String,
+    /// The message.
+    message: String,
+    /// Who owns the outcome.
+    #[arg(long, value_enum, default_value = "fire-and-forget")]
+    intent: IntentArg,
+    /// Delivery mode for a control-socket send (default follow_up).
+    #[arg(long, value_enum)]
+    mode: Option<ModeArg>,
+    /// Ask the receiver for a reply (etiquette only).
+    #[arg(long)]
+    wants_reply: bool,
+    /// Sender envelope: the session id a reply should go to (omit for no envelope).
+    #[arg(long, value_name = "ID")]
+    sender_session_id: Option<String>,
+    /// Sender envelope: the agent label (default `entwurf-cli`).
+    #[arg(long, value_name = "LABEL", requires = "sender_session_id")]
+    sender_agent_id: Option<String>,
+}
+
+pub fn run(args: Args, ctx: &Ctx) -> Result<ExitCode, CliError> {
+    let dirs = ctx.dirs()?;
+    let home = ctx.home();
+    // The environment is read here, at the edge, once.
+    let observe = parse_observe_timeout_ms(
+        std::env::var("ENTWURF_V2_OBSERVE_TIMEOUT_MS")
+            .ok()
+            .as_deref(),
+    );
+    let prefix_roots: Vec<String> = std::env::var("ENTWURF_PREFIX_ROOTS")
+        .ok()
+        .map(|raw| {
+            raw.split(':')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    let production = Production::new(ProductionDirs {
+        sessions: dirs.sessions,
+        mailbox: dirs.mailbox,
+        receivers: dirs.receivers,
+        lock: ctx.lock_dir(),
+        control: ctx.control_dir()?,
+    })
+    .with_observe_timeout_ms(observe)
+    .with_trust(dirs.agent, prefix_roots, home.clone())
+    .with_home(home.map(|h| h.to_string_lossy().into_owned()))
+    .with_sender(sender_provider(&args));
+
+    let input = DispatchInput {
+        target: args.gid,
+        intent: match args.intent {
+            IntentArg::FireAndForget => Intent::FireAndForget,
+            IntentArg::OwnedOutcome => Intent::OwnedOutcome,
+        },
+        mode: args.mode.map(|m| match m {
+            ModeArg::FollowUp => Mode::FollowUp,
+            ModeArg::Steer => Mode::Steer,
+        }),
+        wants_reply: args.wants_reply.then_some(true),
+        message: args.message,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(CliError::Runtime)?;
+    let result = runtime.block_on(dispatch(&production, input))?;
+    if ctx.global.json {
+        print!("{}", result.to_json_line());
+    } else {
+        println!("{}", result.render().text);
+    }
+    Ok(exit_for(&result))
+}
+
+fn sender_provider(args: &Args) -> entwurf_decider::SenderProvider {
+    let Some(session_id) = args.sender_session_id.clone() else {
+        return Arc::new(|| None);
+    };
+    let agent_id = args
+        .sender_agent_id
+        .clone()
+        .unwrap_or_else(|| "entwurf-cli".to_owned());
+    let cwd = std::env::current_dir()
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| PathBuf::from("/").to_string_lossy().into_owned());
+    Arc::new(move || {
+        Some(SenderEnvelope {
+            session_id: session_id.clone(),
+            agent_id: agent_id.clone(),
+            cwd: cwd.clone(),
+            // Rebuilt per attempt: a retry carries a fresh timestamp.
+            timestamp: entwurf_meta_session::iso_millis(chrono::Utc::now()),
+            origin: None,
+            replyable: None,
+        })
+    })
+}
+
+fn exit_for(result: &RunResult) -> ExitCode {
+    if result.delivered() {
+        return ExitCode::SUCCESS;
+    }
+    match result {
+        RunResult::ExecutionFailed { .. } => ExitCode::from(EXIT_FAILED),
+        RunResult::Executed {
+            outcome: entwurf_decider::ExecutedOutcome::SpawnBg { .. },
+            ..
+        } => ExitCode::from(EXIT_FAILED),
+        _ => ExitCode::from(EXIT_REFUSED),
+    }
 }

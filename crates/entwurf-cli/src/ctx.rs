@@ -53,6 +53,22 @@ impl Ctx {
         entwurf_lock::default_lock_dir(&|k| std::env::var(k).ok(), &home)
     }
 
+    /// The control socket dir: `--control-dir`, else `$HOME/.pi/entwurf-control`.
+    pub fn control_dir(&self) -> Result<PathBuf, CliError> {
+        if let Some(dir) = &self.global.control_dir {
+            return Ok(dir.clone());
+        }
+        let home = self.home().ok_or(CliError::NoHome { store: "control" })?;
+        Ok(entwurf_control_rpc::default_control_dir(&home))
+    }
+
+    /// `$HOME`, when set and non-empty.
+    pub fn home(&self) -> Option<PathBuf> {
+        std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .map(PathBuf::from)
+    }
+
     /// The meta-session store dirs: each `--*-dir` flag wins; the other stores come from
     /// [`Dirs::from_env`] over the process environment (read here, at the edge) and `$HOME`.
     /// The environment variables of a store given by flag are not consulted at all, so a
@@ -102,7 +118,8 @@ impl Ctx {
 /// A CLI failure: printed to stderr as `entwurf: <message>`.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
-    /// The subcommand is not available in this build.
+    /// The subcommand is not available in this build (kept for subcommands under construction).
+    #[allow(dead_code)]
     #[error("{0}: not available yet")]
     NotYet(&'static str),
     /// The store-directory environment is contradictory.
@@ -135,6 +152,12 @@ pub enum CliError {
     /// A mailbox operation failed, or the guarded send refused (`mailbox-undeliverable`).
     #[error(transparent)]
     Mailbox(#[from] entwurf_mailbox::MailboxError),
+    /// The dispatch could not be decided (invalid gid, corrupt record, lock or lstat IO, …).
+    #[error(transparent)]
+    Dispatch(#[from] entwurf_decider::DecideError),
+    /// The async runtime for a dispatch could not be started.
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
     /// The message could not be read from stdin.
     #[error("could not read the message from stdin: {source}")]
     Stdin { source: std::io::Error },
@@ -179,6 +202,8 @@ impl CliError {
                 }
             }
             CliError::Stdin { .. } => 2,
+            CliError::Dispatch(entwurf_decider::DecideError::InvalidGardenId { .. }) => 2,
+            CliError::Dispatch(_) | CliError::Runtime(_) => 1,
         }
     }
 }

@@ -1,0 +1,327 @@
+//! `entwurf send` and `entwurf peers` against temp stores, a temp HOME, and real unix sockets.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use entwurf_control_rpc::test_support::{Script, ScriptedListener};
+use entwurf_meta_session::{
+    write_receiver_marker, write_record, ArmProvenance, Backend, GardenId, MetaRecord,
+    ReceiverMarkerInput,
+};
+use serde_json::Value;
+
+const GID: &str = "20260612T100000-aaaaaa";
+
+struct Env {
+    tmp: tempfile::TempDir,
+    rt: tokio::runtime::Runtime,
+}
+
+impl Env {
+    fn new() -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        for d in ["home", "ctl"] {
+            fs::create_dir_all(tmp.path().join(d)).unwrap();
+        }
+        Self {
+            tmp,
+            rt: tokio::runtime::Runtime::new().unwrap(),
+        }
+    }
+    fn p(&self, leaf: &str) -> PathBuf {
+        self.tmp.path().join(leaf)
+    }
+    fn sock(&self, gid: &str) -> PathBuf {
+        self.p("ctl").join(format!("{gid}.sock"))
+    }
+    fn entwurf(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::cargo_bin("entwurf").unwrap();
+        cmd.env_clear()
+            .env("HOME", self.p("home"))
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default());
+        for (flag, leaf) in [
+            ("--sessions-dir", "sessions"),
+            ("--mailbox-dir", "mailbox"),
+            ("--receivers-dir", "receivers"),
+            ("--lock-dir", "locks"),
+            ("--control-dir", "ctl"),
+        ] {
+            cmd.arg(flag).arg(self.p(leaf));
+        }
+        cmd.args(args);
+        cmd
+    }
+    fn listen(&self, gid: &str, script: Script) -> ScriptedListener {
+        let _guard = self.rt.enter();
+        ScriptedListener::start(&self.sock(gid), script).unwrap()
+    }
+    fn record(&self, gid: &str, backend: Backend) -> MetaRecord {
+        let r = MetaRecord {
+            schema_version: 2,
+            garden_id: GardenId::parse(gid).unwrap(),
+            backend,
+            native_session_id: format!("native-{gid}"),
+            cwd: "/home/u/repos/entwurf".into(),
+            model: None,
+            transcript_path: None,
+            parent_garden_id: None,
+            is_entwurf: false,
+            created_at: "2026-06-12T01:00:00.000Z".into(),
+            record_updated_at: "2026-06-12T01:00:00.000Z".into(),
+        };
+        write_record(&self.p("sessions"), &r).unwrap();
+        r
+    }
+    fn arm(&self, r: &MetaRecord) {
+        write_receiver_marker(
+            &self.p("receivers"),
+            &ReceiverMarkerInput {
+                garden_id: r.garden_id.clone(),
+                backend: r.backend,
+                native_session_id: r.native_session_id.clone(),
+                owner_pid: std::process::id() as i64,
+                owner_kind: None,
+                arm_provenance: ArmProvenance::SessionStart,
+            },
+            chrono::Utc::now(),
+        )
+        .unwrap();
+    }
+    fn entries(&self, leaf: &str) -> Vec<String> {
+        let mut v: Vec<String> = match fs::read_dir(self.p(leaf)) {
+            Err(_) => vec![],
+            Ok(rd) => rd
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect(),
+        };
+        v.sort();
+        v
+    }
+}
+
+fn golden(rel: &str) -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/golden/receipts");
+    fs::read_to_string(root.join(rel)).unwrap()
+}
+
+const SEND_OK: &str = r#"{"type":"response","command":"send","success":true,"data":{"delivered":true,"deliveredAs":"direct","wants_reply":false}}"#;
+
+#[test]
+fn send_to_a_socket_only_pi_is_sent_and_leaves_no_lock() {
+    let env = Env::new();
+    let peer = env.listen(GID, Script::reply_lines(&[SEND_OK]));
+    let out = env
+        .entwurf(&["--json", "send", GID, "hi"])
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        golden("e2e/socket-only-sent.json")
+    );
+    assert!(env.entries("locks").is_empty(), "lock released");
+    let received = peer.received();
+    // One probe connection (writes nothing), one send connection.
+    assert_eq!(received.len(), 2, "{received:?}");
+    assert!(received[0].is_empty());
+    let line: Value = serde_json::from_slice(received[1].trim_ascii_end()).unwrap();
+    assert_eq!(line["type"], "send");
+    assert_eq!(line["message"], "hi");
+    assert_eq!(line["mode"], "follow_up");
+    assert_eq!(line["wants_reply"], false);
+    assert!(line.get("sender").is_none(), "no envelope unless asked for");
+    assert!(env.entries("home").is_empty(), "nothing written to HOME");
+}
+
+#[test]
+fn send_text_output_mode_and_sender_flags() {
+    let env = Env::new();
+    let peer = env.listen(GID, Script::reply_lines(&[SEND_OK]));
+    env.entwurf(&[
+        "send",
+        GID,
+        "steer this",
+        "--mode",
+        "steer",
+        "--wants-reply",
+        "--sender-session-id",
+        "20260612T095959-abcdef",
+    ])
+    .assert()
+    .code(0)
+    .stdout("entwurf_v2 control-socket → sent\n");
+    let line: Value = serde_json::from_slice(peer.received()[1].trim_ascii_end()).unwrap();
+    assert_eq!(line["mode"], "steer");
+    assert_eq!(line["wants_reply"], true);
+    assert_eq!(line["sender"]["sessionId"], "20260612T095959-abcdef");
+    assert_eq!(line["sender"]["agentId"], "entwurf-cli");
+}
+
+#[test]
+fn in_band_refusal_exits_3() {
+    let env = Env::new();
+    let _peer = env.listen(GID, Script::refuse("send", "Missing message"));
+    env.entwurf(&["--json", "send", GID, "x"])
+        .assert()
+        .code(3)
+        .stdout(golden("e2e/socket-only-rejected.json"));
+}
+
+#[test]
+fn owned_outcome_to_a_socket_only_pi_is_bad_target_without_touching_it() {
+    let env = Env::new();
+    let peer = env.listen(GID, Script::reply_lines(&[SEND_OK]));
+    env.entwurf(&["--json", "send", GID, "x", "--intent", "owned-outcome"])
+        .assert()
+        .code(3)
+        .stdout(golden("e2e/bad-target.json"));
+    assert!(peer.received().is_empty(), "no probe, no send");
+    assert!(!env.p("locks").exists(), "no lock taken");
+}
+
+#[test]
+fn nobody_is_bad_target_exit_3() {
+    let env = Env::new();
+    env.entwurf(&["send", GID, "x"])
+        .assert()
+        .code(3)
+        .stdout("entwurf_v2 rejected: bad-target (observed liveness: n/a)\n");
+}
+
+#[test]
+fn invalid_gid_is_a_usage_error() {
+    let env = Env::new();
+    let out = env
+        .entwurf(&["send", "20260612T100000-AAAAAA", "x"])
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8(out.get_output().stderr.clone()).unwrap();
+    assert!(
+        stderr.contains("entwurf_v2 decider: refusing to dispatch to an invalid garden id (\"20260612T100000-AAAAAA\")."),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn send_to_an_armed_claude_code_record_writes_exactly_one_msg() {
+    let env = Env::new();
+    let r = env.record(GID, Backend::ClaudeCode);
+    env.arm(&r);
+    env.entwurf(&["--json", "send", GID, "mailbox hello", "--wants-reply"])
+        .assert()
+        .code(0)
+        .stdout(golden("e2e/mailbox-executed.json"));
+    let files = env.entries(&format!("mailbox/{GID}"));
+    let msgs: Vec<_> = files.iter().filter(|f| f.ends_with(".msg")).collect();
+    assert_eq!(msgs.len(), 1, "{files:?}");
+    assert!(files.contains(&"inbox.signal".to_string()));
+    let body = fs::read_to_string(env.p(&format!("mailbox/{GID}/{}", msgs[0]))).unwrap();
+    assert_eq!(body, "mailbox hello", "no envelope: the raw message");
+}
+
+#[test]
+fn unarmed_claude_code_record_is_undeliverable_and_writes_nothing() {
+    let env = Env::new();
+    env.record(GID, Backend::ClaudeCode);
+    env.entwurf(&["--json", "send", GID, "mailbox hello"])
+        .assert()
+        .code(3)
+        .stdout(golden("e2e/mailbox-undeliverable.json"));
+    assert!(!env.p("mailbox").exists());
+}
+
+#[test]
+fn a_hang_up_is_execution_failed_exit_1() {
+    let env = Env::new();
+    let _peer = env.listen(GID, Script::accept_then_close());
+    let out = env.entwurf(&["--json", "send", GID, "x"]).assert().code(1);
+    let v: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(v["kind"], "execution-failed");
+    assert_eq!(v["retrySafe"], false);
+    assert!(env.entries("locks").is_empty());
+}
+
+#[test]
+fn peers_lists_records_and_sockets_and_never_follows_symlinks() {
+    let env = Env::new();
+    let pi_live = "20260612T100001-111111";
+    let pi_dormant = "20260612T100002-222222";
+    let so_live = "20260612T100003-333333";
+    let so_stale = "20260612T100004-444444";
+    let linked = "20260612T100005-555555";
+    let cc = "20260612T100006-666666";
+    let codex = "20260612T100007-777777";
+    env.record(pi_live, Backend::Pi);
+    env.record(pi_dormant, Backend::Pi);
+    let ccr = env.record(cc, Backend::ClaudeCode);
+    env.arm(&ccr);
+    env.record(codex, Backend::Codex);
+    let live1 = env.listen(pi_live, Script::silent());
+    let live2 = env.listen(so_live, Script::silent());
+    drop(std::os::unix::net::UnixListener::bind(env.sock(so_stale)).unwrap());
+    // A gid-shaped symlink to a live socket, and a malformed name.
+    std::os::unix::fs::symlink(env.sock(so_live), env.sock(linked)).unwrap();
+    fs::write(env.p("ctl").join("not-a-gid.sock"), b"").unwrap();
+
+    let out = env.entwurf(&["--json", "peers"]).assert().code(0);
+    let v: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let rows: Vec<(String, String, String)> = v["peers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["gardenId"].as_str().unwrap().to_owned(),
+                p["backend"].as_str().unwrap().to_owned(),
+                p["liveness"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let row = |g: &str, b: &str, l: &str| (g.to_owned(), b.to_owned(), l.to_owned());
+    assert_eq!(
+        rows,
+        vec![
+            row(pi_live, "pi", "alive"),
+            row(pi_dormant, "pi", "dead"),
+            row(so_live, "socket-only", "alive"),
+            row(so_stale, "socket-only", "dead"),
+            row(cc, "claude-code", "unsupported"),
+            row(codex, "codex", "unsupported"),
+        ]
+    );
+    let find = |g: &str| {
+        v["peers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["gardenId"] == g)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(find(cc)["mailboxDeliverable"], true);
+    assert_eq!(find(codex)["mailboxDeliverable"], false);
+    assert_eq!(v["symlinkedGardenIds"], serde_json::json!([linked]));
+    assert_eq!(v["malformedNames"], serde_json::json!(["not-a-gid.sock"]));
+    // The symlink was never connected through: only the direct probe of so_live reached it.
+    assert_eq!(live2.received().len(), 1);
+    assert_eq!(live1.received().len(), 1);
+
+    env.entwurf(&["peers"])
+        .assert()
+        .code(0)
+        .stdout(predicates::str::contains(format!("{linked}.sock")))
+        .stdout(predicates::str::contains(
+            "malformed socket name (not probed): not-a-gid.sock",
+        ));
+}
+
+#[test]
+fn peers_on_empty_stores() {
+    let env = Env::new();
+    env.entwurf(&["--json", "peers"]).assert().code(0).stdout(
+        "{\"peers\":[],\"malformedNames\":[],\"symlinkedGardenIds\":[],\"recordErrors\":[]}\n",
+    );
+}
