@@ -39,7 +39,7 @@ pub use discovery::{
 };
 pub use live::{
     arm_receiver, discover_entwurf_bin_from_env, dispatch, make_claude_code_record, make_pi_record,
-    record_exists, ENV_ENTWURF_BIN,
+    production, record_exists, spawn_witness, ENV_ENTWURF_BIN,
 };
 pub use resident::{
     control_socket_path, socket_accepts, tail_lines, HarnessError, Reaped, Resident, ResidentDirs,

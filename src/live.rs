@@ -2,6 +2,12 @@
 //! through the real production wiring with the world's directories.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+
+use entwurf_decider::{
+    EntwurfSpawnHand, LaunchConfig, Production, ProductionDirs, SenderEnvelope, SenderProvider,
+    StderrSink,
+};
 
 use entwurf_meta_session::{
     upsert_with_mint, write_receiver_marker, ArmProvenance, Backend, GardenId, ReceiverMarkerInput,
@@ -127,15 +133,81 @@ pub fn discover_entwurf_bin_from_env() -> Result<PathBuf, CellError> {
     }
 }
 
-/// Dispatches `input` through the real production wiring over the world's directories and
-/// returns the run result's view. A decider error (not a receipt) is a failed step.
+/// The production wiring over the world's directories, as the CLI builds it: real lock,
+/// store, lstat / probe, RPC client and mailbox; trust preflight under the world's agent dir; a
+/// sender envelope naming a fresh world gid; and the real spawn-bg hand, whose `pi` is a
+/// witness script that only records that it was launched (see [`spawn_witness`]).
+pub fn production(world: &World) -> Result<Production, CellError> {
+    let witness = install_spawn_witness(world)?;
+    let sender_gid = world.mint_gid("sender");
+    let cwd = world.cwd.display().to_string();
+    let sender: SenderProvider = Arc::new(move || {
+        Some(SenderEnvelope {
+            session_id: sender_gid.to_string(),
+            agent_id: "entwurf-harness/live-gate".to_owned(),
+            cwd: cwd.clone(),
+            timestamp: entwurf_meta_session::iso_millis(chrono::Utc::now()),
+            origin: None,
+            replyable: None,
+        })
+    });
+    let launch = LaunchConfig {
+        pi_program: witness,
+        agent_dir: world.agent.clone(),
+        extension_args: Vec::new(),
+        stderr: StderrSink::File(world.logs.join("spawn-bg.stderr")),
+    };
+    Ok(Production::new(ProductionDirs {
+        sessions: world.sessions.clone(),
+        mailbox: world.mailbox.clone(),
+        receivers: world.receivers.clone(),
+        lock: world.lock.clone(),
+        control: world.control.clone(),
+    })
+    .with_trust(world.agent.clone(), Vec::new(), Some(world.home.clone()))
+    .with_home(Some(world.home.display().to_string()))
+    .with_sender(sender)
+    .with_spawn_bg(Arc::new(EntwurfSpawnHand::new(launch))))
+}
+
+/// The file the spawn witness writes when the spawn-bg hand launches it.
+pub fn spawn_witness(world: &World) -> PathBuf {
+    world.logs.join("spawned-by-spawn-bg")
+}
+
+fn install_spawn_witness(world: &World) -> Result<PathBuf, CellError> {
+    use std::os::unix::fs::PermissionsExt;
+    let script = world.root().join("bin/pi-spawn-witness");
+    let body = format!(
+        "#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{}'\nexit 1\n",
+        spawn_witness(world).display()
+    );
+    let write = || -> std::io::Result<()> {
+        if let Some(dir) = script.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(&script, body)?;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))
+    };
+    write().map_err(|e| CellError::step(format!("write {}", script.display()), e))?;
+    Ok(script)
+}
+
+/// Dispatches `input` through [`production`] over the world's directories and returns the run
+/// result's view. A decider error (not a receipt) is a failed step.
+///
+/// Timeouts are production's: probe 300 ms, RPC 5000 ms.
 pub async fn dispatch(
     world: &World,
     input: entwurf_decider::DispatchInput,
 ) -> Result<DispatchView, CellError> {
-    let _ = (world, &input);
-    Err(CellError::step(
-        "dispatch",
-        "entwurf-decider production wiring is not available yet",
-    ))
+    let production = production(world)?;
+    let target = input.target.clone();
+    let result = entwurf_decider::dispatch(&production, input)
+        .await
+        .map_err(|e| CellError::step(format!("dispatch to {target}"), e))?;
+    let json = serde_json::to_value(&result)
+        .map_err(|e| CellError::step("serialise the run result", e))?;
+    world.note(format!("dispatch to {target}: {json}"));
+    Ok(DispatchView::from_json(&json))
 }

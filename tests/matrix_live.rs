@@ -21,7 +21,7 @@ use entwurf_harness::procs::child_pids;
 use entwurf_harness::{
     arm_receiver, check, check_eq, discover_entwurf_bin_from_env, discover_pi_from_env, dispatch,
     make_claude_code_record, make_pi_record, poll_until, record_exists, select_target,
-    socket_accepts, CellError, DispatchView, LiveTarget, PiLocation, World,
+    socket_accepts, spawn_witness, CellError, DispatchView, LiveTarget, PiLocation, World,
 };
 use entwurf_meta_session::GardenId;
 use rstest::{fixture, rstest};
@@ -195,6 +195,17 @@ async fn c1b_socket_only(live: Result<Live, CellError>) -> Result<(), CellError>
         "owned-outcome-created-no-socket",
         &files_ending(&world.control, ".sock"),
         &sockets_before,
+    )?;
+    let witness = spawn_witness(&world);
+    check(
+        "owned-outcome-never-reached-spawn-bg",
+        !witness.exists(),
+        || {
+            format!(
+                "the spawn-bg hand launched pi: {}",
+                std::fs::read_to_string(&witness).unwrap_or_default().trim()
+            )
+        },
     )?;
     check(
         "owned-outcome-wrote-no-record",
@@ -381,15 +392,9 @@ async fn c5_contention(
             .arg(r#"read _go && exec "$0" "$@""#)
             .arg(&entwurf)
             .args(world.cli_dir_args())
-            .args([
-                "send",
-                "--json",
-                "--intent",
-                "fire-and-forget",
-                "--message",
-                &message,
-            ])
+            .args(["send", "--json", "--intent", "fire-and-forget"])
             .arg(gid.as_str())
+            .arg(&message)
             .current_dir(&world.cwd)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
