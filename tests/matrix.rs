@@ -49,7 +49,6 @@ enum Want {
 }
 
 struct Row {
-    backend: Option<Backend>, // None = resolution given by `script`
     script: Script,
     intent: Intent,
     want: Want,
@@ -71,7 +70,6 @@ fn row(
     reach: Reach,
 ) -> Row {
     Row {
-        backend: None,
         script,
         intent,
         want,
@@ -623,7 +621,6 @@ async fn check(name: &str, r: Row, seen: &mut Seen) {
             "{name}: one lstat, a probe only after it"
         );
     }
-    let _ = r.backend;
     seen.locks.insert(r.lock);
     seen.reaches.insert(r.reach);
 }

@@ -325,3 +325,71 @@ fn peers_on_empty_stores() {
         "{\"peers\":[],\"malformedNames\":[],\"symlinkedGardenIds\":[],\"recordErrors\":[]}\n",
     );
 }
+
+/// Live: `entwurf send` to a real pi (provisioned by `cargo xtask pi` under `target/pi`) comes
+/// back `sent`, and `peers` sees it alive. Run with `cargo test -p entwurf-cli --test cli_send
+/// -- --ignored`; it is skipped from plain `cargo test` because it boots a real pi (seconds).
+#[test]
+#[ignore = "boots a real pi from target/pi (cargo xtask pi)"]
+fn live_send_to_a_real_pi_is_sent() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    // Same overrides as `cargo xtask pi`: PI_BIN, ENTWURF_PI_EXTENSION.
+    let pi = std::env::var_os("PI_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target/pi/bin/pi"));
+    let ext = std::env::var_os("ENTWURF_PI_EXTENSION")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("pi/extensions/entwurf-control.ts"));
+    assert!(
+        pi.is_file(),
+        "run `cargo xtask pi` first ({} missing)",
+        pi.display()
+    );
+    let env = Env::new();
+    let gid = "20261125T120000-c0ffee";
+    let home = env.p("home");
+    let ctl = home.join(".pi/entwurf-control");
+    let mut child = std::process::Command::new(&pi)
+        .args([
+            "--mode",
+            "rpc",
+            "--session-id",
+            gid,
+            "--entwurf-control",
+            "-e",
+        ])
+        .arg(&ext)
+        .current_dir(env.tmp.path())
+        .env("HOME", &home)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let sock = ctl.join(format!("{gid}.sock"));
+    // Wait for the resident to stand its socket up (boot takes seconds; bounded).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !sock.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "pi did not create {}",
+            sock.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let mut cmd = Command::cargo_bin("entwurf").unwrap();
+    cmd.env_clear()
+        .env("HOME", &home)
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .args(["--lock-dir"])
+        .arg(env.p("locks"))
+        .args(["--json", "send", gid, "hello from entwurf send"]);
+    let out = cmd.assert().code(0).get_output().stdout.clone();
+    let v: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["outcome"]["outcome"], "sent");
+    assert!(env.entries("locks").is_empty());
+    drop(child.stdin.take().map(|mut s| s.flush()));
+    let _ = child.wait();
+}
