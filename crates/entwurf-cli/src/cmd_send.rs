@@ -10,8 +10,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use entwurf_decider::{
-    dispatch, parse_observe_timeout_ms, DispatchInput, Intent, Mode, Production, ProductionDirs,
-    RunResult, SenderEnvelope,
+    dispatch, parse_observe_timeout_ms, DispatchInput, EntwurfSpawnHand, Intent, LaunchConfig,
+    Mode, Production, ProductionDirs, RunResult, SenderEnvelope,
 };
 
 use crate::ctx::{CliError, Ctx};
@@ -83,6 +83,18 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<ExitCode, CliError> {
                 .collect()
         })
         .unwrap_or_default();
+    // Owned-outcome to a dormant pi resumes it: `pi` from PATH (or `PI_BIN`), with the
+    // `ENTWURF_PI_EXTENSION` extension when set; the resident's stderr is discarded.
+    let mut launch = LaunchConfig::new(dirs.agent.clone());
+    if let Some(bin) = std::env::var_os("PI_BIN").filter(|v| !v.is_empty()) {
+        launch.pi_program = PathBuf::from(bin);
+    }
+    if let Some(ext) = std::env::var("ENTWURF_PI_EXTENSION")
+        .ok()
+        .filter(|v| !v.is_empty())
+    {
+        launch.extension_args = vec!["-e".to_owned(), ext];
+    }
     let production = Production::new(ProductionDirs {
         sessions: dirs.sessions,
         mailbox: dirs.mailbox,
@@ -93,7 +105,8 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<ExitCode, CliError> {
     .with_observe_timeout_ms(observe)
     .with_trust(dirs.agent, prefix_roots, home.clone())
     .with_home(home.map(|h| h.to_string_lossy().into_owned()))
-    .with_sender(sender_provider(&args));
+    .with_sender(sender_provider(&args))
+    .with_spawn_bg(Arc::new(EntwurfSpawnHand::new(launch)));
 
     let input = DispatchInput {
         target: args.gid,

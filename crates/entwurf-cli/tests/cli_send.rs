@@ -393,3 +393,25 @@ fn live_send_to_a_real_pi_is_sent() {
     drop(child.stdin.take().map(|mut s| s.flush()));
     let _ = child.wait();
 }
+
+#[test]
+fn owned_outcome_to_a_dormant_pi_without_a_saved_session_fails_to_start_and_releases() {
+    let env = Env::new();
+    env.record(GID, Backend::Pi);
+    let out = env
+        .entwurf(&[
+            "--json",
+            "send",
+            GID,
+            "resume please",
+            "--intent",
+            "owned-outcome",
+        ])
+        .assert()
+        .code(1);
+    let v: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(v["receipt"]["transport"], "spawn-bg", "{v}");
+    assert_eq!(v["outcome"]["result"]["kind"], "spawn-start-failed", "{v}");
+    assert_eq!(v["outcome"]["result"]["released"], true);
+    assert!(env.entries("locks").is_empty(), "the lock never leaks");
+}
