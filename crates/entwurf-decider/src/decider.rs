@@ -74,6 +74,10 @@ struct InDomain<'a> {
 /// on every error after the acquire. If a release on a reject path itself fails, the error
 /// handler releases once more (best effort) and the *first* release error is returned: the
 /// release seam is then called twice in total (the reference's gate-pinned behaviour).
+///
+/// Timeouts are the seams' own (the production probe answers `indeterminate` after 300 ms, which
+/// the table turns into `indeterminate-no-spawn`); a peer that vanishes between the lstat and the
+/// probe simply probes `dead`. Nothing here retries.
 pub async fn decide<S: DispatchSeams + ?Sized>(
     input: &DispatchInput,
     config: &DeciderConfig,

@@ -200,6 +200,11 @@ pub trait ControlSendDeps: Send + Sync {
 /// final outcome. A failed send re-raises its original error (even if the release failed too);
 /// a delivered (or in-band refused) send whose release fails raises
 /// [`HandError::DeliveredReleaseFailed`]: do not re-send.
+///
+/// Timeout (the RPC's 5000 ms in production) or a peer that hangs up before answering is an
+/// indeterminate failure: `failed`, no fallback, because the message may have been delivered.
+/// A peer that vanished before the connect (refused / no file) is the one dead case that
+/// re-resolves.
 pub async fn execute_control_socket_send<D: ControlSendDeps + ?Sized>(
     plan: &ControlSocketPlan,
     lock: Option<&LockClaim>,
@@ -283,7 +288,8 @@ async fn control_send_process<D: ControlSendDeps + ?Sized>(
 
 /// `resolveDeadControlSendFallback(plan, lock, …)`: a fire-and-forget re-resolve under the held
 /// lock. Never releases, never spawns, never runs the whole decider. Errors from the seams
-/// propagate (the hand turns them into `failed`).
+/// propagate (the hand turns them into `failed`). It has no timeout of its own: a re-probe that
+/// times out is `indeterminate` (→ `indeterminate-no-spawn`), a vanished peer probes `dead`.
 pub async fn resolve_dead_control_send_fallback<S: DispatchSeams + ?Sized>(
     plan: &ControlSocketPlan,
     lock: &LockClaim,

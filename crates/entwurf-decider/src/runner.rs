@@ -137,6 +137,9 @@ fn failed(receipt: SuccessReceipt, transport: Transport, error: impl ToString) -
 }
 
 /// `executeDispatch(decision, hands)`: a reject runs no hand; an execute runs exactly one.
+///
+/// Never fails: a hand's timeout or vanished peer arrives as its error (→ `execution-failed`,
+/// never retry-safe) or as its outcome (`rejected` after a dead re-resolve, `lock-retained`).
 pub async fn execute_dispatch<H: TransportHands + ?Sized>(
     decision: DispatchDecision,
     hands: &H,
@@ -202,6 +205,7 @@ pub async fn execute_dispatch<H: TransportHands + ?Sized>(
 }
 
 /// `runEntwurfV2`: decide exactly once, then execute. A decider error propagates (no result).
+/// Timeouts and vanished peers are handled as in [`decide`] and [`execute_dispatch`].
 pub async fn run<S, H>(
     input: &DispatchInput,
     config: &DeciderConfig,
