@@ -505,3 +505,317 @@ fn is_socket_file(path: &Path) -> bool {
     use std::os::unix::fs::FileTypeExt;
     std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket())
 }
+
+// ---- C6: owned-outcome resumes a dormant pi through spawn-bg --------------------------------
+
+/// Provider and model of C6's saved session: a `models.json` provider whose endpoint is a local
+/// TCP listener that accepts and never answers.
+const C6_PROVIDER: &str = "entwurf-live-fake";
+const C6_MODEL: &str = "never-answers";
+
+/// Writes the dormant citizen's saved pi session the way pi 0.80.10 writes one:
+/// `<agent>/sessions/--<cwd without leading '/', '/' and ':' → '-'>--/<ISO stamp, ':' '.' → '-'>_<id>.jsonl`,
+/// a `session` header (version 3, id, timestamp, cwd), a `model_change`, a
+/// `thinking_level_change` and one user/assistant exchange (pi persists a session only once it
+/// holds an assistant message). The live gate has no model credentials, so pi cannot be made to
+/// write it; this is the same bytes layout pi reads back with `--session-id`.
+fn c6_write_saved_session(world: &World, gid: &GardenId) -> Result<std::path::PathBuf, CellError> {
+    let step = |e: std::io::Error| CellError::step("write the saved pi session", e);
+    let cwd = world
+        .cwd
+        .to_str()
+        .ok_or_else(|| CellError::step("write the saved pi session", "world cwd is not UTF-8"))?;
+    let folder_name: String = cwd
+        .trim_start_matches('/')
+        .chars()
+        .map(|c| {
+            if matches!(c, '/' | '\\' | ':') {
+                '-'
+            } else {
+                c
+            }
+        })
+        .collect();
+    let folder = world
+        .agent
+        .join("sessions")
+        .join(format!("--{folder_name}--"));
+    std::fs::create_dir_all(&folder).map_err(step)?;
+    let stamp = "2026-06-12T10:00:00.000Z";
+    let file = folder.join(format!("{}_{gid}.jsonl", stamp.replace([':', '.'], "-")));
+    let entries = [
+        serde_json::json!({"type": "session", "version": 3, "id": gid.as_str(), "timestamp": stamp, "cwd": cwd}),
+        serde_json::json!({"type": "model_change", "id": "c6000001", "parentId": null,
+            "timestamp": "2026-06-12T10:00:00.001Z", "provider": C6_PROVIDER, "modelId": C6_MODEL}),
+        serde_json::json!({"type": "thinking_level_change", "id": "c6000002", "parentId": "c6000001",
+            "timestamp": "2026-06-12T10:00:00.002Z", "thinkingLevel": "off"}),
+        serde_json::json!({"type": "message", "id": "c6000003", "parentId": "c6000002",
+            "timestamp": "2026-06-12T10:00:01.000Z",
+            "message": {"role": "user", "content": [{"type": "text", "text": "c6 first turn"}],
+                "timestamp": 1_781_258_401_000_u64}}),
+        serde_json::json!({"type": "message", "id": "c6000004", "parentId": "c6000003",
+            "timestamp": "2026-06-12T10:00:02.000Z",
+            "message": {"role": "assistant", "content": [{"type": "text", "text": "c6 first answer"}],
+                "api": "openai-completions", "provider": C6_PROVIDER, "model": C6_MODEL,
+                "usage": {"input": 1, "output": 1, "cacheRead": 0, "cacheWrite": 0, "totalTokens": 2,
+                    "cost": {"input": 0, "output": 0, "cacheRead": 0, "cacheWrite": 0, "total": 0}},
+                "stopReason": "stop", "timestamp": 1_781_258_402_000_u64}}),
+    ];
+    let text: String = entries.iter().map(|e| format!("{e}\n")).collect();
+    std::fs::write(&file, text).map_err(step)?;
+    Ok(file)
+}
+
+/// Points C6's provider at `port` in `<agent>/models.json`.
+fn c6_write_models_json(world: &World, port: u16) -> Result<(), CellError> {
+    let models = serde_json::json!({"providers": {C6_PROVIDER: {
+        "baseUrl": format!("http://127.0.0.1:{port}/v1"),
+        "api": "openai-completions",
+        "apiKey": "entwurf-live-no-key",
+        "models": [{"id": C6_MODEL}]
+    }}});
+    std::fs::write(world.agent.join("models.json"), format!("{models:#}\n"))
+        .map_err(|e| CellError::step("write models.json", e))
+}
+
+/// The state letter of `/proc/<pid>/stat` (`None` once the pid is gone).
+fn c6_proc_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat[stat.rfind(')')? + 1..].trim_start().chars().next()
+}
+
+/// SIGKILLs the resident's process group if the cell ends before it was reaped.
+struct C6Reaper(Option<u32>);
+
+impl Drop for C6Reaper {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0.take() {
+            if let Ok(pid) = i32::try_from(pid) {
+                let _ = nix::sys::signal::killpg(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::SIGKILL,
+                );
+            }
+        }
+    }
+}
+
+/// Runs `entwurf … send` for C6 with an environment built from scratch: the world's `HOME` (so
+/// the resident's control dir is the world's) and agent dir, pi and the extension from the live
+/// configuration, no proxies.
+fn c6_send(
+    entwurf: &Path,
+    live: &Live,
+    world: &World,
+    gid: &GardenId,
+    message: &str,
+) -> Result<(DispatchView, serde_json::Value), CellError> {
+    let mut path = std::ffi::OsString::new();
+    if let Some(node) = &live.pi.node_bin_dir {
+        path.push(node.as_os_str());
+        path.push(":");
+    }
+    path.push(std::env::var_os("PATH").unwrap_or_default());
+    let mut cmd = Command::new(entwurf);
+    cmd.args(world.cli_dir_args())
+        .args(["send", "--json", "--intent", "owned-outcome"])
+        .arg(gid.as_str())
+        .arg(message)
+        .current_dir(&world.cwd)
+        .env_clear()
+        .env("PATH", path)
+        .env("HOME", &world.home)
+        .env("PI_CODING_AGENT_DIR", &world.agent)
+        .env("PI_OFFLINE", "1")
+        .env("PI_BIN", &live.pi.pi_bin)
+        .env("ENTWURF_PI_EXTENSION", &live.pi.extension)
+        .env("ENTWURF_SPAWN_LOG_DIR", &world.logs)
+        .stdin(Stdio::null());
+    if let Some(tmp) = std::env::var_os("TMPDIR") {
+        cmd.env("TMPDIR", tmp);
+    }
+    let out = cmd
+        .output()
+        .map_err(|e| CellError::step(format!("run {}", entwurf.display()), e))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let raw: serde_json::Value = serde_json::from_str(stdout.trim()).map_err(|e| {
+        CellError::step(
+            "parse `entwurf send --json` output",
+            format!(
+                "{e}: status {}, stdout {stdout:?}, stderr {:?}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    })?;
+    Ok((DispatchView::from_json(&raw), raw))
+}
+
+/// C6: owned-outcome to a dormant pi citizen (a record and a saved pi session, no socket) is
+/// executed through spawn-bg: the trust preflight passes (the cwd has no trust-requiring
+/// inputs), a detached `pi --entwurf-control` resident resumes the saved session and stands up
+/// its socket under the garden id, the lock is released on that observation (and only then), no
+/// lock file remains, and the resident is reaped at the end. Then, with a trust-requiring input
+/// added to the cwd, the same owned-outcome is refused (`untrusted-fail-fast`) and nothing is
+/// launched.
+///
+/// The saved session is written by the cell the way pi writes one (see
+/// [`c6_write_saved_session`]): pi persists a session only after a model answered, and the live
+/// gate has no model credentials. Its model is a `models.json` provider aimed at a local listener
+/// that never answers, so the resumed turn waits instead of failing on a missing key, and the
+/// resident stays up as one with a slow model would.
+#[rstest]
+#[tokio::test]
+#[ignore = "live: needs a real pi (cargo xtask live-gate)"]
+async fn c6_owned_outcome_resumes_dormant_pi(
+    live: Result<Live, CellError>,
+) -> Result<(), CellError> {
+    let live = live?;
+    let entwurf = discover_entwurf_bin_from_env()?;
+    let world = World::new("c6")?;
+    let gid = world.mint_gid("dormant-pi");
+    make_pi_record(&world, &gid)?;
+    no_preexisting_socket(&world, &gid)?;
+    let model_endpoint = std::net::TcpListener::bind("127.0.0.1:0")
+        .map_err(|e| CellError::step("bind the silent model endpoint", e))?;
+    let port = model_endpoint
+        .local_addr()
+        .map_err(|e| CellError::step("read the model endpoint port", e))?
+        .port();
+    c6_write_models_json(&world, port)?;
+    let session_file = c6_write_saved_session(&world, &gid)?;
+    world.note(format!("saved session {}", session_file.display()));
+
+    let prompt = format!("c6 resume {gid}");
+    let (v, raw) = c6_send(&entwurf, &live, &world, &gid, &prompt)?;
+    let result = &raw["outcome"]["result"];
+    let mut reaper = C6Reaper(result["pid"].as_u64().and_then(|p| u32::try_from(p).ok()));
+    world.note(format!("resume result {raw}"));
+    check(
+        "owned-outcome-to-dormant-pi-executes-spawn-bg",
+        v.kind == "executed" && v.transport.as_deref() == Some("spawn-bg"),
+        || v.raw.clone(),
+    )?;
+    check_eq(
+        "dormant-observed-dead",
+        &v.observed_liveness.as_deref(),
+        &Some("dead"),
+    )?;
+    check_eq(
+        "resident-stood-up-its-socket-first",
+        &result["kind"],
+        &serde_json::json!("socket-alive"),
+    )?;
+    check_eq(
+        "lock-released-on-the-observation",
+        &result["released"],
+        &serde_json::json!(true),
+    )?;
+    let pid = reaper
+        .0
+        .ok_or_else(|| CellError::step("read the resident pid", v.raw.clone()))?;
+    check(
+        "resident-socket-accepts-under-the-gid",
+        socket_accepts(&world.socket_path(&gid)),
+        || format!("{} does not accept", world.socket_path(&gid).display()),
+    )?;
+    no_lock_left(&world, &gid)?;
+
+    // (pi renames its process title, so its argv is not readable from /proc; its environment is.)
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+    let marker = format!("ENTWURF_V2_RESUME_RESIDENT_SESSION_ID={gid}");
+    check(
+        "resident-carries-the-resume-marker",
+        environ.split(|b| *b == 0).any(|e| e == marker.as_bytes()),
+        || format!("no {marker} in /proc/{pid}/environ"),
+    )?;
+    // pi appends to a saved session that already holds an assistant message: the resumed turn's
+    // prompt lands in *this* file (not in a fresh session pi would have made had it not found it).
+    let timeouts = entwurf_harness::Timeouts::STANDARD;
+    let resumed = poll_until(timeouts.settle, timeouts.poll, || {
+        let text = std::fs::read_to_string(&session_file).ok()?;
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .any(|e| {
+                e["type"] == "message"
+                    && e["message"]["role"] == "user"
+                    && e["message"]["content"].to_string().contains(&prompt)
+            })
+            .then_some(())
+    });
+    check(
+        "resident-resumed-the-saved-session",
+        resumed.is_some(),
+        || {
+            format!(
+                "{} never gained the prompt {prompt:?}",
+                session_file.display()
+            )
+        },
+    )?;
+
+    // The lock really is free and the citizen is live now: a second owned-outcome is refused as
+    // owned-live-no-autosend (a held lock would say target-locked), and leaves no lock behind.
+    let (again, _) = c6_send(&entwurf, &live, &world, &gid, "c6 second owned-outcome")?;
+    check(
+        "second-owned-outcome-sees-the-live-resident",
+        again.is_rejected("owned-live-no-autosend"),
+        || again.raw.clone(),
+    )?;
+    no_lock_left(&world, &gid)?;
+
+    // Reap: SIGTERM, then wait until the pid is gone (or a zombie awaiting its new parent);
+    // SIGKILL the group if SIGTERM was not enough.
+    let raw_pid = nix::unistd::Pid::from_raw(
+        i32::try_from(pid).map_err(|e| CellError::step("resident pid", e))?,
+    );
+    let _ = nix::sys::signal::kill(raw_pid, nix::sys::signal::SIGTERM);
+    let exited = |pid| matches!(c6_proc_state(pid), None | Some('Z'));
+    let on_term = poll_until(timeouts.boot, timeouts.poll, || exited(pid).then_some(()));
+    if on_term.is_none() {
+        world.note(format!(
+            "resident {pid} outlived SIGTERM; SIGKILLing its group"
+        ));
+        let _ = nix::sys::signal::killpg(raw_pid, nix::sys::signal::SIGKILL);
+        let _ = poll_until(timeouts.grace, timeouts.poll, || exited(pid).then_some(()));
+    }
+    reaper.0 = None;
+    check("resident-reaped", exited(pid), || {
+        format!("pid {pid} still running")
+    })?;
+    check("resident-exits-on-sigterm", on_term.is_some(), || {
+        format!("pid {pid} needed SIGKILL")
+    })?;
+    check(
+        "resident-removed-its-socket-on-exit",
+        std::fs::symlink_metadata(world.socket_path(&gid)).is_err(),
+        || format!("{} left behind", world.socket_path(&gid).display()),
+    )?;
+
+    // Now the same dormant citizen's cwd gains a trust-requiring input (`.pi/extensions`) and no
+    // trust decision: owned-outcome is refused by the preflight before anything is launched.
+    std::fs::create_dir_all(world.cwd.join(".pi/extensions"))
+        .map_err(|e| CellError::step("add a trust-requiring input", e))?;
+    let before = std::fs::read(&session_file).unwrap_or_default();
+    let (denied, _) = c6_send(&entwurf, &live, &world, &gid, "c6 untrusted resume")?;
+    check(
+        "untrusted-cwd-is-refused-fail-fast",
+        denied.is_rejected("untrusted-fail-fast"),
+        || denied.raw.clone(),
+    )?;
+    check_eq(
+        "untrusted-observed-dead",
+        &denied.observed_liveness.as_deref(),
+        &Some("dead"),
+    )?;
+    check(
+        "untrusted-resume-launched-nothing",
+        std::fs::symlink_metadata(world.socket_path(&gid)).is_err()
+            && std::fs::read(&session_file).unwrap_or_default() == before,
+        || "a socket appeared or the saved session changed".to_owned(),
+    )?;
+    no_lock_left(&world, &gid)?;
+    drop(model_endpoint);
+    world.pass();
+    Ok(())
+}

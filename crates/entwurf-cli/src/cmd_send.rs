@@ -10,8 +10,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use entwurf_decider::{
-    dispatch, parse_observe_timeout_ms, DispatchInput, EntwurfSpawnHand, Intent, LaunchConfig,
-    Mode, Production, ProductionDirs, RunResult, SenderEnvelope,
+    dispatch, parse_observe_timeout_ms, parse_prefix_roots, DispatchInput, EntwurfSpawnHand,
+    Intent, LaunchConfig, Mode, Production, ProductionDirs, RunResult, SenderEnvelope, StderrSink,
 };
 
 use crate::ctx::{CliError, Ctx};
@@ -73,18 +73,10 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<ExitCode, CliError> {
             .ok()
             .as_deref(),
     );
-    let prefix_roots: Vec<String> = std::env::var("ENTWURF_PREFIX_ROOTS")
-        .ok()
-        .map(|raw| {
-            raw.split(':')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default();
+    let prefix_roots = parse_prefix_roots(std::env::var("ENTWURF_PREFIX_ROOTS").ok().as_deref());
     // Owned-outcome to a dormant pi resumes it: `pi` from PATH (or `PI_BIN`), with the
-    // `ENTWURF_PI_EXTENSION` extension when set; the resident's stderr is discarded.
+    // `ENTWURF_PI_EXTENSION` extension when set; the resident's stderr goes to
+    // `$ENTWURF_SPAWN_LOG_DIR/<gid>.stderr.log` when that is set, else it is discarded.
     let mut launch = LaunchConfig::new(dirs.agent.clone());
     if let Some(bin) = std::env::var_os("PI_BIN").filter(|v| !v.is_empty()) {
         launch.pi_program = PathBuf::from(bin);
@@ -94,6 +86,9 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<ExitCode, CliError> {
         .filter(|v| !v.is_empty())
     {
         launch.extension_args = vec!["-e".to_owned(), ext];
+    }
+    if let Some(dir) = std::env::var_os("ENTWURF_SPAWN_LOG_DIR").filter(|v| !v.is_empty()) {
+        launch.stderr = StderrSink::LogDir(PathBuf::from(dir));
     }
     let production = Production::new(ProductionDirs {
         sessions: dirs.sessions,

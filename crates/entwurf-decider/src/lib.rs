@@ -45,4 +45,4 @@ pub use seams::{
     parse_observe_timeout_ms, DeciderConfig, Deliverability, DispatchSeams, IoFailure,
     NativePushProbe, Preflight, PreflightKind, TargetResolution,
 };
-pub use spawn_bg::{EntwurfSpawnHand, LaunchConfig, StderrSink};
+pub use spawn_bg::{parse_prefix_roots, EntwurfSpawnHand, LaunchConfig, StderrSink};

@@ -23,6 +23,7 @@ use crate::contract::{ExecutionPlan, SpawnBgPlan};
 use crate::hands::{HandError, LockRelease, SpawnBgHand, SpawnBgResumeResult};
 use crate::seams::IoFailure;
 
+pub use entwurf_spawn::preflight::parse_prefix_roots;
 pub use entwurf_spawn::{LaunchConfig, StderrSink};
 
 /// The production spawn-bg hand.
