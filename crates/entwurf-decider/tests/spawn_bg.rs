@@ -199,3 +199,127 @@ async fn a_release_failure_after_an_observation_is_a_hand_error_with_the_release
     }
     assert_eq!(release.calls(), 1, "a failed release is not retried");
 }
+
+mod through_production {
+    //! The whole dispatch (decider → preflight → hand) over production IO in temp dirs, with a
+    //! stand-in `pi` that only records that it was launched.
+
+    use super::*;
+    use entwurf_decider::{
+        dispatch, DispatchInput, ExecutedOutcome, Intent, Production, ProductionDirs, RejectReason,
+        RunResult,
+    };
+    use entwurf_meta_session::{upsert_with_mint, Backend, GardenId, UpsertInput};
+
+    struct Setup {
+        w: World,
+        dirs: ProductionDirs,
+        gid: GardenId,
+        witness: PathBuf,
+    }
+
+    fn setup() -> Setup {
+        let w = World::new(true);
+        let dirs = ProductionDirs {
+            sessions: w.root.join("sessions"),
+            mailbox: w.root.join("mailbox"),
+            receivers: w.root.join("receivers"),
+            lock: w.root.join("locks"),
+            control: w.root.join("ctl"),
+        };
+        for d in [&dirs.sessions, &dirs.lock, &dirs.control] {
+            fs::create_dir_all(d).expect("dir");
+        }
+        let gid = GardenId::parse(GID).expect("gid");
+        let cwd = w.root.join("cwd");
+        let input = UpsertInput::new(Backend::Pi, GID, cwd.to_str().expect("utf8"));
+        upsert_with_mint(
+            &dirs.sessions,
+            &dirs.mailbox,
+            &input,
+            chrono::Utc::now(),
+            |_| gid.clone(),
+        )
+        .expect("pi record");
+        let witness = w.root.join("launched");
+        Setup {
+            w,
+            dirs,
+            gid,
+            witness,
+        }
+    }
+
+    fn production(s: &Setup) -> Production {
+        let hand =
+            s.w.hand(&format!("echo \"$*\" > {}\nexit 0", s.witness.display()));
+        Production::new(s.dirs.clone())
+            .with_trust(s.w.agent.clone(), vec![], None)
+            .with_spawn_bg(std::sync::Arc::new(hand))
+    }
+
+    fn lock_dir_is_empty(s: &Setup) -> bool {
+        fs::read_dir(&s.dirs.lock).map_or(true, |mut d| d.next().is_none())
+    }
+
+    #[tokio::test]
+    async fn a_trust_deny_is_refused_before_anything_is_launched() {
+        let s = setup();
+        fs::create_dir_all(s.w.root.join("cwd/.pi/extensions")).expect("trust input");
+        let r = dispatch(
+            &production(&s),
+            DispatchInput::new(s.gid.as_str(), Intent::OwnedOutcome, "resume"),
+        )
+        .await
+        .expect("a result");
+        match &r {
+            RunResult::Rejected { receipt, .. } => {
+                assert_eq!(receipt.reason(), RejectReason::UntrustedFailFast)
+            }
+            other => panic!("expected untrusted-fail-fast, got {other:?}"),
+        }
+        assert!(!s.witness.exists(), "pi was launched for an untrusted cwd");
+        assert!(lock_dir_is_empty(&s), "the lock was released");
+    }
+
+    #[tokio::test]
+    async fn a_trusted_dormant_pi_is_resumed_with_the_preflight_launch_args() {
+        let s = setup();
+        let cwd = s.w.root.join("cwd");
+        fs::create_dir_all(cwd.join(".pi/extensions")).expect("trust input");
+        fs::create_dir_all(&s.w.agent).expect("agent");
+        fs::write(
+            s.w.agent.join("trust.json"),
+            format!(
+                "{{\n  {}: true\n}}\n",
+                serde_json::Value::from(cwd.to_str().expect("utf8"))
+            ),
+        )
+        .expect("trust.json");
+        let r = dispatch(
+            &production(&s),
+            DispatchInput::new(s.gid.as_str(), Intent::OwnedOutcome, "resume"),
+        )
+        .await
+        .expect("a result");
+        match &r {
+            RunResult::Executed {
+                outcome:
+                    ExecutedOutcome::SpawnBg {
+                        result:
+                            SpawnBgResumeResult::ChildExited {
+                                exit_code: Some(0), ..
+                            },
+                    },
+                ..
+            } => {}
+            other => panic!("expected executed/spawn-bg/child-exited, got {other:?}"),
+        }
+        let argv = fs::read_to_string(&s.witness).expect("pi was launched");
+        assert_eq!(
+            argv.trim_end(),
+            format!("--mode json -p --entwurf-control --approve --session-id {GID} --provider p --model m resume")
+        );
+        assert!(lock_dir_is_empty(&s), "released on the exit observation");
+    }
+}
