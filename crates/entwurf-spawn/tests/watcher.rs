@@ -54,6 +54,8 @@ struct Script {
     forged: Option<PathInspection>,
     /// `inspect` fails with this error.
     inspect_error: Option<&'static str>,
+    /// `inspect` fails with this error from this time on.
+    inspect_error_from: Option<(u64, &'static str)>,
     /// The child exits on its own at this time with this code.
     exits_at: Option<(u64, Option<i32>)>,
     /// SIGTERM makes the child exit after this delay with this code.
@@ -172,6 +174,11 @@ impl SpawnIo for Fake {
     async fn inspect(&self, _socket_path: &Path) -> Result<PathInspection, IoFailure> {
         if let Some(e) = self.script.inspect_error {
             return Err(IoFailure::new(e));
+        }
+        if let Some((at, e)) = self.script.inspect_error_from {
+            if self.elapsed_ms() >= at {
+                return Err(IoFailure::new(e));
+            }
         }
         if let Some(forged) = &self.script.forged {
             return Ok(forged.clone());
@@ -397,6 +404,24 @@ async fn watcher_failure_then_exit_during_grace_releases_child_exited() {
         }
     );
     assert_eq!(fake.releases(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_watcher_failure_during_the_grace_retains_kill_unconfirmed_with_the_error() {
+    let (result, fake) = run(Script {
+        inspect_error_from: Some((30_500, "lstat EIO")),
+        ..Script::default()
+    })
+    .await;
+    match result.expect("a result") {
+        SpawnBgResumeResult::LockRetained { reason, error, .. } => {
+            assert_eq!(reason, RetainReason::KillUnconfirmed);
+            assert_eq!(error.as_deref(), Some("lstat EIO"));
+        }
+        other => panic!("expected lock-retained, got {other:?}"),
+    }
+    assert_eq!(fake.releases(), 0);
+    assert_eq!(fake.terms(), 1);
 }
 
 #[tokio::test(start_paused = true)]
