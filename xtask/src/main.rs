@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod bench;
 mod live_gate;
 mod pi;
 
@@ -17,6 +18,7 @@ fn main() -> ExitCode {
     match args.first().map(String::as_str) {
         Some("live-gate") => live_gate::run(&repo_root(), &args[1..]),
         Some("pi") => pi::run(&repo_root()),
+        Some("bench") => bench::run(&repo_root(), &args[1..]),
         _ => {
             eprintln!("usage: cargo xtask <live-gate|pi|bench>");
             ExitCode::from(2)

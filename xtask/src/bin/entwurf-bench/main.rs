@@ -1,0 +1,150 @@
+//! `entwurf-bench`: the release-built measuring half of `cargo xtask bench`.
+//!
+//! `entwurf-bench run [flags]` prints one JSON object with every measurement; `cargo xtask bench`
+//! builds this binary in release, runs it, and renders the table. Nothing here asserts a figure.
+//!
+//! Flags: `--control-socket PATH` (dispatch against an existing listener), `--pi-bin P
+//! --pi-node-dir D --pi-extension E` (real pi row) or `--pi-skip REASON`, `--entwurf-bin P`
+//! (for `entwurf peers`), `--only SECTION[,SECTION]`, `--dispatches N`, `--warmup N`,
+//! `--lock-secs S`, `--fill-budget-s S`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use serde_json::{json, Map, Value};
+
+mod dispatch;
+mod lockbench;
+mod scaling;
+mod stats;
+
+#[derive(Debug, Clone)]
+pub struct Opts {
+    pub control_socket: Option<PathBuf>,
+    pub pi: Result<dispatch::PiSetup, String>,
+    pub entwurf_bin: Option<PathBuf>,
+    pub only: Option<Vec<String>>,
+    pub dispatches: usize,
+    pub warmup: usize,
+    pub lock_secs: f64,
+    pub fill_budget: Duration,
+    pub upserts_per_level: usize,
+    pub peers_runs: usize,
+}
+
+fn parse(args: &[String]) -> Result<Opts, String> {
+    let mut o = Opts {
+        control_socket: None,
+        pi: Err("no pi given (pass --pi-bin/--pi-node-dir/--pi-extension)".into()),
+        entwurf_bin: None,
+        only: None,
+        dispatches: 1000,
+        warmup: 100,
+        lock_secs: 2.0,
+        fill_budget: Duration::from_secs(240),
+        upserts_per_level: 40,
+        peers_runs: 10,
+    };
+    let (mut pi_bin, mut pi_node, mut pi_ext) = (None, None, None);
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut val = || {
+            it.next()
+                .cloned()
+                .ok_or_else(|| format!("{a} needs a value"))
+        };
+        match a.as_str() {
+            "--control-socket" => o.control_socket = Some(PathBuf::from(val()?)),
+            "--pi-bin" => pi_bin = Some(PathBuf::from(val()?)),
+            "--pi-node-dir" => pi_node = Some(PathBuf::from(val()?)),
+            "--pi-extension" => pi_ext = Some(PathBuf::from(val()?)),
+            "--pi-skip" => o.pi = Err(val()?),
+            "--entwurf-bin" => o.entwurf_bin = Some(PathBuf::from(val()?)),
+            "--only" => o.only = Some(val()?.split(',').map(str::to_owned).collect()),
+            "--dispatches" => o.dispatches = val()?.parse().map_err(|_| "bad --dispatches")?,
+            "--warmup" => o.warmup = val()?.parse().map_err(|_| "bad --warmup")?,
+            "--lock-secs" => o.lock_secs = val()?.parse().map_err(|_| "bad --lock-secs")?,
+            "--fill-budget-s" => {
+                o.fill_budget =
+                    Duration::from_secs(val()?.parse().map_err(|_| "bad --fill-budget-s")?)
+            }
+            "--upserts-per-level" => {
+                o.upserts_per_level = val()?.parse().map_err(|_| "bad --upserts-per-level")?
+            }
+            "--peers-runs" => o.peers_runs = val()?.parse().map_err(|_| "bad --peers-runs")?,
+            other => return Err(format!("unknown flag {other}")),
+        }
+    }
+    if let Some(pi_bin) = pi_bin {
+        o.pi = Ok(dispatch::PiSetup {
+            pi_bin,
+            node_bin_dir: pi_node,
+            extension: pi_ext.ok_or("--pi-bin needs --pi-extension")?,
+        });
+    }
+    Ok(o)
+}
+
+fn wanted(o: &Opts, section: &str) -> bool {
+    o.only
+        .as_ref()
+        .is_none_or(|v| v.iter().any(|s| s == section))
+}
+
+fn run(o: &Opts) -> Value {
+    let mut out = Map::new();
+    if wanted(o, "control_socket") {
+        eprintln!("entwurf-bench: control-socket dispatch ...");
+        out.insert(
+            "control_socket_dispatch".into(),
+            dispatch::control_socket(o),
+        );
+    }
+    if wanted(o, "breakdown") {
+        eprintln!("entwurf-bench: per-step spans ...");
+        out.insert("dispatch_breakdown".into(), dispatch::breakdown(o));
+    }
+    if wanted(o, "real_pi") {
+        eprintln!("entwurf-bench: real pi dispatch ...");
+        out.insert("real_pi_dispatch".into(), dispatch::real_pi(o));
+    }
+    if wanted(o, "mailbox") {
+        eprintln!("entwurf-bench: meta-mailbox dispatch ...");
+        out.insert("mailbox_dispatch".into(), dispatch::mailbox(o));
+    }
+    if wanted(o, "lock") {
+        eprintln!("entwurf-bench: lock pairs ...");
+        out.insert("lock".into(), lockbench::run(o.lock_secs, 8));
+    }
+    if wanted(o, "scaling") {
+        eprintln!("entwurf-bench: store scaling ...");
+        out.insert(
+            "scaling".into(),
+            scaling::run(&scaling::ScalingOpts {
+                entwurf_bin: o.entwurf_bin.clone(),
+                upserts_per_level: o.upserts_per_level,
+                peers_runs: o.peers_runs,
+                fill_budget: o.fill_budget,
+            }),
+        );
+    }
+    Value::Object(out)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("lock-worker") => lockbench::worker(&args[1..]),
+        Some("run") => parse(&args[1..]).map(|o| println!("{}", run(&o))),
+        _ => Err("usage: entwurf-bench run [flags] | lock-worker DIR GID START SECS".into()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("entwurf-bench: {e}");
+            let _ = json!(null);
+            ExitCode::from(2)
+        }
+    }
+}

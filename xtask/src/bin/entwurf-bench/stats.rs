@@ -1,0 +1,73 @@
+//! Latency samples and their percentiles.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+/// A set of latency samples (one per operation).
+#[derive(Debug, Default, Clone)]
+pub struct Samples {
+    durations: Vec<Duration>,
+}
+
+impl Samples {
+    pub fn first(&self) -> Option<Duration> {
+        self.durations.first().copied()
+    }
+
+    pub fn push(&mut self, d: Duration) {
+        self.durations.push(d);
+    }
+
+    pub fn len(&self) -> usize {
+        self.durations.len()
+    }
+
+    /// Nearest-rank percentile in milliseconds (`p` in 0..=100).
+    pub fn pct_ms(&self, p: f64) -> f64 {
+        if self.durations.is_empty() {
+            return f64::NAN;
+        }
+        let mut v = self.durations.clone();
+        v.sort();
+        let rank = ((p / 100.0) * v.len() as f64).ceil() as usize;
+        let idx = rank.clamp(1, v.len()) - 1;
+        ms(v[idx])
+    }
+
+    pub fn mean_ms(&self) -> f64 {
+        if self.durations.is_empty() {
+            return f64::NAN;
+        }
+        let total: Duration = self.durations.iter().sum();
+        ms(total) / self.durations.len() as f64
+    }
+
+    /// `{n, p50_ms, p90_ms, p99_ms, mean_ms, max_ms}`.
+    pub fn summary(&self) -> Value {
+        json!({
+            "n": self.len(),
+            "p50_ms": round(self.pct_ms(50.0)),
+            "p90_ms": round(self.pct_ms(90.0)),
+            "p99_ms": round(self.pct_ms(99.0)),
+            "mean_ms": round(self.mean_ms()),
+            "max_ms": round(self.pct_ms(100.0)),
+        })
+    }
+}
+
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Four significant decimals are plenty for milliseconds.
+pub fn round(x: f64) -> f64 {
+    (x * 10_000.0).round() / 10_000.0
+}
+
+/// Times one call.
+pub fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
+    let t = Instant::now();
+    let out = f();
+    (out, t.elapsed())
+}
