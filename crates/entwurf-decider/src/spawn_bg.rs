@@ -158,6 +158,11 @@ impl SpawnBgHand for EntwurfSpawnHand {
             Err(ResumeError::ReleaseFailed { error, .. }) => {
                 Err(HandError::Io(IoFailure::new(error.message)))
             }
+            Err(e @ ResumeError::InvalidSessionId { .. }) => {
+                // Nothing was spawned: the lock must not stay behind.
+                release.release(lock).await?;
+                Err(HandError::Io(IoFailure::new(e.to_string())))
+            }
             Err(e @ (ResumeError::NoLock | ResumeError::MisPairedLock { .. })) => {
                 Err(HandError::Io(IoFailure::new(e.to_string())))
             }

@@ -91,6 +91,12 @@ impl ProductionSpawnIo {
 /// Resolves the launch identity of `plan.session_id` under `config.agent_dir` and lays out the
 /// launch (nothing is started). Every identity error becomes the start failure's message.
 pub fn prepare_launch(config: &LaunchConfig, plan: &SpawnBgPlan) -> Result<LaunchSpec, IoFailure> {
+    if !entwurf_meta_session::is_valid_garden_id(&plan.session_id) {
+        return Err(IoFailure::new(format!(
+            "entwurf-v2-spawn: refusing to resume an invalid garden id ({:?}) as a pi session id.",
+            plan.session_id
+        )));
+    }
     let identity = resolve_launch_identity(&config.agent_dir, &plan.session_id)
         .map_err(|e| IoFailure::new(e.to_string()))?;
     Ok(launch_spec(
@@ -223,8 +229,9 @@ pub fn inspect_path(path: &Path) -> PathInspection {
     }
 }
 
-/// Connect probe: accepted → alive; `ECONNREFUSED`/`ENOENT` → dead; anything else or no answer
-/// within `timeout` → indeterminate. The connection is closed at once.
+/// Connect probe: accepted → alive; `ECONNREFUSED`/`ENOENT` (nobody listens, or the listener
+/// vanished and left its file, or the file is gone) → dead; anything else, or no answer within
+/// `timeout` (the attempt is dropped) → indeterminate. The connection is closed at once.
 pub async fn probe_socket(path: &Path, timeout: Duration) -> ProbeLiveness {
     match tokio::time::timeout(timeout, tokio::net::UnixStream::connect(path)).await {
         Ok(Ok(_stream)) => ProbeLiveness::Alive,

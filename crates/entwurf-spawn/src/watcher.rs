@@ -92,11 +92,12 @@ impl std::fmt::Debug for SpawnedChild {
 #[async_trait::async_trait]
 pub trait SpawnIo: Send + Sync {
     /// Resolves the launch identity and starts the resident for `plan`. An error means no child
-    /// exists (→ `spawn-start-failed`, the lock is released).
+    /// exists (→ `spawn-start-failed`, the lock is released). Must not wait for the child.
     async fn spawn(&self, plan: &SpawnBgPlan) -> Result<SpawnedChild, IoFailure>;
     /// `lstat` of the expected socket path. An error is a watcher dependency failure.
     async fn inspect(&self, socket_path: &Path) -> Result<PathInspection, IoFailure>;
-    /// Connect probe of a socket file.
+    /// Connect probe of a socket file; bounded by its own timeout (no answer → indeterminate, a
+    /// vanished listener → dead). Never fails: a probe has no error, only a liveness.
     async fn probe(&self, socket_path: &Path) -> ProbeLiveness;
     /// Releases the held lock. Called at most once per resume.
     async fn release(&self, lock: &LockClaim) -> Result<(), IoFailure>;
@@ -141,6 +142,14 @@ pub enum ResumeError {
         /// The plan's target.
         plan: String,
     },
+    /// The plan's session id is not a garden id (nothing was spawned, no path was built from it).
+    #[error(
+        "entwurf-v2-spawn: refusing to resume an invalid garden id ({value:?}) as a pi session id."
+    )]
+    InvalidSessionId {
+        /// The offending value.
+        value: String,
+    },
     /// An observation happened (the outcome is in `observed`) but releasing the lock failed: the
     /// lock file is dirty, and a re-send would spawn a second resident.
     #[error("{error}")]
@@ -177,6 +186,11 @@ pub async fn resume<I: SpawnIo + ?Sized>(
         return Err(ResumeError::MisPairedLock {
             lock: lock.garden_id.clone(),
             plan: plan.target_garden_id.clone(),
+        });
+    }
+    if !entwurf_meta_session::is_valid_garden_id(&plan.session_id) {
+        return Err(ResumeError::InvalidSessionId {
+            value: plan.session_id.clone(),
         });
     }
     let mut release = ReleaseOnce::new(io, lock);

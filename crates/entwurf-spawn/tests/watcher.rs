@@ -514,6 +514,17 @@ async fn a_mis_paired_lock_is_refused_before_any_spawn() {
     assert_eq!(fake.spawns.load(Ordering::SeqCst), 0);
 }
 
+#[tokio::test(start_paused = true)]
+async fn an_invalid_session_id_is_refused_before_any_spawn() {
+    let fake = Fake::new(Script::default());
+    let mut plan = golden_plan();
+    plan.session_id = "../20260612T100000-aaaaaa".into();
+    let result = resume(&ResumeRequest::new(plan, Some(golden_lock())), &fake).await;
+    assert!(matches!(result, Err(ResumeError::InvalidSessionId { .. })));
+    assert_eq!(fake.spawns.load(Ordering::SeqCst), 0);
+    assert_eq!(fake.releases(), 0);
+}
+
 #[test]
 fn golden_plans_round_trip_byte_exact() {
     for name in [
