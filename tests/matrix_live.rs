@@ -396,6 +396,11 @@ async fn c5_contention(
             .arg(gid.as_str())
             .arg(&message)
             .current_dir(&world.cwd)
+            // Built from scratch: nothing of the caller's home or pi session leaks in.
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", &world.home)
+            .env("PI_CODING_AGENT_DIR", &world.agent)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
