@@ -3,9 +3,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use entwurf_meta_session::{GardenId, InvalidGardenId, RecordError};
-
-use crate::state::StateError;
+use entwurf_meta_session::{GardenId, InvalidGardenId, ReceiptStateError, RecordError};
 
 /// Everything that can go wrong in the mailbox.
 #[derive(Debug, thiserror::Error)]
@@ -56,7 +54,7 @@ pub enum MailboxError {
         /// The state file.
         path: PathBuf,
         /// What is wrong with it.
-        source: StateError,
+        source: ReceiptStateError,
     },
 
     /// A path that must be a directory is something else (a file, usually).

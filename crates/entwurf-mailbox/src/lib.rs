@@ -46,7 +46,7 @@ pub use deliverability::{
     native_push_deliverable, Deliverability, NativePushFacts, ReceiverActivity, ReceiverFacts,
 };
 pub use doorbell::{doorbell_notice, ring_doorbell, DoorbellOutcome, HOOK_LOG_FILE};
-pub use entwurf_meta_session::{iso_millis, record_path};
+pub use entwurf_meta_session::{iso_millis, record_path, ReceiptState, ReceiptStateError};
 pub use error::MailboxError;
 pub use mailbox::{
     deliverability_of, drain, enqueue, list, mailbox_path, send_guarded, Drained, Enqueued,
@@ -54,8 +54,8 @@ pub use mailbox::{
     TagSource, SIGNAL_FILE,
 };
 pub use state::{
-    check_drift, parse_state, read_state, stamp_state, state_path, ReceiptField, ReceiptState,
-    StateError, UnknownReceiptField, STATE_FILE, STATE_KEYS, STATE_SCHEMA_VERSION,
+    read_state, stamp_state, state_path, ReceiptField, UnknownReceiptField, STATE_FILE, STATE_KEYS,
+    STATE_SCHEMA_VERSION,
 };
 
 /// The production deliverability of a citizen (§6.1): its backend's wake mode is `self-fetch`

@@ -26,7 +26,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use entwurf_meta_session::{Dirs, GardenId, MetaRecord};
+use entwurf_meta_session::{iso_millis, Dirs, GardenId, MetaRecord, ReceiptState};
 use serde::Serialize;
 
 use crate::body::message_file_name;
@@ -34,8 +34,7 @@ use crate::deliverability::Deliverability;
 use crate::error::{io_err, mkdir_err, MailboxError};
 use crate::fsio::{create_new_0600, overwrite_keep_mode, rename_no_replace};
 use crate::identity::read_identity;
-use crate::state::{read_state, stamp_state, ReceiptField, ReceiptState};
-use entwurf_meta_session::iso_millis;
+use crate::state::{read_state, stamp_state, ReceiptField};
 
 /// The doorbell edge file inside a mailbox.
 pub const SIGNAL_FILE: &str = "inbox.signal";

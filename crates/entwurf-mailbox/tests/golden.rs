@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 use entwurf_mailbox::{
     compute_receiver_active, format_body, mailbox_conversational_deliverable, message_file_name,
-    native_push_deliverable, parse_state, render_body, NativePushFacts, ReceiptField, ReceiptState,
+    native_push_deliverable, render_body, NativePushFacts, ReceiptField, ReceiptState,
     ReceiverFacts, SenderEnvelope,
 };
 use entwurf_meta_session::{GardenId, WakeMode};
@@ -92,23 +92,19 @@ fn message_names_follow_the_reference_stamp() {
 #[test]
 fn state_files_serialize_byte_for_byte_and_parse_back() {
     let gid = GardenId::parse("20260612T100000-aaaaaa").unwrap();
-    let enqueued = ReceiptState::empty(&gid).with(
-        ReceiptField::LastEnqueuedAt,
+    let enqueued = ReceiptField::LastEnqueuedAt.stamped(
+        &ReceiptState::empty(&gid),
         "2026-06-12T10:05:00.123Z".into(),
     );
     let want = std::fs::read_to_string(golden("mailbox/state-enqueued.json")).unwrap();
     assert_eq!(enqueued.to_file_string(), want);
-    assert_eq!(parse_state(&want).unwrap(), enqueued);
+    assert_eq!(ReceiptState::parse(&want).unwrap(), enqueued);
 
-    let read = enqueued
-        .with(
-            ReceiptField::LastEnqueuedAt,
-            "2026-06-12T10:06:00.000Z".into(),
-        )
-        .with(ReceiptField::LastReadAt, "2026-06-12T10:07:00.000Z".into());
+    let read = ReceiptField::LastEnqueuedAt.stamped(&enqueued, "2026-06-12T10:06:00.000Z".into());
+    let read = ReceiptField::LastReadAt.stamped(&read, "2026-06-12T10:07:00.000Z".into());
     let want = std::fs::read_to_string(golden("mailbox/state-read.json")).unwrap();
     assert_eq!(read.to_file_string(), want);
-    assert_eq!(parse_state(&want).unwrap(), read);
+    assert_eq!(ReceiptState::parse(&want).unwrap(), read);
 }
 
 #[test]
@@ -121,7 +117,7 @@ fn state_reject_texts_are_the_references() {
             continue;
         }
         let text = serde_json::to_string(&case["state"]).unwrap();
-        let err = parse_state(&text).unwrap_err();
+        let err = ReceiptState::parse(&text).unwrap_err();
         assert_eq!(
             err.to_string(),
             case["error"]["message"].as_str().unwrap(),

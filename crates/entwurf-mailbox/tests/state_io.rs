@@ -8,7 +8,8 @@ use std::os::unix::fs::PermissionsExt;
 use chrono::{DateTime, Utc};
 use common::{Store, GID};
 use entwurf_mailbox::{
-    read_state, stamp_state, state_path, MailboxError, ReceiptField, ReceiptState, StateError,
+    read_state, stamp_state, state_path, MailboxError, ReceiptField, ReceiptState,
+    ReceiptStateError,
 };
 use entwurf_meta_session::GardenId;
 
@@ -93,7 +94,7 @@ fn invalid_state_files_are_typed_errors_and_stay_untouched() {
         assert_eq!(std::fs::read_to_string(&path).unwrap(), content, "file kept as it was");
     }
     assert!(matches!(
-        entwurf_mailbox::parse_state("{"),
-        Err(StateError::NotJson { .. })
+        ReceiptState::parse("{"),
+        Err(ReceiptStateError::InvalidJson { .. })
     ));
 }

@@ -1,47 +1,58 @@
-//! The minimal `state.json` reader/writer needed for the v1 receipt migration during an upsert
-//! attach (`<mailbox>/<gid>/state.json`). The mailbox crate owns receipt state otherwise; this
-//! writer produces the same bytes (key order `schemaVersion, gardenId, lastEnqueuedAt,
-//! lastDeliveredAt, lastReadAt`, pretty JSON + `"\n"`, 0600, tmp + rename).
+//! The receipt state file `<mailbox>/<gid>/state.json`: the one type, serialiser and strict
+//! parser (with the reference's error texts) for that format, the reader (absent → all-null),
+//! and the v1 receipt migration an upsert attach runs. The mailbox crate builds its stamping
+//! (enqueue / drain receipts) on top of these. Bytes: key order `schemaVersion, gardenId,
+//! lastEnqueuedAt, lastDeliveredAt, lastReadAt`, pretty JSON + `"\n"`, 0600, tmp + rename.
 
 use std::io;
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::fsutil;
 use crate::record::{require_garden_id_value, require_nullable, Got, RecordParseError};
 use crate::{GardenId, V1Receipts};
 
-const STATE_KEYS: [&str; 5] = [
-    "schemaVersion",
-    "gardenId",
-    "lastEnqueuedAt",
-    "lastDeliveredAt",
-    "lastReadAt",
-];
+const STATE_KEYS: [&str; 5] = ReceiptState::KEYS;
 
-/// The per-citizen receipt state, in wire order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A citizen's mailbox receipt state. Field order is the file's key order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReceiptState {
     /// Always 1.
     pub schema_version: u32,
-    /// The citizen (equals the directory name).
+    /// The mailbox owner; must equal the directory name.
     pub garden_id: GardenId,
-    /// Last enqueue.
+    /// Last successful enqueue (ISO UTC), stamped by the sender.
     pub last_enqueued_at: Option<String>,
-    /// Last doorbell delivery (never stamped by live code).
+    /// Schema slot only: nothing in the live path stamps it (the `.msg.delivered` rename is the
+    /// delivery evidence).
     pub last_delivered_at: Option<String>,
-    /// Last drain (the read receipt).
+    /// Last drain that returned at least one message: the read receipt.
     pub last_read_at: Option<String>,
 }
 
 impl ReceiptState {
-    /// The all-null state for a citizen (what an absent file reads as).
+    /// The only schema version of `state.json`.
+    pub const SCHEMA_VERSION: u32 = 1;
+
+    /// The file name of the receipt state inside a citizen's mailbox.
+    pub const FILE_NAME: &'static str = "state.json";
+
+    /// The exact key set, in serialization order.
+    pub const KEYS: [&'static str; 5] = [
+        "schemaVersion",
+        "gardenId",
+        "lastEnqueuedAt",
+        "lastDeliveredAt",
+        "lastReadAt",
+    ];
+
+    /// The never-stamped state (all timestamps null): what an absent file reads as.
     pub fn empty(gid: &GardenId) -> Self {
         Self {
-            schema_version: 1,
+            schema_version: Self::SCHEMA_VERSION,
             garden_id: gid.clone(),
             last_enqueued_at: None,
             last_delivered_at: None,
@@ -49,11 +60,69 @@ impl ReceiptState {
         }
     }
 
-    /// Canonical bytes: pretty JSON + `"\n"`.
-    pub fn to_file_bytes(&self) -> Vec<u8> {
+    /// The file text: pretty JSON (2-space indent) plus a trailing `\n`.
+    pub fn to_file_string(&self) -> String {
+        // Serializing plain strings and options cannot fail.
         let mut s = serde_json::to_string_pretty(self).unwrap_or_default();
         s.push('\n');
-        s.into_bytes()
+        s
+    }
+
+    /// The file bytes ([`ReceiptState::to_file_string`] as UTF-8).
+    pub fn to_file_bytes(&self) -> Vec<u8> {
+        self.to_file_string().into_bytes()
+    }
+
+    /// Parses and validates a `state.json` body (no drift check: see
+    /// [`ReceiptState::check_drift`]). Checks run in the reference's order: JSON, object,
+    /// version, stray keys, gardenId, timestamps.
+    pub fn parse(text: &str) -> Result<ReceiptState, ReceiptStateError> {
+        let raw: Value =
+            serde_json::from_str(text).map_err(|e| ReceiptStateError::InvalidJson {
+                detail: e.to_string(),
+            })?;
+        let obj = match raw {
+            Value::Object(m) => m,
+            other => {
+                return Err(ReceiptStateError::NotAnObject {
+                    got: Got::of(Some(&other)),
+                })
+            }
+        };
+        if obj.get("schemaVersion").and_then(Value::as_f64) != Some(f64::from(Self::SCHEMA_VERSION))
+        {
+            return Err(ReceiptStateError::SchemaVersion {
+                got: Got::of(obj.get("schemaVersion")),
+            });
+        }
+        let stray: Vec<String> = obj
+            .keys()
+            .filter(|k| !STATE_KEYS.contains(&k.as_str()))
+            .cloned()
+            .collect();
+        if !stray.is_empty() {
+            return Err(ReceiptStateError::UnexpectedKeys { keys: stray });
+        }
+        Ok(ReceiptState {
+            schema_version: Self::SCHEMA_VERSION,
+            garden_id: require_garden_id_value(obj.get("gardenId"))?,
+            last_enqueued_at: require_nullable(obj.get("lastEnqueuedAt"), "lastEnqueuedAt")?,
+            last_delivered_at: require_nullable(obj.get("lastDeliveredAt"), "lastDeliveredAt")?,
+            last_read_at: require_nullable(obj.get("lastReadAt"), "lastReadAt")?,
+        })
+    }
+
+    /// Rejects a state whose body names another garden id than the directory `dir_gid` it was
+    /// read from.
+    pub fn check_drift(&self, dir_gid: &GardenId) -> Result<(), ReceiptStateError> {
+        if &self.garden_id == dir_gid {
+            Ok(())
+        } else {
+            Err(ReceiptStateError::Drift {
+                body: self.garden_id.clone(),
+                dir: dir_gid.clone(),
+            })
+        }
     }
 }
 
@@ -114,50 +183,7 @@ pub enum ReceiptStateError {
 
 /// `<mailbox>/<gid>/state.json`.
 pub fn receipt_state_path(mailbox_dir: &Path, gid: &GardenId) -> PathBuf {
-    mailbox_dir.join(gid.as_str()).join("state.json")
-}
-
-fn parse_state(bytes: &[u8], gid: &GardenId) -> Result<ReceiptState, ReceiptStateError> {
-    let raw: Value = serde_json::from_str(&String::from_utf8_lossy(bytes)).map_err(|e| {
-        ReceiptStateError::InvalidJson {
-            detail: e.to_string(),
-        }
-    })?;
-    let obj = match raw {
-        Value::Object(m) => m,
-        other => {
-            return Err(ReceiptStateError::NotAnObject {
-                got: Got::of(Some(&other)),
-            })
-        }
-    };
-    if obj.get("schemaVersion").and_then(Value::as_f64) != Some(1.0) {
-        return Err(ReceiptStateError::SchemaVersion {
-            got: Got::of(obj.get("schemaVersion")),
-        });
-    }
-    let stray: Vec<String> = obj
-        .keys()
-        .filter(|k| !STATE_KEYS.contains(&k.as_str()))
-        .cloned()
-        .collect();
-    if !stray.is_empty() {
-        return Err(ReceiptStateError::UnexpectedKeys { keys: stray });
-    }
-    let state = ReceiptState {
-        schema_version: 1,
-        garden_id: require_garden_id_value(obj.get("gardenId"))?,
-        last_enqueued_at: require_nullable(obj.get("lastEnqueuedAt"), "lastEnqueuedAt")?,
-        last_delivered_at: require_nullable(obj.get("lastDeliveredAt"), "lastDeliveredAt")?,
-        last_read_at: require_nullable(obj.get("lastReadAt"), "lastReadAt")?,
-    };
-    if &state.garden_id != gid {
-        return Err(ReceiptStateError::Drift {
-            body: state.garden_id,
-            dir: gid.clone(),
-        });
-    }
-    Ok(state)
+    mailbox_dir.join(gid.as_str()).join(ReceiptState::FILE_NAME)
 }
 
 /// Reads `<mailbox>/<gid>/state.json`; an absent file is the all-null state.
@@ -167,7 +193,11 @@ pub fn read_receipt_state(
 ) -> Result<ReceiptState, ReceiptStateError> {
     let path = receipt_state_path(mailbox_dir, gid);
     match std::fs::read(&path) {
-        Ok(bytes) => parse_state(&bytes, gid),
+        Ok(bytes) => {
+            let state = ReceiptState::parse(&String::from_utf8_lossy(&bytes))?;
+            state.check_drift(gid)?;
+            Ok(state)
+        }
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(ReceiptState::empty(gid)),
         Err(source) => Err(ReceiptStateError::Io {
             op: "read",
@@ -224,4 +254,20 @@ pub fn migrate_v1_receipts(
         }
     })?;
     Ok(Some(next))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn got_matches_js_typeof_wording() {
+        let got = |v: Option<&Value>| Got::of(v).to_string();
+        assert_eq!(got(None), "undefined");
+        assert_eq!(got(Some(&Value::Null)), "null");
+        assert_eq!(got(Some(&serde_json::json!("2"))), "string \"2\"");
+        assert_eq!(got(Some(&serde_json::json!(2))), "number");
+        assert_eq!(got(Some(&serde_json::json!([]))), "object");
+        assert_eq!(got(Some(&serde_json::json!(true))), "boolean");
+    }
 }
