@@ -125,9 +125,7 @@ pub fn parse_holder(raw: &str, lock_path: &Path, expected: &GardenId) -> Option<
 /// A time as ISO-8601 UTC with milliseconds (`2026-06-12T10:00:00.000Z`), truncated like
 /// JavaScript's `Date.toISOString()`.
 pub fn iso_millis(t: SystemTime) -> String {
-    chrono::DateTime::<chrono::Utc>::from(t)
-        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-        .to_string()
+    entwurf_meta_session::iso_millis(t.into())
 }
 
 /// The detail for a parsed holder (live, denied, unknown, other host).

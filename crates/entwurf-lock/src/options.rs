@@ -64,18 +64,8 @@ impl fmt::Debug for LockOptions {
 /// `home`), else `<home>/.pi/entwurf-v2-locks`. Pure: the caller passes the environment and home.
 pub fn default_lock_dir(env: &dyn Fn(&str) -> Option<String>, home: &Path) -> PathBuf {
     match env(LOCK_DIR_ENV) {
-        Some(v) if !v.is_empty() => expand_tilde(&v, home),
+        Some(v) if !v.is_empty() => entwurf_meta_session::expand_tilde(&v, home),
         _ => home.join(".pi").join("entwurf-v2-locks"),
-    }
-}
-
-fn expand_tilde(v: &str, home: &Path) -> PathBuf {
-    if v == "~" {
-        home.to_path_buf()
-    } else if let Some(rest) = v.strip_prefix("~/") {
-        home.join(rest)
-    } else {
-        PathBuf::from(v)
     }
 }
 
