@@ -118,10 +118,6 @@ impl Ctx {
 /// A CLI failure: printed to stderr as `entwurf: <message>`.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
-    /// The subcommand is not available in this build (kept for subcommands under construction).
-    #[allow(dead_code)]
-    #[error("{0}: not available yet")]
-    NotYet(&'static str),
     /// The store-directory environment is contradictory.
     #[error(transparent)]
     Dirs(#[from] DirsError),
@@ -174,7 +170,6 @@ impl CliError {
     /// Process exit status for this error (never 0).
     pub fn exit_code(&self) -> u8 {
         match self {
-            CliError::NotYet(_) => 2,
             CliError::Dirs(_) | CliError::NoHome { .. } | CliError::InvalidGardenId(_) => 2,
             CliError::Record(RecordError::InvalidInput(_)) => 2,
             CliError::Record(RecordError::BackendChange { .. })
