@@ -10,28 +10,9 @@ use entwurf_meta_session::{GardenId, MetaRecord};
 
 use crate::contract::OBSERVE_TIMEOUT_MS_DEFAULT;
 
-/// An IO failure reported by a seam or a hand. Only the message travels (the runner reports it
-/// verbatim in `error`), so it is cheap to clone and compare.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct IoFailure {
-    /// The human-readable text, e.g. `EACCES: permission denied, unlink '/x/y.lock'`.
-    pub message: String,
-}
-
-impl IoFailure {
-    /// A failure with this text.
-    pub fn new(message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-        }
-    }
-
-    /// A failure carrying another error's display text.
-    pub fn from_error(err: &dyn std::error::Error) -> Self {
-        Self::new(err.to_string())
-    }
-}
+/// An IO failure reported by a seam or a hand: the one type shared with `entwurf-spawn` (whose
+/// watcher seams report it too), so failures cross between the crates unconverted.
+pub use entwurf_spawn::IoFailure;
 
 /// `resolveTarget(gid)`: probe-free and lock-free.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

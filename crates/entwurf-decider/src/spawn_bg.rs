@@ -63,17 +63,11 @@ struct HandIo<'a> {
 
 #[async_trait]
 impl SpawnIo for HandIo<'_> {
-    async fn spawn(
-        &self,
-        plan: &entwurf_spawn::SpawnBgPlan,
-    ) -> Result<SpawnedChild, entwurf_spawn::IoFailure> {
+    async fn spawn(&self, plan: &entwurf_spawn::SpawnBgPlan) -> Result<SpawnedChild, IoFailure> {
         entwurf_spawn::production::spawn_resident(self.launch, plan)
     }
 
-    async fn inspect(
-        &self,
-        socket_path: &Path,
-    ) -> Result<PathInspection, entwurf_spawn::IoFailure> {
+    async fn inspect(&self, socket_path: &Path) -> Result<PathInspection, IoFailure> {
         Ok(match entwurf_control_rpc::inspect(socket_path) {
             SocketInspection::Absent { .. } => PathInspection::Absent,
             SocketInspection::SocketFile { .. } => PathInspection::SocketFile,
@@ -97,11 +91,8 @@ impl SpawnIo for HandIo<'_> {
         }
     }
 
-    async fn release(&self, lock: &LockClaim) -> Result<(), entwurf_spawn::IoFailure> {
-        self.release
-            .release(lock)
-            .await
-            .map_err(|e| entwurf_spawn::IoFailure::new(e.message))
+    async fn release(&self, lock: &LockClaim) -> Result<(), IoFailure> {
+        self.release.release(lock).await
     }
 }
 
@@ -155,9 +146,7 @@ impl SpawnBgHand for EntwurfSpawnHand {
         };
         match entwurf_spawn::resume(&request, &io).await {
             Ok(result) => Ok(from_spawn_result(&result)?),
-            Err(ResumeError::ReleaseFailed { error, .. }) => {
-                Err(HandError::Io(IoFailure::new(error.message)))
-            }
+            Err(ResumeError::ReleaseFailed { error, .. }) => Err(HandError::Io(error)),
             Err(e @ ResumeError::InvalidSessionId { .. }) => {
                 // Nothing was spawned: the lock must not stay behind.
                 release.release(lock).await?;

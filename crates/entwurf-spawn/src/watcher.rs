@@ -23,20 +23,27 @@ use crate::plan::{RetainReason, RetainedDiagnostic, SpawnBgPlan, SpawnBgResumeRe
 /// How often the expected socket path is looked at.
 pub const SOCKET_POLL_INTERVAL: Duration = Duration::from_millis(150);
 
-/// A failure reported by an IO seam; its message is carried verbatim into results.
+/// A failure reported by an IO seam or hand (here and in the decider, which re-exports this
+/// type). Only the message travels (it is carried verbatim into results), so it is cheap to
+/// clone and compare.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct IoFailure {
-    /// Human text (the reference's error message).
+    /// The human-readable text, e.g. `EACCES: permission denied, unlink '/x/y.lock'`.
     pub message: String,
 }
 
 impl IoFailure {
-    /// Wraps a message.
+    /// A failure with this text.
     pub fn new(message: impl Into<String>) -> Self {
         Self {
             message: message.into(),
         }
+    }
+
+    /// A failure carrying another error's display text.
+    pub fn from_error(err: &dyn std::error::Error) -> Self {
+        Self::new(err.to_string())
     }
 }
 
