@@ -10,6 +10,8 @@ use entwurf_meta_session::GardenId;
 use predicates::prelude::*;
 use serde_json::Value;
 
+mod common;
+
 struct Env {
     tmp: tempfile::TempDir,
 }
@@ -34,12 +36,8 @@ impl Env {
     }
     /// `entwurf lock …` with no `--lock-dir`.
     fn bare(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::cargo_bin("entwurf").unwrap();
-        cmd.env_clear()
-            .env("HOME", self.home())
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .arg("lock")
-            .args(args);
+        let mut cmd = common::entwurf(self.home());
+        cmd.arg("lock").args(args);
         cmd
     }
     fn lock_path(&self, gid: &GardenId) -> PathBuf {

@@ -15,6 +15,8 @@ use entwurf_meta_session::{
 use predicates::prelude::*;
 use serde_json::Value;
 
+mod common;
+
 struct Env {
     tmp: tempfile::TempDir,
 }
@@ -39,19 +41,14 @@ impl Env {
     }
     /// `entwurf <dir flags> mailbox …` with a clean environment and HOME in the temp dir.
     fn entwurf(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::cargo_bin("entwurf").unwrap();
-        cmd.env_clear()
-            .env("HOME", self.home())
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .arg("--sessions-dir")
-            .arg(self.sessions())
-            .arg("--mailbox-dir")
-            .arg(self.mailbox())
-            .arg("--receivers-dir")
-            .arg(self.receivers())
-            .arg("mailbox")
-            .args(args);
+        let mut cmd = common::entwurf(self.home());
+        self.mailbox_args(&mut cmd, args);
         cmd
+    }
+    /// Appends `<dir flags> mailbox <args>`.
+    fn mailbox_args(&self, cmd: &mut Command, args: &[&str]) {
+        common::store_flags(cmd, &self.sessions(), &self.mailbox(), &self.receivers());
+        cmd.arg("mailbox").args(args);
     }
     /// A record for a fresh citizen.
     fn citizen(&self, backend: Backend, native: &str) -> GardenId {
@@ -406,17 +403,8 @@ fn entwurf_unprivileged(env: &Env, args: &[&str]) -> Option<Command> {
     } else {
         Command::new(bin)
     };
-    cmd.env_clear()
-        .env("HOME", env.home())
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .arg("--sessions-dir")
-        .arg(env.sessions())
-        .arg("--mailbox-dir")
-        .arg(env.mailbox())
-        .arg("--receivers-dir")
-        .arg(env.receivers())
-        .arg("mailbox")
-        .args(args);
+    common::configure(&mut cmd, env.home());
+    env.mailbox_args(&mut cmd, args);
     Some(cmd)
 }
 

@@ -3,24 +3,13 @@
 use std::fs;
 use std::process::{Child, Command as StdCommand};
 
-use assert_cmd::Command;
 use assert_fs::prelude::*;
 use assert_fs::TempDir;
 use predicates::prelude::*;
 use serde_json::Value;
 
-fn entwurf_in(t: &TempDir) -> Command {
-    let mut c = Command::cargo_bin("entwurf").unwrap();
-    c.env_clear()
-        .env("HOME", t.path().join("home"))
-        .arg("--sessions-dir")
-        .arg(t.path().join("s"))
-        .arg("--mailbox-dir")
-        .arg(t.path().join("m"))
-        .arg("--receivers-dir")
-        .arg(t.path().join("r"));
-    c
-}
+mod common;
+use common::entwurf_in;
 
 fn citizen(t: &TempDir, backend: &str, native: &str) -> String {
     let out = entwurf_in(t)

@@ -11,27 +11,26 @@ use assert_fs::TempDir;
 use predicates::prelude::*;
 use serde_json::Value;
 
-/// `entwurf` with an empty environment and HOME = `<tmp>/home`.
+mod common;
+use common::{entwurf_in, stdout_json};
+
+/// `record upsert --backend <backend> --native-id <native> --cwd /x`.
+fn upsert_x<'a>(backend: &'a str, native: &'a str) -> [&'a str; 8] {
+    [
+        "record",
+        "upsert",
+        "--backend",
+        backend,
+        "--native-id",
+        native,
+        "--cwd",
+        "/x",
+    ]
+}
+
+/// `entwurf` with an empty environment (but PATH) and HOME = `<tmp>/home`.
 fn entwurf(t: &TempDir) -> Command {
-    let mut c = Command::cargo_bin("entwurf").unwrap();
-    c.env_clear().env("HOME", t.path().join("home"));
-    c
-}
-
-/// `entwurf --sessions-dir <tmp>/s --mailbox-dir <tmp>/m …`
-fn entwurf_in(t: &TempDir) -> Command {
-    let mut c = entwurf(t);
-    c.arg("--sessions-dir")
-        .arg(t.path().join("s"))
-        .arg("--mailbox-dir")
-        .arg(t.path().join("m"))
-        .arg("--receivers-dir")
-        .arg(t.path().join("r"));
-    c
-}
-
-fn stdout_json(out: &std::process::Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap()
+    common::entwurf(t.path().join("home"))
 }
 
 fn create(t: &TempDir, native: &str, extra: &[&str]) -> Value {
@@ -133,16 +132,7 @@ fn upsert_refusals_exit_non_zero_and_change_nothing() {
     let before = fs::read(&path).unwrap();
 
     entwurf_in(&t)
-        .args([
-            "record",
-            "upsert",
-            "--backend",
-            "codex",
-            "--native-id",
-            "n-1",
-            "--cwd",
-            "/x",
-        ])
+        .args(upsert_x("codex", "n-1"))
         .assert()
         .code(3)
         .stdout("")
@@ -150,32 +140,14 @@ fn upsert_refusals_exit_non_zero_and_change_nothing() {
             "A native session cannot change backend.",
         ));
     entwurf_in(&t)
-        .args([
-            "record",
-            "upsert",
-            "--backend",
-            "pi",
-            "--native-id",
-            "",
-            "--cwd",
-            "/x",
-        ])
+        .args(upsert_x("pi", ""))
         .assert()
         .code(2)
         .stderr(predicate::str::contains(
             "\"nativeSessionId\" must be a non-empty string",
         ));
     entwurf_in(&t)
-        .args([
-            "record",
-            "upsert",
-            "--backend",
-            "pi",
-            "--native-id",
-            "p",
-            "--cwd",
-            "/x",
-        ])
+        .args(upsert_x("pi", "p"))
         .args(["--parent", "nope"])
         .assert()
         .code(2)
@@ -183,30 +155,12 @@ fn upsert_refusals_exit_non_zero_and_change_nothing() {
             "\"parentGardenId\" must be null or match",
         ));
     entwurf_in(&t)
-        .args([
-            "record",
-            "upsert",
-            "--backend",
-            "gemini",
-            "--native-id",
-            "p",
-            "--cwd",
-            "/x",
-        ])
+        .args(upsert_x("gemini", "p"))
         .assert()
         .code(2)
         .stderr(predicate::str::contains("unknown backend"));
     entwurf_in(&t)
-        .args([
-            "record",
-            "upsert",
-            "--backend",
-            "pi",
-            "--native-id",
-            "p",
-            "--cwd",
-            "/x",
-        ])
+        .args(upsert_x("pi", "p"))
         .args(["--model", "m", "--clear-model"])
         .assert()
         .code(2);
@@ -295,35 +249,14 @@ fn list_shows_records_and_corrupt_files() {
 fn environment_resolution_and_flag_override() {
     let t = TempDir::new().unwrap();
     // no flags, no overrides: the store sits under $HOME/.pi/agent
-    entwurf(&t)
-        .args([
-            "record",
-            "upsert",
-            "--backend",
-            "pi",
-            "--native-id",
-            "p",
-            "--cwd",
-            "/x",
-        ])
-        .assert()
-        .success();
+    entwurf(&t).args(upsert_x("pi", "p")).assert().success();
     t.child("home/.pi/agent/meta-sessions")
         .assert(predicate::path::is_dir());
 
     // the original-design name is honoured
     entwurf(&t)
         .env("PI_META_SESSIONS_DIR", t.path().join("legacy"))
-        .args([
-            "record",
-            "upsert",
-            "--backend",
-            "pi",
-            "--native-id",
-            "p",
-            "--cwd",
-            "/x",
-        ])
+        .args(upsert_x("pi", "p"))
         .assert()
         .success();
     t.child("legacy").assert(predicate::path::is_dir());
@@ -375,16 +308,7 @@ fn a_sessions_path_that_is_a_file_fails_cleanly() {
     let t = TempDir::new().unwrap();
     t.child("s").write_str("a file").unwrap();
     entwurf_in(&t)
-        .args([
-            "record",
-            "upsert",
-            "--backend",
-            "pi",
-            "--native-id",
-            "p",
-            "--cwd",
-            "/x",
-        ])
+        .args(upsert_x("pi", "p"))
         .assert()
         .code(1)
         .stderr(predicate::str::contains("is not a directory"));

@@ -11,6 +11,8 @@ use entwurf_meta_session::{
 };
 use serde_json::Value;
 
+mod common;
+
 const GID: &str = "20260612T100000-aaaaaa";
 
 struct Env {
@@ -36,10 +38,7 @@ impl Env {
         self.p("ctl").join(format!("{gid}.sock"))
     }
     fn entwurf(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::cargo_bin("entwurf").unwrap();
-        cmd.env_clear()
-            .env("HOME", self.p("home"))
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default());
+        let mut cmd = common::entwurf(self.p("home"));
         for (flag, leaf) in [
             ("--sessions-dir", "sessions"),
             ("--mailbox-dir", "mailbox"),
@@ -379,13 +378,9 @@ fn live_send_to_a_real_pi_is_sent() {
         );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    let mut cmd = Command::cargo_bin("entwurf").unwrap();
-    cmd.env_clear()
-        .env("HOME", &home)
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .args(["--lock-dir"])
-        .arg(env.p("locks"))
-        .args(["--json", "send", gid, "hello from entwurf send"]);
+    let mut cmd = common::entwurf(&home);
+    cmd.arg("--lock-dir").arg(env.p("locks"));
+    cmd.args(["--json", "send", gid, "hello from entwurf send"]);
     let out = cmd.assert().code(0).get_output().stdout.clone();
     let v: Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(v["outcome"]["outcome"], "sent");

@@ -1,0 +1,47 @@
+//! Shared by the CLI integration tests: the `entwurf` binary as a child process with a cleared
+//! environment and `HOME` inside the test's temp dir, so nothing ever touches the real home.
+// Each test binary uses a subset of these helpers.
+#![allow(dead_code)]
+
+use std::ffi::OsStr;
+use std::path::Path;
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+/// `entwurf` with a cleared environment, `HOME=home` and the test's `PATH`.
+pub fn entwurf(home: impl AsRef<OsStr>) -> Command {
+    let mut cmd = Command::cargo_bin("entwurf").unwrap();
+    configure(&mut cmd, home);
+    cmd
+}
+
+/// Clears `cmd`'s environment, then sets `HOME=home` and passes the test's `PATH` on.
+pub fn configure(cmd: &mut Command, home: impl AsRef<OsStr>) {
+    cmd.env_clear()
+        .env("HOME", home)
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default());
+}
+
+/// Appends `--sessions-dir <sessions> --mailbox-dir <mailbox> --receivers-dir <receivers>`.
+pub fn store_flags(cmd: &mut Command, sessions: &Path, mailbox: &Path, receivers: &Path) {
+    cmd.arg("--sessions-dir")
+        .arg(sessions)
+        .arg("--mailbox-dir")
+        .arg(mailbox)
+        .arg("--receivers-dir")
+        .arg(receivers);
+}
+
+/// A run's stdout, parsed as JSON.
+pub fn stdout_json(out: &std::process::Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// `entwurf` with `HOME=<root>/home` and the stores at `<root>/s`, `<root>/m` and `<root>/r`.
+pub fn entwurf_in(root: impl AsRef<Path>) -> Command {
+    let root = root.as_ref();
+    let mut cmd = entwurf(root.join("home"));
+    store_flags(&mut cmd, &root.join("s"), &root.join("m"), &root.join("r"));
+    cmd
+}
