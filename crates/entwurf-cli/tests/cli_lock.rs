@@ -11,6 +11,7 @@ use predicates::prelude::*;
 use serde_json::Value;
 
 mod common;
+use common::success_json;
 
 struct Env {
     tmp: tempfile::TempDir,
@@ -59,11 +60,6 @@ impl Env {
     }
 }
 
-fn json_out(cmd: &mut Command) -> Value {
-    let out = cmd.assert().success().get_output().stdout.clone();
-    serde_json::from_slice(&out).unwrap()
-}
-
 /// The pid of a child that has exited and been reaped: `kill(pid, 0)` gives ESRCH.
 fn dead_pid() -> u32 {
     let mut child = StdCommand::new("true").spawn().unwrap();
@@ -84,7 +80,7 @@ fn show_without_a_lock_says_so_and_creates_nothing() {
         .assert()
         .success()
         .stdout(predicate::str::contains(format!("no lock for {g}")));
-    let v = json_out(&mut env.entwurf(&["show", g.as_str(), "--json"]));
+    let v = success_json(&mut env.entwurf(&["show", g.as_str(), "--json"]));
     assert_eq!(v["present"], false);
     assert_eq!(v["gardenId"], g.as_str());
     assert_eq!(v["lockPath"], env.lock_path(&g).to_str().unwrap());
@@ -113,7 +109,7 @@ fn show_reports_a_live_holder_on_this_host() {
         )))
         .stdout(predicate::str::contains("alive on this host"))
         .stdout(predicate::str::contains("mtime   20"));
-    let v = json_out(&mut env.entwurf(&["show", g.as_str(), "--json"]));
+    let v = success_json(&mut env.entwurf(&["show", g.as_str(), "--json"]));
     assert_eq!(v["present"], true);
     assert_eq!(v["state"], "alive");
     assert_eq!(v["alive"], true);
@@ -134,7 +130,7 @@ fn show_reports_corrupt_and_other_host_holders_as_unknown() {
     let g = gid();
     fs::create_dir_all(env.dir()).unwrap();
     fs::write(env.lock_path(&g), "not json at all\n").unwrap();
-    let v = json_out(&mut env.entwurf(&["show", g.as_str(), "--json"]));
+    let v = success_json(&mut env.entwurf(&["show", g.as_str(), "--json"]));
     assert_eq!(v["state"], "corrupt");
     assert_eq!(v["holder"], Value::Null);
     assert_eq!(v["alive"], Value::Null);
@@ -144,7 +140,7 @@ fn show_reports_corrupt_and_other_host_holders_as_unknown() {
         .contains("is empty, corrupt, or holds a different garden id"));
 
     env.install(&g, 4242, "some-other-host");
-    let v = json_out(&mut env.entwurf(&["show", g.as_str(), "--json"]));
+    let v = success_json(&mut env.entwurf(&["show", g.as_str(), "--json"]));
     assert_eq!(v["state"], "other-host");
     assert_eq!(v["alive"], Value::Null);
 }
@@ -206,7 +202,7 @@ fn clear_removes_a_provably_dead_same_host_holder_without_force() {
     let env = Env::new();
     let g = gid();
     let path = env.install(&g, dead_pid(), &os_hostname());
-    let v = json_out(&mut env.entwurf(&["clear", g.as_str(), "--json"]));
+    let v = success_json(&mut env.entwurf(&["clear", g.as_str(), "--json"]));
     assert_eq!(v["result"], "cleared");
     assert_eq!(v["was"]["state"], "dead");
     assert_eq!(v["was"]["alive"], false);
@@ -246,7 +242,7 @@ fn a_directory_at_the_lock_path_is_a_typed_error() {
 }
 
 fn show_path(cmd: &mut Command) -> PathBuf {
-    PathBuf::from(json_out(cmd)["lockPath"].as_str().unwrap())
+    PathBuf::from(success_json(cmd)["lockPath"].as_str().unwrap())
 }
 
 #[test]

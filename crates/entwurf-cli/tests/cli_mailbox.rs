@@ -16,6 +16,7 @@ use predicates::prelude::*;
 use serde_json::Value;
 
 mod common;
+use common::success_json;
 
 struct Env {
     tmp: tempfile::TempDir,
@@ -142,14 +143,7 @@ fn send_read_list_round_trip() {
     let gid = env.citizen(Backend::ClaudeCode, "native-1");
     env.arm(&gid, Backend::ClaudeCode, "native-1");
 
-    let out = env
-        .entwurf(&["--json", "send", gid.as_str(), "first"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let v: Value = serde_json::from_slice(&out).unwrap();
+    let v = success_json(&mut env.entwurf(&["--json", "send", gid.as_str(), "first"]));
     assert_eq!(v["ok"], true);
     assert_eq!(v["gardenId"], gid.as_str());
     let msg = PathBuf::from(v["messagePath"].as_str().unwrap());
@@ -166,14 +160,7 @@ fn send_read_list_round_trip() {
             "entwurf mailbox → enqueued for",
         ));
 
-    let out = env
-        .entwurf(&["--json", "list", gid.as_str()])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let l: Value = serde_json::from_slice(&out).unwrap();
+    let l = success_json(&mut env.entwurf(&["--json", "list", gid.as_str()]));
     let kinds: Vec<&str> = l["entries"]
         .as_array()
         .unwrap()
@@ -213,14 +200,7 @@ fn send_read_list_round_trip() {
         .success()
         .stdout(predicate::str::contains("unread: 0"))
         .stdout(predicate::str::contains("archived: 2"));
-    let out = env
-        .entwurf(&["--json", "read", gid.as_str()])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let r: Value = serde_json::from_slice(&out).unwrap();
+    let r = success_json(&mut env.entwurf(&["--json", "read", gid.as_str()]));
     assert_eq!(r["messages"], Value::Array(vec![]));
     assert_eq!(r["readAt"], Value::Null);
 }
@@ -353,14 +333,7 @@ fn eight_sender_processes_via_the_binary_lose_nothing() {
     });
     let dir = env.box_dir(&gid);
     assert_eq!(msg_files(&dir).len(), streams * per);
-    let out = env
-        .entwurf(&["--json", "read", gid.as_str()])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let r: Value = serde_json::from_slice(&out).unwrap();
+    let r = success_json(&mut env.entwurf(&["--json", "read", gid.as_str()]));
     let mut bodies: Vec<String> = r["messages"]
         .as_array()
         .unwrap()

@@ -33,6 +33,11 @@ pub fn store_flags(cmd: &mut Command, sessions: &Path, mailbox: &Path, receivers
         .arg(receivers);
 }
 
+/// Runs `cmd`, asserts it succeeded, and parses its stdout as JSON.
+pub fn success_json(cmd: &mut Command) -> Value {
+    serde_json::from_slice(&cmd.assert().success().get_output().stdout).unwrap()
+}
+
 /// A run's stdout, parsed as JSON.
 pub fn stdout_json(out: &std::process::Output) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
