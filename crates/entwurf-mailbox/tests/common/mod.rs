@@ -90,11 +90,11 @@ impl Store {
     }
 }
 
-/// `linux:<starttime>` of a live pid (field 22 of /proc/<pid>/stat).
+/// The start key of a live pid (`linux:<starttime>`), as the meta-session crate computes it.
 pub fn start_key(pid: u32) -> String {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let after = &stat[stat.rfind(')').unwrap() + 1..];
-    format!("linux:{}", after.split_whitespace().nth(19).unwrap())
+    let key = entwurf_meta_session::process_start_key(pid.into());
+    assert!(!key.is_empty(), "pid {pid} has no start key");
+    key
 }
 
 /// Every file and dir below `root`: relative name → (mode, bytes). Missing root = empty map
