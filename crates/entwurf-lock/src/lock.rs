@@ -418,7 +418,31 @@ impl Lock {
 
 /// Exclusive create (`O_CREAT|O_EXCL|O_WRONLY`, mode 0o666 under the umask) and write `line`.
 /// A failed write removes our own fresh file before reporting.
+/// Publishes the claim at `path` only if nothing is there. The line is written to a private
+/// sibling first (a name no reader looks at) and moved into place without replacing anything,
+/// so a concurrent acquirer never reads the lock file empty or half-written and always gets the
+/// holder evidence. If staging is impossible, falls back to the reference's exclusive create +
+/// write. Mode stays `0o666` under the umask, as the reference's.
 fn try_create(path: &Path, line: &str) -> Result<Create, LockError> {
+    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    let staged = tempfile::Builder::new()
+        .prefix(".claim-")
+        .suffix(".tmp")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
+        .tempfile_in(dir)
+        .and_then(|mut tmp| tmp.write_all(line.as_bytes()).map(|()| tmp));
+    let staged = match staged {
+        Ok(tmp) => tmp,
+        Err(_) => return try_create_in_place(path, line),
+    };
+    match staged.persist_noclobber(path) {
+        Ok(_) => Ok(Create::Created),
+        // The staged file is removed when the error (which owns it) is dropped.
+        Err(e) => Ok(Create::OpenFailed(e.error)),
+    }
+}
+
+fn try_create_in_place(path: &Path, line: &str) -> Result<Create, LockError> {
     let mut file = match OpenOptions::new().write(true).create_new(true).open(path) {
         Ok(f) => f,
         Err(e) => return Ok(Create::OpenFailed(e)),

@@ -107,8 +107,17 @@ fn race(lock: &Lock, args: &Args) -> Result<(), Failure> {
     io::stdin().lock().read_line(&mut go)?;
     let (mut acquired, mut released) = (0u32, 0u32);
     for _ in 0..args.iterations {
-        let AcquireOutcome::Acquired(claim) = lock.acquire(&args.gid)? else {
-            continue;
+        let claim = match lock.acquire(&args.gid)? {
+            AcquireOutcome::Acquired(claim) => claim,
+            // Racers only ever write whole claims, so a conflict must name its holder: a
+            // `None` here means a lock file was visible before its claim was written.
+            AcquireOutcome::Conflict(c) if c.holder.is_none() => {
+                return Err(Failure(
+                    6,
+                    format!("conflict without holder evidence: {}", c.detail),
+                ))
+            }
+            AcquireOutcome::Conflict(_) => continue,
         };
         acquired += 1;
         match OpenOptions::new().write(true).create_new(true).open(inside) {
