@@ -133,6 +133,9 @@ fn npm_ci_if_needed(root: &Path, dir: &Path) -> Result<(), String> {
     let status = Command::new("npm")
         .args(["ci", "--no-audit", "--no-fund"])
         .current_dir(dir)
+        // Keep npm's cache and logs under target/ too: provisioning leaves the home untouched.
+        .env("npm_config_cache", dir.join(".npm-cache"))
+        .env("npm_config_update_notifier", "false")
         .status()
         .map_err(|e| {
             format!("cannot run npm ({e}); install Node.js/npm (any version) and retry")
