@@ -308,8 +308,7 @@ pub fn decide(
 /// `~` expansion (with `home`) and a lexical resolve; `None` when the result is not absolute.
 fn expand_and_resolve(p: &Path, home: Option<&Path>) -> Option<PathBuf> {
     let expanded = match (p.to_str(), home) {
-        (Some("~"), Some(home)) => home.to_path_buf(),
-        (Some(s), Some(home)) if s.starts_with("~/") => home.join(&s[2..]),
+        (Some(s), Some(home)) => entwurf_meta_session::expand_tilde(s, home),
         _ => p.to_path_buf(),
     };
     expanded.is_absolute().then(|| lexical_normalize(&expanded))
