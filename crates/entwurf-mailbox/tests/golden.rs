@@ -1,8 +1,6 @@
 //! Byte-for-byte compatibility with the reference corpus in `fixtures/golden/mailbox/` and
 //! `fixtures/golden/markers/deliverability.json`.
 
-use std::path::PathBuf;
-
 use chrono::{DateTime, Utc};
 use entwurf_mailbox::{
     compute_receiver_active, format_body, mailbox_conversational_deliverable, message_file_name,
@@ -12,11 +10,8 @@ use entwurf_mailbox::{
 use entwurf_meta_session::{GardenId, WakeMode};
 use serde_json::Value;
 
-fn golden(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fixtures/golden")
-        .join(rel)
-}
+mod common;
+use common::golden;
 
 fn golden_json(rel: &str) -> Value {
     serde_json::from_slice(&std::fs::read(golden(rel)).unwrap()).unwrap()
