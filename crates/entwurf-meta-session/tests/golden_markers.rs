@@ -2,7 +2,6 @@
 //! reader results for every case, writer refusals, and the dead-owner rule.
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 
@@ -14,6 +13,9 @@ use entwurf_meta_session::{
     ArmProvenance, Backend, GardenId, MarkerError, ReceiverMarkerInput, SenderMarkerInput,
 };
 use serde_json::Value;
+
+mod common;
+use common::{entries, mode_of};
 
 const GOLDEN_PID: &str = "19099";
 const GOLDEN_KEY: &str = "linux:247488";
@@ -56,19 +58,6 @@ fn me() -> (i64, String) {
 fn rewrite_owner(text: &str, pid: i64, key: &str) -> String {
     text.replace(GOLDEN_PID, &pid.to_string())
         .replace(GOLDEN_KEY, key)
-}
-
-fn mode_of(p: &Path) -> u32 {
-    fs::metadata(p).unwrap().permissions().mode() & 0o777
-}
-
-fn entries(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
-    v.sort();
-    v
 }
 
 /// The record the reader cases are matched against (v2-full: gid …aaaaaa, claude-code).

@@ -2,7 +2,6 @@
 //! reader gives the reference's values and error texts (fixtures/golden/records/).
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, FixedOffset, TimeZone, Utc};
@@ -12,6 +11,9 @@ use entwurf_meta_session::{
     Patch, RecordError, UpsertAction, UpsertInput, V1Receipts,
 };
 use serde_json::Value;
+
+mod common;
+use common::{entries, mode_of};
 
 fn golden(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -76,19 +78,6 @@ fn case(file: &str) -> Value {
         .find(|c| c.get("file").and_then(Value::as_str) == Some(file))
         .unwrap()
         .clone()
-}
-
-fn mode_of(p: &Path) -> u32 {
-    fs::metadata(p).unwrap().permissions().mode() & 0o777
-}
-
-fn entries(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
-    v.sort();
-    v
 }
 
 fn world() -> (tempfile::TempDir, Dirs) {
