@@ -27,7 +27,7 @@ use crate::release::{check_in_domain_lock, ReleasePolicyError};
 use crate::runner::{run, RunResult};
 use crate::seams::{
     DeciderConfig, Deliverability, DispatchSeams, IoFailure, NativePushProbe, Preflight,
-    PreflightKind, TargetResolution,
+    TargetResolution,
 };
 
 /// The directories every production hand shares (resolved once, at the edge).
@@ -268,13 +268,8 @@ impl DispatchSeams for Production {
     async fn preflight_for_cwd(&self, cwd: &str) -> Result<Preflight, IoFailure> {
         let p = entwurf_spawn::preflight_for_cwd(Path::new(cwd), &self.preflight)
             .map_err(|e| IoFailure::from_error(&e))?;
-        let kind = match p.kind {
-            entwurf_spawn::PreflightKind::Approve => PreflightKind::Approve,
-            entwurf_spawn::PreflightKind::TrustedNoArg => PreflightKind::TrustedNoArg,
-            entwurf_spawn::PreflightKind::Deny => PreflightKind::Deny,
-        };
         Ok(Preflight {
-            kind,
+            kind: p.kind,
             launch_args: p.launch_args,
         })
     }
@@ -283,11 +278,10 @@ impl DispatchSeams for Production {
         &self,
         identity: &MetaRecord,
     ) -> Result<Deliverability, IoFailure> {
-        let d = entwurf_mailbox::mailbox_deliverability_for(&self.dirs.receivers, identity);
-        Ok(Deliverability {
-            deliverable: d.deliverable,
-            reason: d.reason,
-        })
+        Ok(entwurf_mailbox::mailbox_deliverability_for(
+            &self.dirs.receivers,
+            identity,
+        ))
     }
 
     async fn native_push_probe(&self, identity: &MetaRecord) -> Result<NativePushProbe, IoFailure> {

@@ -46,16 +46,9 @@ impl TargetResolution {
     }
 }
 
-/// The preflight's verdict kind for a resume.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PreflightKind {
-    /// Trusted; launch with the given args.
-    Approve,
-    /// Nothing needs trust; launch with no args.
-    TrustedNoArg,
-    /// Refuse the resume (`untrusted-fail-fast`).
-    Deny,
-}
+/// The preflight's verdict kind for a resume: `entwurf-spawn`'s type (approve, trusted-no-arg,
+/// deny), re-exported.
+pub use entwurf_spawn::PreflightKind;
 
 /// `preflightForCwd(cwd)`: only `kind == Deny` and `launch_args` matter to the decider.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,14 +59,9 @@ pub struct Preflight {
     pub launch_args: Vec<String>,
 }
 
-/// `mailboxDeliverabilityFor(identity)`: only the boolean is used by the decider.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Deliverability {
-    /// Would an enqueue ever be drained?
-    pub deliverable: bool,
-    /// Why (the reference's reason strings).
-    pub reason: String,
-}
+/// `mailboxDeliverabilityFor(identity)`: the mailbox crate's verdict, re-exported; only the
+/// boolean is used by the decider.
+pub use entwurf_mailbox::Deliverability;
 
 /// `nativePushProbe(identity)`: the adapter's status and, when alive, its route.
 #[derive(Debug, Clone, PartialEq, Eq)]
