@@ -149,6 +149,16 @@ pub fn corrupt_detail(lock_path: &Path, file_mtime: Option<&str>) -> String {
     )
 }
 
+/// The detail when a create lost to another acquirer whose lock was gone again by the time we
+/// read it: the target is busy (it changed hands twice while we looked), not corrupt. Not one of
+/// the reference's templates, which would call this file "empty, corrupt".
+pub fn contended_detail(lock_path: &Path) -> String {
+    format!(
+        "lockfile at {} was released and taken again while this acquire looked; the target is busy, retry the dispatch",
+        lock_path.display()
+    )
+}
+
 /// The detail when the `.reclaim` marker already exists.
 pub fn marker_busy_detail(marker_path: &Path, marker_mtime: Option<&str>) -> String {
     format!(

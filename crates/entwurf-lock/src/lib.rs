@@ -32,8 +32,9 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 pub use claim::{
-    claim_line, classify_kill, corrupt_detail, describe_holder, holder_detail, iso_millis,
-    judge_holder, marker_busy_detail, parse_holder, ClaimPid, HolderState, ProcessLiveness,
+    claim_line, classify_kill, contended_detail, corrupt_detail, describe_holder, holder_detail,
+    iso_millis, judge_holder, marker_busy_detail, parse_holder, ClaimPid, HolderState,
+    ProcessLiveness,
 };
 pub use error::LockError;
 pub use lock::{

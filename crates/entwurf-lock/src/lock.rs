@@ -9,8 +9,8 @@ use entwurf_meta_session::GardenId;
 use serde::Serialize;
 
 use crate::claim::{
-    claim_line, describe_holder, iso_millis, judge_holder, marker_busy_detail, parse_holder,
-    HolderState,
+    claim_line, contended_detail, describe_holder, iso_millis, judge_holder, marker_busy_detail,
+    parse_holder, HolderState,
 };
 use crate::{
     AcquireOutcome, LockClaim, LockConflict, LockError, LockOptions, ReleaseOutcome,
@@ -98,6 +98,7 @@ pub(crate) struct TestHooks {
     pub before_retry: Option<Box<dyn Fn() + Send + Sync>>,
     pub before_reread: Option<Box<dyn Fn() + Send + Sync>>,
     pub before_recreate: Option<Box<dyn Fn() + Send + Sync>>,
+    pub before_lost_race_read: Option<Box<dyn Fn() + Send + Sync>>,
 }
 
 /// The per-target dispatch lock over one directory.
@@ -116,6 +117,14 @@ impl fmt::Debug for Lock {
 enum Create {
     Created,
     OpenFailed(io::Error),
+}
+
+/// A fresh look at the lock file.
+enum Seen {
+    /// No file: its holder released.
+    Gone,
+    /// A file, with its parsed holder (`None` when empty, corrupt or another gid's).
+    Holder(Option<LockClaim>),
 }
 
 impl Lock {
@@ -196,7 +205,7 @@ impl Lock {
                 }
                 return Ok(match try_create(&path, &line)? {
                     Create::Created => AcquireOutcome::Acquired(claim),
-                    Create::OpenFailed(_) => self.conflict(&path, self.reread(&path, gid), None),
+                    Create::OpenFailed(_) => self.lost_race(&path, gid),
                 });
             }
             Err(source) => return Err(LockError::Read { path, source }),
@@ -227,9 +236,10 @@ impl Lock {
         if let Some(h) = &self.hooks.before_reread {
             h();
         }
-        let current = self.reread(&path, gid);
-        if current.as_ref().map(|c| c.nonce.as_str()) != Some(holder.nonce.as_str()) {
-            return Ok(self.conflict(&path, current, None));
+        let current = self.look(&path, gid);
+        if !matches!(&current, Seen::Holder(Some(c)) if c.nonce == holder.nonce) {
+            // Someone else got there first (or the holder released meanwhile): report that.
+            return Ok(self.conflict_seen(&path, current));
         }
         remove_if_exists(&path)?;
         #[cfg(test)]
@@ -239,7 +249,7 @@ impl Lock {
         Ok(match try_create(&path, &line)? {
             Create::Created => AcquireOutcome::Acquired(claim),
             // A fresh acquirer won the gap after our unlink: report it, never overwrite it.
-            Create::OpenFailed(_) => self.conflict(&path, self.reread(&path, gid), None),
+            Create::OpenFailed(_) => self.lost_race(&path, gid),
         })
     }
 
@@ -399,6 +409,32 @@ impl Lock {
             .and_then(|raw| parse_holder(&raw, path, gid))
     }
 
+    /// What the lock file holds right now.
+    fn look(&self, path: &Path, gid: &GardenId) -> Seen {
+        match read_text(path) {
+            Ok(raw) => Seen::Holder(parse_holder(&raw, path, gid)),
+            Err(e) if e.kind() == ErrorKind::NotFound => Seen::Gone,
+            Err(_) => Seen::Holder(None),
+        }
+    }
+
+    /// The conflict after a create lost to someone else: report the current holder; if the file
+    /// is already gone again, the target changed hands while we looked (busy, not corrupt).
+    fn lost_race(&self, path: &Path, gid: &GardenId) -> AcquireOutcome {
+        #[cfg(test)]
+        if let Some(h) = &self.hooks.before_lost_race_read {
+            h();
+        }
+        self.conflict_seen(path, self.look(path, gid))
+    }
+
+    fn conflict_seen(&self, path: &Path, seen: Seen) -> AcquireOutcome {
+        match seen {
+            Seen::Gone => self.conflict(path, None, Some(contended_detail(path))),
+            Seen::Holder(holder) => self.conflict(path, holder, None),
+        }
+    }
+
     fn conflict(
         &self,
         path: &Path,
@@ -416,8 +452,6 @@ impl Lock {
     }
 }
 
-/// Exclusive create (`O_CREAT|O_EXCL|O_WRONLY`, mode 0o666 under the umask) and write `line`.
-/// A failed write removes our own fresh file before reporting.
 /// Publishes the claim at `path` only if nothing is there. The line is written to a private
 /// sibling first (a name no reader looks at) and moved into place without replacing anything,
 /// so a concurrent acquirer never reads the lock file empty or half-written and always gets the
@@ -613,6 +647,43 @@ mod tests {
         }));
         let out = lock.acquire(&gid()).unwrap();
         assert_eq!(holder_nonce(&out).as_deref(), Some("4444444444444444"));
+    }
+
+    #[test]
+    fn a_lock_that_changes_hands_twice_is_reported_busy_not_corrupt() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut lock = lock_with(tmp.path(), 5151, "1111111111111111", Ok(()));
+        let path = lock.lock_path(&gid());
+        fs::write(&path, claim_text(4242, "deadbeefcafef00d")).unwrap();
+        let (p1, p2, p3) = (path.clone(), path.clone(), path.clone());
+        lock.hooks.before_first_read = Some(Box::new(move || fs::remove_file(&p1).unwrap()));
+        lock.hooks.before_retry = Some(Box::new(move || {
+            fs::write(&p2, claim_text(9999, "4444444444444444")).unwrap()
+        }));
+        lock.hooks.before_lost_race_read = Some(Box::new(move || fs::remove_file(&p3).unwrap()));
+        let AcquireOutcome::Conflict(c) = lock.acquire(&gid()).unwrap() else {
+            panic!("the retry lost: a conflict, never a loop");
+        };
+        assert_eq!(c.holder, None);
+        assert_eq!(c.detail, contended_detail(&path));
+        assert!(!path.exists(), "nothing written by the loser");
+    }
+
+    #[test]
+    fn a_judged_dead_holder_that_is_gone_at_the_reclaim_reread_is_busy_not_corrupt() {
+        // The judged holder exits right after releasing: ESRCH, but its file is gone by the
+        // re-read under the marker. Report the contention, never "corrupt".
+        let tmp = tempfile::tempdir().unwrap();
+        let mut lock = lock_with(tmp.path(), 5151, "1111111111111111", Err(Errno::SRCH));
+        let path = lock.lock_path(&gid());
+        fs::write(&path, claim_text(4242, "deadbeefcafef00d")).unwrap();
+        let p = path.clone();
+        lock.hooks.before_reread = Some(Box::new(move || fs::remove_file(&p).unwrap()));
+        let AcquireOutcome::Conflict(c) = lock.acquire(&gid()).unwrap() else {
+            panic!("no create after a failed nonce re-check");
+        };
+        assert_eq!((c.holder, c.detail), (None, contended_detail(&path)));
+        assert!(!reclaim_marker_path(&path).exists(), "marker removed");
     }
 
     #[test]

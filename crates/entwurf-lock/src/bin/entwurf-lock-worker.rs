@@ -19,7 +19,7 @@ use std::io::{self, BufRead, ErrorKind, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use entwurf_lock::{AcquireOutcome, Lock, LockOptions, ReleaseOutcome};
+use entwurf_lock::{contended_detail, AcquireOutcome, Lock, LockOptions, ReleaseOutcome};
 use entwurf_meta_session::GardenId;
 
 struct Args {
@@ -109,9 +109,12 @@ fn race(lock: &Lock, args: &Args) -> Result<(), Failure> {
     for _ in 0..args.iterations {
         let claim = match lock.acquire(&args.gid)? {
             AcquireOutcome::Acquired(claim) => claim,
-            // Racers only ever write whole claims, so a conflict must name its holder: a
-            // `None` here means a lock file was visible before its claim was written.
-            AcquireOutcome::Conflict(c) if c.holder.is_none() => {
+            // Racers only ever write whole claims, so a conflict must name its holder (or say
+            // the lock changed hands twice while we looked): any other `None` means a lock file
+            // was visible before its claim was written.
+            AcquireOutcome::Conflict(c)
+                if c.holder.is_none() && c.detail != contended_detail(&c.lock_path) =>
+            {
                 return Err(Failure(
                     6,
                     format!("conflict without holder evidence: {}", c.detail),
