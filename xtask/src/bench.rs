@@ -546,6 +546,12 @@ fn render_table(r: &Value) -> String {
                         p["reason"].as_str().unwrap_or(""),
                     );
                 }
+                t.row(
+                    format!("  of which list_records (in-process) @ {n}, p50"),
+                    num(&lvl["list_records"]["p50_ms"]),
+                    "ms",
+                    "",
+                );
                 let ps = &lvl["peers_with_sockets"];
                 if ps["status"] == "ok" {
                     t.row(
@@ -559,12 +565,33 @@ fn render_table(r: &Value) -> String {
                     );
                 }
             }
+            let h = &v["fill_record_store"];
+            if h["status"] == "ok" {
+                t.row(
+                    format!(
+                        "fill a store to {} records via one RecordStore handle",
+                        num(&h["records"])
+                    ),
+                    num(&h["seconds"]),
+                    "s",
+                    "seconds (ref > 300)",
+                );
+                t.row(
+                    "  mean per upsert (incl. the final syncfs)",
+                    num(&h["per_upsert_mean_ms"]),
+                    "ms",
+                    "",
+                );
+            }
             let f = &v["fill"];
             t.row(
-                format!("fill a store to {} records by upserts", num(&f["records"])),
+                format!(
+                    "fill a store to {} records by one-shot upserts",
+                    num(&f["records"])
+                ),
                 num(&f["upserts_s"]),
                 "s",
-                "seconds (ref > 300)",
+                "ref > 300",
             );
             t.row(
                 "  mean per upsert during the fill",

@@ -203,11 +203,20 @@ pub fn run(opts: &ScalingOpts) -> Value {
             }
         }
         let peers = peers_row(opts, &w);
+        // The record-listing part of `entwurf peers`, in-process (where its time goes).
+        let mut listing = Samples::default();
+        for _ in 0..opts.peers_runs {
+            let (r, d) = timed(|| entwurf_meta_session::list_records(&w.sessions));
+            if r.is_ok() {
+                listing.push(d);
+            }
+        }
         let mut row = json!({
             "records": next,
             "upsert_create": create.summary(),
             "upsert_attach": attach.summary(),
             "peers": peers,
+            "list_records": listing.summary(),
         });
         if level == 1_000 {
             row["peers_with_sockets"] = peers_with_sockets(opts, &w);
