@@ -41,6 +41,8 @@ const SUITES: &[(&str, &[&str])] = &[
     ("entwurf-harness", &["--test", "matrix_live"]),
     // The control-rpc crate's live tests, if it has any (found by listing `--ignored`).
     ("entwurf-control-rpc", &["--tests"]),
+    // `entwurf send` end to end against a real pi, through the binary.
+    ("entwurf-cli", &["--test", "cli_send"]),
 ];
 
 /// `cargo xtask live-gate [--jobs N]`. `N` cells run at once (default: twice the CPU count,
@@ -306,7 +308,8 @@ fn build_suites(
             let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
                 continue;
             };
-            if v["reason"] != "compiler-artifact" {
+            // Only test harnesses: a package's binaries are built alongside its tests.
+            if v["reason"] != "compiler-artifact" || v["profile"]["test"] != true {
                 continue;
             }
             let Some(exe) = v["executable"].as_str() else {
