@@ -31,11 +31,11 @@ struct World {
     dirs: ProductionDirs,
 }
 
-fn world(prefix: &str) -> Result<World, String> {
+fn world(o: &Opts, prefix: &str) -> Result<World, String> {
     // Short: a pi socket path must stay under 108 bytes.
     let tmp = tempfile::Builder::new()
         .prefix(prefix)
-        .tempdir_in("/tmp")
+        .tempdir_in(&o.tmp)
         .map_err(|e| format!("temp dir: {e}"))?;
     let r = tmp.path();
     let dirs = ProductionDirs {
@@ -199,7 +199,7 @@ pub fn control_socket(o: &Opts) -> Value {
 }
 
 fn control_socket_inner(o: &Opts) -> Result<Value, String> {
-    let mut w = world("ewb-cs-")?;
+    let mut w = world(o, "ewb-cs-")?;
     let (gid, listener, what) = match &o.control_socket {
         Some(path) => {
             let stem = path
@@ -252,7 +252,7 @@ pub fn mailbox(o: &Opts) -> Value {
 }
 
 fn mailbox_inner(o: &Opts) -> Result<Value, String> {
-    let w = world("ewb-mb-")?;
+    let w = world(o, "ewb-mb-")?;
     let gid = GardenId::mint();
     let native = "bench-claude-native";
     write_record(&w.dirs.sessions, &record(&gid, Backend::ClaudeCode, native))
@@ -380,7 +380,7 @@ pub fn real_pi(o: &Opts) -> Value {
 }
 
 fn real_pi_inner(o: &Opts, pi: &PiSetup) -> Result<Value, String> {
-    let w = world("ewb-pi-")?;
+    let w = world(o, "ewb-pi-")?;
     let gid = GardenId::mint();
     let socket = w.dirs.control.join(format!("{gid}.sock"));
     let mut resident = start_pi(pi, &w, &gid)?;
@@ -412,7 +412,7 @@ fn real_pi_inner(o: &Opts, pi: &PiSetup) -> Result<Value, String> {
 /// Per-step timing spans of the two dispatch paths, each step run alone `n` times against the
 /// same kind of world (the profile behind the dispatch figures). Milliseconds, p50 per step.
 pub fn breakdown(o: &Opts) -> Value {
-    match breakdown_inner(o.dispatches.min(500)) {
+    match breakdown_inner(o, o.dispatches.min(500)) {
         Ok(v) => v,
         Err(e) => failed(e),
     }
@@ -425,12 +425,12 @@ fn span<T>(s: &mut Samples, f: impl FnOnce() -> T) -> T {
     out
 }
 
-fn breakdown_inner(n: usize) -> Result<Value, String> {
+fn breakdown_inner(o: &Opts, n: usize) -> Result<Value, String> {
     use entwurf_control_rpc::{inspect, probe, send_message, socket_path};
     use entwurf_lock::{AcquireOutcome, Lock};
     use entwurf_meta_session::{read_record, record_exists};
 
-    let w = world("ewb-bd-")?;
+    let w = world(o, "ewb-bd-")?;
     let gid = GardenId::mint();
     let (handle, stop) = spawn_listener(w.dirs.control.clone(), gid.clone())?;
     write_record(&w.dirs.sessions, &record(&gid, Backend::Pi, "bench-pi"))

@@ -6,7 +6,8 @@
 //! Flags: `--control-socket PATH` (dispatch against an existing listener), `--pi-bin P
 //! --pi-node-dir D --pi-extension E` (real pi row) or `--pi-skip REASON`, `--entwurf-bin P`
 //! (for `entwurf peers`), `--only SECTION[,SECTION]`, `--dispatches N`, `--warmup N`,
-//! `--lock-secs S`, `--fill-budget-s S`.
+//! `--lock-secs S`, `--fill-budget-s S`, `--tmp DIR` (where dispatch worlds live),
+//! `--also-tmpfs DIR` (repeat the dispatch sections with their worlds there).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -31,6 +32,10 @@ pub struct Opts {
     pub fill_budget: Duration,
     pub upserts_per_level: usize,
     pub peers_runs: usize,
+    /// Where the temp worlds of the dispatch sections live (default `/tmp`).
+    pub tmp: PathBuf,
+    /// Also measure the dispatch sections with their worlds on this (tmpfs) dir.
+    pub also_tmpfs: Option<PathBuf>,
 }
 
 fn parse(args: &[String]) -> Result<Opts, String> {
@@ -45,6 +50,8 @@ fn parse(args: &[String]) -> Result<Opts, String> {
         fill_budget: Duration::from_secs(240),
         upserts_per_level: 40,
         peers_runs: 10,
+        tmp: PathBuf::from("/tmp"),
+        also_tmpfs: None,
     };
     let (mut pi_bin, mut pi_node, mut pi_ext) = (None, None, None);
     let mut it = args.iter();
@@ -73,6 +80,8 @@ fn parse(args: &[String]) -> Result<Opts, String> {
                 o.upserts_per_level = val()?.parse().map_err(|_| "bad --upserts-per-level")?
             }
             "--peers-runs" => o.peers_runs = val()?.parse().map_err(|_| "bad --peers-runs")?,
+            "--tmp" => o.tmp = PathBuf::from(val()?),
+            "--also-tmpfs" => o.also_tmpfs = Some(PathBuf::from(val()?)),
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -112,6 +121,25 @@ fn run(o: &Opts) -> Value {
     if wanted(o, "mailbox") {
         eprintln!("entwurf-bench: meta-mailbox dispatch ...");
         out.insert("mailbox_dispatch".into(), dispatch::mailbox(o));
+    }
+    if let Some(dir) = &o.also_tmpfs {
+        // The same dispatches with every store on tmpfs: the substrate without the disk
+        // filesystem's inode allocation and fsync costs.
+        let t = Opts {
+            tmp: dir.clone(),
+            ..o.clone()
+        };
+        if wanted(o, "control_socket") && o.control_socket.is_none() {
+            eprintln!("entwurf-bench: control-socket dispatch (tmpfs) ...");
+            out.insert(
+                "control_socket_dispatch_tmpfs".into(),
+                dispatch::control_socket(&t),
+            );
+        }
+        if wanted(o, "mailbox") {
+            eprintln!("entwurf-bench: meta-mailbox dispatch (tmpfs) ...");
+            out.insert("mailbox_dispatch_tmpfs".into(), dispatch::mailbox(&t));
+        }
     }
     if wanted(o, "lock") {
         eprintln!("entwurf-bench: lock pairs ...");
