@@ -38,6 +38,29 @@ pub(crate) fn ensure_dir(dir: &Path) -> Result<(), EnsureDirError> {
 /// Writes `bytes` to `tmp` (created with mode 0600), then renames it over `file`.
 /// The tmp file is removed if anything fails, so `file` is either the old or the new content.
 pub(crate) fn write_atomic(tmp: &Path, file: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_atomic_ino(tmp, file, bytes, Publish::Replace, true).map(|_| ())
+}
+
+/// How [`write_atomic_ino`] puts the tmp file in place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Publish {
+    /// `rename`: replaces whatever is at the name.
+    Replace,
+    /// `renameat2(RENAME_NOREPLACE)`: fails with `AlreadyExists` when the name is taken (on a
+    /// filesystem without that flag: an `lstat` check, then `rename`).
+    NoReplace,
+}
+
+/// Like [`write_atomic`], returning the inode of the written file. `sync` fsyncs the data
+/// before the rename (a caller that passes `false` owes a later `syncfs`).
+pub(crate) fn write_atomic_ino(
+    tmp: &Path,
+    file: &Path,
+    bytes: &[u8],
+    publish: Publish,
+    sync: bool,
+) -> io::Result<u64> {
+    use std::os::unix::fs::MetadataExt;
     let result = (|| {
         let mut f = fs::OpenOptions::new()
             .write(true)
@@ -46,7 +69,49 @@ pub(crate) fn write_atomic(tmp: &Path, file: &Path, bytes: &[u8]) -> io::Result<
             .mode(0o600)
             .open(tmp)?;
         f.write_all(bytes)?;
-        f.sync_all()?;
+        if sync {
+            f.sync_all()?;
+        }
+        let ino = f.metadata()?.ino();
+        drop(f);
+        match publish {
+            Publish::Replace => fs::rename(tmp, file)?,
+            Publish::NoReplace => rename_noreplace(tmp, file)?,
+        }
+        Ok(ino)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(tmp);
+    }
+    result
+}
+
+fn rename_noreplace(tmp: &Path, file: &Path) -> io::Result<()> {
+    use rustix::fs::{renameat_with, RenameFlags, CWD};
+    match renameat_with(CWD, tmp, CWD, file, RenameFlags::NOREPLACE) {
+        Ok(()) => Ok(()),
+        Err(e) if e == rustix::io::Errno::INVAL || e == rustix::io::Errno::NOSYS => {
+            // No RENAME_NOREPLACE here: check, then rename (a narrow race, as in the reference).
+            match fs::symlink_metadata(file) {
+                Ok(_) => Err(io::Error::from(io::ErrorKind::AlreadyExists)),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => fs::rename(tmp, file),
+                Err(e) => Err(e),
+            }
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// tmp (0600) + rename without fsync: for caches, where losing the newest write is harmless.
+pub(crate) fn write_atomic_nosync(tmp: &Path, file: &Path, bytes: &[u8]) -> io::Result<()> {
+    let result = (|| {
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(tmp)?;
+        f.write_all(bytes)?;
         drop(f);
         fs::rename(tmp, file)
     })();
@@ -69,4 +134,10 @@ pub(crate) fn epoch_millis() -> u128 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis())
         .unwrap_or(0)
+}
+
+/// `syncfs` on the filesystem holding `dir`: everything written there so far reaches the disk.
+pub(crate) fn sync_filesystem_of(dir: &Path) -> io::Result<()> {
+    let d = fs::File::open(dir)?;
+    rustix::fs::syncfs(&d).map_err(io::Error::from)
 }

@@ -9,7 +9,9 @@
 //!   JSON, trailing newline, 0600, tmp + rename), v1 read and normalised; [`read_record`],
 //!   [`record_exists`], [`list_records`] (survives corrupt files), [`upsert`] keyed on
 //!   `nativeSessionId` with the three-valued merge ([`Patch`]), backend-change and ambiguity
-//!   refusals, and the v1 receipt migration into `<mailbox>/<gid>/state.json`;
+//!   refusals, and the v1 receipt migration into `<mailbox>/<gid>/state.json`; large stores
+//!   keep an inode-validated scan cache (`.entwurf-upsert-index`) so an upsert does not parse
+//!   every record, and [`RecordStore`] batches many upserts from one process;
 //! * **receiver and sender markers** with the owner-process start-key guard
 //!   ([`process_start_key`]): atomic 0600 writers, never-failing readers, [`receiver_matches`];
 //! * the **backend capability table** ([`Backend::capability`]).
@@ -38,6 +40,7 @@ mod backend;
 mod dirs;
 mod fsutil;
 mod gid;
+mod index;
 mod marker;
 mod record;
 mod state;
@@ -46,6 +49,7 @@ mod store;
 pub use backend::{Backend, Capability, UnknownBackend, WakeMode, ALL_BACKENDS, MARKER_BACKENDS};
 pub use dirs::{expand_tilde, Dirs, DirsError, AGENT_DIR_VAR};
 pub use gid::{is_valid_garden_id, GardenId, InvalidGardenId, GARDEN_ID_GRAMMAR};
+pub use index::{INDEX_FILE_NAME, INDEX_MIN_RECORDS, INDEX_REWRITE_AFTER};
 pub use marker::{
     armed_receiver, owner_is_live, owner_pid_as_int, process_start_key, read_receiver_marker,
     read_receiver_marker_at, read_sender_marker, read_sender_marker_at, receiver_marker_path,
@@ -63,6 +67,6 @@ pub use state::{
 };
 pub use store::{
     list_records, read_record, record_exists, record_path, upsert, upsert_with_mint, write_record,
-    Listing, ListingError, Patch, RecordError, SkippedRecord, UpsertAction, UpsertInput,
-    UpsertResult,
+    Listing, ListingError, Patch, RecordError, RecordStore, SkippedRecord, UpsertAction,
+    UpsertInput, UpsertResult,
 };

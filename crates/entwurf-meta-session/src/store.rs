@@ -7,15 +7,19 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::fsutil::{self, EnsureDirError};
+use crate::fsutil::{self, EnsureDirError, Publish};
+use crate::index::{ScanCache, INDEX_MIN_RECORDS, INDEX_REWRITE_AFTER};
 use crate::record::{
     iso_millis, parse_stored_record, record_file_name, validate_parent, Got, MetaRecord,
-    RecordParseError, RECORD_SCHEMA_VERSION,
+    RecordParseError, StoredRecord, RECORD_SCHEMA_VERSION,
 };
 use crate::state::{migrate_v1_receipts, ReceiptStateError};
 use crate::{Backend, GardenId};
 
 const RECORD_SUFFIX: &str = ".meta.json";
+
+/// Listings of at least this many records are read in parallel.
+const PARALLEL_LISTING_MIN: usize = 256;
 
 /// A store operation failed. Every variant names the file, directory or id it is about.
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +68,12 @@ pub enum RecordError {
         /// The requested backend.
         input: Backend,
         /// The record file.
+        path: PathBuf,
+    },
+    /// A create found every garden id its minter gave already taken (it never replaces a file).
+    #[error("cannot create a meta-record: the minted garden id is already taken ({}). Retry the upsert (a fresh gid is drawn) or remove the stale file.", path.display())]
+    GardenIdTaken {
+        /// The taken record file (or the store, when the minter gave no gid at all).
         path: PathBuf,
     },
     /// An upsert input field breaks the schema (reference text).
@@ -192,6 +202,16 @@ pub fn read_record(sessions_dir: &Path, gid: &GardenId) -> Result<MetaRecord, Re
 /// `Some("")` model, schemaVersion ≠ 2, …) is refused with [`RecordError::InvalidInput`] and
 /// nothing is written.
 pub fn write_record(sessions_dir: &Path, record: &MetaRecord) -> Result<PathBuf, RecordError> {
+    write_record_ino(sessions_dir, record, Publish::Replace, true).map(|(path, _)| path)
+}
+
+/// [`write_record`], returning the written file's inode too.
+fn write_record_ino(
+    sessions_dir: &Path,
+    record: &MetaRecord,
+    publish: Publish,
+    sync: bool,
+) -> Result<(PathBuf, u64), RecordError> {
     let bytes = record.to_file_bytes();
     parse_stored_record(&bytes).map_err(RecordError::InvalidInput)?;
     ensure_store(sessions_dir)?;
@@ -200,8 +220,9 @@ pub fn write_record(sessions_dir: &Path, record: &MetaRecord) -> Result<PathBuf,
         &path,
         &format!(".tmp-{}-{}", std::process::id(), fsutil::epoch_millis()),
     );
-    fsutil::write_atomic(&tmp, &path, &bytes).map_err(io_err("write", &path))?;
-    Ok(path)
+    let ino = fsutil::write_atomic_ino(&tmp, &path, &bytes, publish, sync)
+        .map_err(io_err("write", &path))?;
+    Ok((path, ino))
 }
 
 /// One unreadable entry in a listing.
@@ -268,28 +289,60 @@ fn record_file_names(dir: &Path) -> Result<Vec<String>, RecordError> {
 
 /// Lists every `*.meta.json` in the store (other files are ignored). Corrupt and drifted files
 /// become [`ListingError`]s instead of failing the listing. A missing store lists as empty.
+/// Large stores are read by up to four threads (the order of the result does not depend on it).
 pub fn list_records(sessions_dir: &Path) -> Result<Listing, RecordError> {
-    let mut listing = Listing::default();
-    for name in record_file_names(sessions_dir)? {
-        let path = sessions_dir.join(&name);
-        let parsed = fs::read(&path)
+    let names = record_file_names(sessions_dir)?;
+    let read_one = |name: &String| {
+        fs::read(sessions_dir.join(name))
             .map_err(|e| format!("could not read the file: {e}"))
-            .and_then(|b| parse_stored_record(&b).map_err(|e| e.to_string()));
+            .and_then(|b| parse_stored_record(&b).map_err(|e| e.to_string()))
+            .map(|stored| stored.record)
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    let files: Vec<(String, Result<MetaRecord, String>)> =
+        if threads > 1 && names.len() >= PARALLEL_LISTING_MIN {
+            let chunk = names.len().div_ceil(threads);
+            let parsed: Vec<Vec<Result<MetaRecord, String>>> = std::thread::scope(|scope| {
+                let handles: Vec<_> = names
+                    .chunks(chunk)
+                    .map(|part| scope.spawn(move || part.iter().map(read_one).collect()))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join().unwrap_or_else(|_| {
+                            vec![Err("the listing thread reading this file failed".to_owned())]
+                        })
+                    })
+                    .collect()
+            });
+            let parsed: Vec<_> = parsed.into_iter().flatten().collect();
+            if parsed.len() == names.len() {
+                names.into_iter().zip(parsed).collect()
+            } else {
+                // A reader thread died (it cannot, short of a bug): read serially instead.
+                names.iter().map(|n| (n.clone(), read_one(n))).collect()
+            }
+        } else {
+            names.iter().map(|n| (n.clone(), read_one(n))).collect()
+        };
+    let mut listing = Listing::default();
+    for (name, parsed) in files {
         match parsed {
             Err(message) => listing.errors.push(ListingError {
                 filename: name,
                 message,
             }),
-            Ok(stored) => {
+            Ok(record) => {
                 let stem = &name[..name.len() - RECORD_SUFFIX.len()];
-                if stored.record.garden_id.as_str() == stem {
-                    listing.records.push(stored.record);
+                if record.garden_id.as_str() == stem {
+                    listing.records.push(record);
                 } else {
                     listing.errors.push(ListingError {
                         filename: name,
                         message: format!(
                             "body/filename drift: body gardenId \"{}\" ≠ filename. The body is the authority; this file is corrupt.",
-                            stored.record.garden_id
+                            record.garden_id
                         ),
                     });
                 }
@@ -453,19 +506,29 @@ fn merge<T: Clone>(stored: &Option<T>, patch: &Patch<T>) -> Option<T> {
 }
 
 /// Idempotent create-or-attach keyed on `nativeSessionId`, minting a gid from `now`'s local
-/// time and 3 random bytes on create. See [`upsert_with_mint`].
+/// time and 3 random bytes on create (a fresh suffix is drawn if that gid is already taken).
+/// See [`upsert_with_mint`].
 pub fn upsert(
     sessions_dir: &Path,
     mailbox_dir: &Path,
     input: &UpsertInput,
     now: DateTime<Utc>,
 ) -> Result<UpsertResult, RecordError> {
-    upsert_with_mint(sessions_dir, mailbox_dir, input, now, |t| {
-        GardenId::mint_at(
-            &t.with_timezone(&chrono::Local).naive_local(),
-            rand::random(),
-        )
+    let mut attempts = 0;
+    upsert_core(sessions_dir, mailbox_dir, input, now, None, &mut |t| {
+        attempts += 1;
+        (attempts <= MINT_ATTEMPTS).then(|| random_gid(t))
     })
+}
+
+/// How many gids `upsert` draws before giving up on a create whose names are all taken.
+const MINT_ATTEMPTS: u32 = 16;
+
+fn random_gid(t: DateTime<Utc>) -> GardenId {
+    GardenId::mint_at(
+        &t.with_timezone(&chrono::Local).naive_local(),
+        rand::random(),
+    )
 }
 
 /// The upsert with an explicit gid minter (tests and replays pin the gid).
@@ -473,14 +536,25 @@ pub fn upsert(
 /// 1. Validate the input (nothing is touched on a bad input), `mkdir -p` the store.
 /// 2. Scan every `*.meta.json` body (v1 or v2) for the native id; unreadable entries are
 ///    skipped and reported in [`UpsertResult::skipped`]; drift is not checked here.
-///    More than one match → [`RecordError::Ambiguous`].
-/// 3. No match → create `<mint(now)>.meta.json` (absent optionals → `null`/`false`).
+///    More than one match → [`RecordError::Ambiguous`]. Large stores keep a scan cache (see
+///    below); every match is re-read and re-parsed before it is used.
+/// 3. No match → create `<mint(now)>.meta.json` (absent optionals → `null`/`false`). The
+///    create never replaces an existing file: a minted gid that is already taken is
+///    [`RecordError::GardenIdTaken`] (the random minter of [`upsert`] draws again instead).
 /// 4. Match → attach to `<body gid>.meta.json`: backend must not change
 ///    ([`RecordError::BackendChange`]); `cwd` replaced; model/transcriptPath/parentGardenId
 ///    merged three-valued; `isEntwurf` kept unless given; `createdAt` kept;
 ///    `recordUpdatedAt` = now. A v1 file first has its receipts merged into
 ///    `<mailbox_dir>/<gid>/state.json` (existing state wins; no write if nothing changes).
-/// 5. Write atomically (tmp + rename, 0600).
+/// 5. Write atomically (tmp + fsync + rename, 0600).
+///
+/// The scan cache: a store of at least 128 records gets `<sessions>/.entwurf-upsert-index`
+/// (file name → inode → native id), validated against one `readdir` on every upsert; a new or
+/// re-inoded name is re-parsed, a vanished one dropped; a missing or corrupt cache is rebuilt,
+/// and it is rewritten once a scan had to re-read 64 files. It is never trusted over the
+/// directory (a match is always re-read; a stale one falls back to a full scan). A record
+/// rewritten in place (same inode) by a writer other than tmp + rename keeps its cached native
+/// id until its inode changes. For many upserts in one process, [`RecordStore`].
 pub fn upsert_with_mint(
     sessions_dir: &Path,
     mailbox_dir: &Path,
@@ -488,27 +562,220 @@ pub fn upsert_with_mint(
     now: DateTime<Utc>,
     mint: impl FnOnce(DateTime<Utc>) -> GardenId,
 ) -> Result<UpsertResult, RecordError> {
+    let mut mint = Some(mint);
+    upsert_core(sessions_dir, mailbox_dir, input, now, None, &mut |t| {
+        mint.take().map(|m| m(t))
+    })
+}
+
+/// A handle for many upserts into one store from one process (a batch fill, an import).
+///
+/// * The scan cache stays in memory and follows the directory through an inotify watch: only
+///   the names the kernel reports changed are looked at again (also rewrites in place). A lost
+///   event queue means one full `readdir`; without a reliable watch (no inotify, or a network /
+///   FUSE filesystem whose remote writers raise no events) every upsert does one `readdir`.
+/// * Durability is batched: records are written tmp + rename without a per-file fsync, and
+///   [`RecordStore::flush`] (also run on drop) does one `syncfs` and writes the cache file.
+///   Until `flush` returns, a power loss may lose records written through the handle.
+///
+/// Answers are exactly those of [`upsert`]; other processes may write the store meanwhile.
+#[derive(Debug)]
+pub struct RecordStore {
+    sessions_dir: PathBuf,
+    mailbox_dir: PathBuf,
+    cache: ScanCache,
+    dirty: bool,
+    watching: bool,
+}
+
+impl RecordStore {
+    /// A handle over the two directories (nothing is read until the first upsert).
+    pub fn new(sessions_dir: impl Into<PathBuf>, mailbox_dir: impl Into<PathBuf>) -> Self {
+        let sessions_dir = sessions_dir.into();
+        Self {
+            cache: ScanCache::load(&sessions_dir),
+            sessions_dir,
+            mailbox_dir: mailbox_dir.into(),
+            dirty: false,
+            watching: false,
+        }
+    }
+
+    /// [`upsert`] through the in-memory scan cache.
+    pub fn upsert(
+        &mut self,
+        input: &UpsertInput,
+        now: DateTime<Utc>,
+    ) -> Result<UpsertResult, RecordError> {
+        if !self.watching {
+            // Validate first (a bad input touches nothing), then watch the store.
+            check_input(input)?;
+            ensure_store(&self.sessions_dir)?;
+            self.cache.watch(&self.sessions_dir);
+            self.watching = true;
+        }
+        let mut attempts = 0;
+        let result = upsert_core(
+            &self.sessions_dir,
+            &self.mailbox_dir,
+            input,
+            now,
+            Some(&mut self.cache),
+            &mut |t| {
+                attempts += 1;
+                (attempts <= MINT_ATTEMPTS).then(|| random_gid(t))
+            },
+        );
+        self.dirty = true;
+        result
+    }
+
+    /// Makes every record written through the handle durable (one `syncfs`), then writes the
+    /// scan cache file when the store is large enough to want one (a failure there is harmless:
+    /// the next scan re-parses what it must, so only the sync failure is returned).
+    pub fn flush(&mut self) -> Result<(), RecordError> {
+        if !self.dirty {
+            return Ok(());
+        }
+        self.dirty = false;
+        fsutil::sync_filesystem_of(&self.sessions_dir)
+            .map_err(io_err("sync the store", &self.sessions_dir))?;
+        if self.cache.len() >= INDEX_MIN_RECORDS {
+            let _ = self.cache.save(&self.sessions_dir);
+        }
+        Ok(())
+    }
+}
+
+impl Drop for RecordStore {
+    fn drop(&mut self) {
+        let _ = self.flush();
+    }
+}
+
+/// The scan for one native id: unreadable files and the verified matches (re-read now).
+struct ScanResult {
+    skipped: Vec<SkippedRecord>,
+    matches: Vec<(String, StoredRecord)>,
+}
+
+fn skipped_of(v: Vec<(String, String)>) -> Vec<SkippedRecord> {
+    v.into_iter()
+        .map(|(file, message)| SkippedRecord { file, message })
+        .collect()
+}
+
+/// Re-reads every cached match; `None` when any of them no longer says what the cache said.
+fn verify(dir: &Path, names: &[String], native: &str) -> Option<Vec<(String, StoredRecord)>> {
+    names
+        .iter()
+        .map(|name| {
+            let stored = fs::read(dir.join(name))
+                .ok()
+                .and_then(|b| parse_stored_record(&b).ok())?;
+            (stored.record.native_session_id == native).then(|| (name.clone(), stored))
+        })
+        .collect()
+}
+
+fn listing_err(dir: &Path, e: io::Error) -> RecordError {
+    match e.kind() {
+        io::ErrorKind::NotADirectory => RecordError::NotADirectory {
+            path: dir.to_path_buf(),
+        },
+        _ => RecordError::Io {
+            op: "list",
+            path: dir.to_path_buf(),
+            source: e,
+        },
+    }
+}
+
+/// The scan (one readdir) and how many files it had to re-read.
+fn scan_store(
+    dir: &Path,
+    native: &str,
+    cache: &mut ScanCache,
+) -> Result<(ScanResult, usize), RecordError> {
+    let (outcome, _) = cache.scan(dir, native).map_err(|e| listing_err(dir, e))?;
+    if let Some(matches) = verify(dir, &outcome.matches, native) {
+        let scan = ScanResult {
+            skipped: skipped_of(outcome.skipped),
+            matches,
+        };
+        return Ok((scan, outcome.reparsed));
+    }
+    // The cache disagreed with a file: trust nothing, parse every record again. A match that
+    // changes again under this second scan is reported as skipped rather than acted on.
+    cache.forget();
+    let (outcome, _) = cache.scan(dir, native).map_err(|e| listing_err(dir, e))?;
+    let mut skipped = outcome.skipped;
+    let mut matches = Vec::new();
+    for name in outcome.matches {
+        match verify(dir, std::slice::from_ref(&name), native) {
+            Some(mut m) => matches.append(&mut m),
+            None => skipped.push((name, "changed while it was being read".to_owned())),
+        }
+    }
+    skipped.sort();
+    let scan = ScanResult {
+        skipped: skipped_of(skipped),
+        matches,
+    };
+    Ok((scan, outcome.reparsed))
+}
+
+/// Writes a new record without ever replacing a file: a taken gid is drawn again from `mint`
+/// (and [`RecordError::GardenIdTaken`] when the minter has no other gid to give).
+fn create_record(
+    sessions_dir: &Path,
+    record: &mut MetaRecord,
+    now: DateTime<Utc>,
+    mint: &mut dyn FnMut(DateTime<Utc>) -> Option<GardenId>,
+    sync: bool,
+) -> Result<(PathBuf, u64), RecordError> {
+    loop {
+        match write_record_ino(sessions_dir, record, Publish::NoReplace, sync) {
+            Err(RecordError::Io { source, path, .. })
+                if source.kind() == io::ErrorKind::AlreadyExists =>
+            {
+                record.garden_id = mint(now).ok_or(RecordError::GardenIdTaken { path })?;
+            }
+            other => return other,
+        }
+    }
+}
+
+fn upsert_core(
+    sessions_dir: &Path,
+    mailbox_dir: &Path,
+    input: &UpsertInput,
+    now: DateTime<Utc>,
+    held: Option<&mut ScanCache>,
+    mint: &mut dyn FnMut(DateTime<Utc>) -> Option<GardenId>,
+) -> Result<UpsertResult, RecordError> {
     let checked = check_input(input)?;
     ensure_store(sessions_dir)?;
 
-    let mut skipped = Vec::new();
-    let mut matches = Vec::new();
-    for name in record_file_names(sessions_dir)? {
-        let path = sessions_dir.join(&name);
-        let parsed = fs::read(&path)
-            .map_err(|e| format!("could not read the file: {e}"))
-            .and_then(|b| parse_stored_record(&b).map_err(|e| e.to_string()));
-        match parsed {
-            Err(message) => skipped.push(SkippedRecord {
-                file: name,
-                message,
-            }),
-            Ok(stored) if stored.record.native_session_id == input.native_session_id => {
-                matches.push((name, stored))
-            }
-            Ok(_) => {}
+    let mut loaded;
+    let (cache, persist) = match held {
+        Some(c) => (c, false),
+        None => {
+            loaded = ScanCache::default();
+            (&mut loaded, true)
         }
+    };
+    let mut had_index = false;
+    if persist {
+        let (loaded_cache, present) = ScanCache::load_if_present(sessions_dir);
+        *cache = loaded_cache;
+        had_index = present;
     }
+    let (scan, reparsed) = scan_store(sessions_dir, &input.native_session_id, cache)?;
+    let ScanResult {
+        skipped,
+        mut matches,
+    } = scan;
     if matches.len() > 1 {
         return Err(RecordError::Ambiguous {
             native_session_id: input.native_session_id.clone(),
@@ -521,7 +788,9 @@ pub fn upsert_with_mint(
         None => {
             let record = MetaRecord {
                 schema_version: RECORD_SCHEMA_VERSION,
-                garden_id: mint(now),
+                garden_id: mint(now).ok_or_else(|| RecordError::GardenIdTaken {
+                    path: sessions_dir.to_path_buf(),
+                })?,
                 backend: input.backend,
                 native_session_id: input.native_session_id.clone(),
                 cwd: input.cwd.clone(),
@@ -566,7 +835,25 @@ pub fn upsert_with_mint(
             (UpsertAction::Attach, record, migrated)
         }
     };
-    let path = write_record(sessions_dir, &record)?;
+    let mut record = record;
+    let (path, ino) = match action {
+        UpsertAction::Attach => write_record_ino(sessions_dir, &record, Publish::Replace, persist)?,
+        UpsertAction::Create => create_record(sessions_dir, &mut record, now, mint, persist)?,
+    };
+    cache.note_written(
+        &record_file_name(&record.garden_id),
+        ino,
+        &record.native_session_id,
+    );
+    let wanted = if had_index {
+        reparsed >= INDEX_REWRITE_AFTER
+    } else {
+        cache.len() >= INDEX_MIN_RECORDS
+    };
+    if persist && wanted {
+        // A cache; failing to write it costs the next upsert a re-parse, nothing more.
+        let _ = cache.save(sessions_dir);
+    }
     Ok(UpsertResult {
         action,
         record,
