@@ -16,6 +16,7 @@
 //!   Without it, the last run's `target/live-gate/junit.xml` is reported when present (marked
 //!   as such).
 //! * `--quick`: fewer samples (a smoke run; the figures are noisier).
+//! * `--from-json FILE`: print the table of a report saved with `--json` (no measuring).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
@@ -40,6 +41,8 @@ fn reference_figures() -> Value {
 
 struct Flags {
     json: bool,
+    /// Render a report saved with `--json` instead of measuring.
+    from_json: Option<PathBuf>,
     with_live_gate: bool,
     real_pi: bool,
     passthrough: Vec<String>,
@@ -48,6 +51,7 @@ struct Flags {
 fn parse(args: &[String]) -> Result<Flags, String> {
     let mut f = Flags {
         json: false,
+        from_json: None,
         with_live_gate: false,
         real_pi: true,
         passthrough: Vec::new(),
@@ -57,6 +61,10 @@ fn parse(args: &[String]) -> Result<Flags, String> {
         match a.as_str() {
             "--json" => f.json = true,
             "--with-live-gate" => f.with_live_gate = true,
+            "--from-json" => {
+                let v = it.next().ok_or("--from-json needs a file")?;
+                f.from_json = Some(PathBuf::from(v));
+            }
             "--no-real-pi" => f.real_pi = false,
             "--quick" => f.passthrough.extend(
                 [
@@ -112,7 +120,16 @@ pub fn run(root: &Path, args: &[String]) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match bench(root, &flags) {
+    let report = match &flags.from_json {
+        Some(file) => std::fs::read(file)
+            .map_err(|e| format!("cannot read {}: {e}", file.display()))
+            .and_then(|b| {
+                serde_json::from_slice::<Value>(&b)
+                    .map_err(|e| format!("{} is not a bench report: {e}", file.display()))
+            }),
+        None => bench(root, &flags),
+    };
+    match report {
         Ok(report) => {
             if flags.json {
                 println!("{report}");
