@@ -131,8 +131,9 @@ pub(crate) fn write_atomic_0600(path: &Path, bytes: &[u8]) -> Result<(), Mailbox
     let tmp = PathBuf::from(name);
     let result = (|| {
         let mut f = crate::fsio::create_new_0600(&tmp)?;
+        // No fsync (as the reference): a receipt stamp is a hint, and the rename keeps the old
+        // state.json whole if we crash.
         f.write_all(bytes)?;
-        f.sync_data()?;
         drop(f);
         std::fs::rename(&tmp, path)
     })();
