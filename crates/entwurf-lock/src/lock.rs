@@ -452,13 +452,20 @@ impl Lock {
     }
 }
 
-/// Publishes the claim at `path` only if nothing is there. The line is written to a private
-/// sibling first (a name no reader looks at) and moved into place without replacing anything,
-/// so a concurrent acquirer never reads the lock file empty or half-written and always gets the
-/// holder evidence. If staging is impossible, falls back to the reference's exclusive create +
-/// write. Mode stays `0o666` under the umask, as the reference's.
+/// Publishes the claim at `path` only if nothing is there, whole: a concurrent acquirer never
+/// reads the lock file empty or half-written, so it always gets the holder evidence. The line is
+/// written to an anonymous file (`O_TMPFILE`) that is then linked into place (`linkat` fails with
+/// `EEXIST` exactly like an exclusive create, and costs no extra directory entry). Where
+/// `O_TMPFILE` or `/proc` is missing, a named staging file is moved into place without
+/// replacing anything; if even that is impossible, the reference's exclusive create + write.
+/// Mode stays `0o666` under the umask, as the reference's.
 fn try_create(path: &Path, line: &str) -> Result<Create, LockError> {
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    match publish_anonymous(dir, path, line) {
+        Some(Ok(())) => return Ok(Create::Created),
+        Some(Err(e)) => return Ok(Create::OpenFailed(e)),
+        None => {}
+    }
     let staged = tempfile::Builder::new()
         .prefix(".claim-")
         .suffix(".tmp")
@@ -473,6 +480,29 @@ fn try_create(path: &Path, line: &str) -> Result<Create, LockError> {
         Ok(_) => Ok(Create::Created),
         // The staged file is removed when the error (which owns it) is dropped.
         Err(e) => Ok(Create::OpenFailed(e.error)),
+    }
+}
+
+/// `O_TMPFILE` + `linkat`: `None` when this filesystem or kernel cannot do it (use a fallback),
+/// `Some(Err(EEXIST))` when the lock is taken.
+fn publish_anonymous(dir: &Path, path: &Path, line: &str) -> Option<io::Result<()>> {
+    use rustix::fs::{linkat, openat, AtFlags, Mode, OFlags, CWD};
+    use std::os::fd::AsRawFd;
+    let fd = openat(
+        CWD,
+        dir,
+        OFlags::WRONLY | OFlags::TMPFILE | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o666),
+    )
+    .ok()?;
+    let mut file = fs::File::from(fd);
+    file.write_all(line.as_bytes()).ok()?;
+    let proc_path = format!("/proc/self/fd/{}", file.as_raw_fd());
+    match linkat(CWD, proc_path.as_str(), CWD, path, AtFlags::SYMLINK_FOLLOW) {
+        Ok(()) => Some(Ok(())),
+        Err(rustix::io::Errno::EXIST) => Some(Err(io::Error::from(ErrorKind::AlreadyExists))),
+        // No /proc, or a filesystem that refuses the link: let a fallback try.
+        Err(_) => None,
     }
 }
 
