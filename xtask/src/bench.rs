@@ -7,7 +7,8 @@
 //!
 //! ```text
 //! cargo xtask bench [--json] [--control-socket PATH] [--with-live-gate] [--no-real-pi] [--quick]
-//!                   [--only control_socket,breakdown,real_pi,mailbox,lock,scaling]
+//!                   [--only control_socket,breakdown,real_pi,mailbox,lock,scaling] [--tmp DIR]
+//!                   [--also-tmpfs DIR]
 //! ```
 //!
 //! * `--control-socket PATH`: dispatch to an existing listener (garden id = the file stem; the
@@ -88,7 +89,9 @@ fn parse(args: &[String]) -> Result<Flags, String> {
             | "--lock-secs"
             | "--fill-budget-s"
             | "--upserts-per-level"
-            | "--peers-runs" => {
+            | "--peers-runs"
+            | "--tmp"
+            | "--also-tmpfs" => {
                 let v = it.next().ok_or_else(|| format!("{a} needs a value"))?;
                 f.passthrough.push(a.clone());
                 f.passthrough.push(v.clone());
@@ -101,7 +104,7 @@ fn parse(args: &[String]) -> Result<Flags, String> {
 }
 
 fn usage() -> String {
-    "usage: cargo xtask bench [--json] [--control-socket PATH] [--with-live-gate] [--no-real-pi] [--quick] [--only SECTIONS]".to_owned()
+    "usage: cargo xtask bench [--json] [--control-socket PATH] [--with-live-gate] [--no-real-pi] [--quick] [--only SECTIONS] [--tmp DIR] [--also-tmpfs DIR]".to_owned()
 }
 
 fn target_dir(root: &Path) -> PathBuf {
