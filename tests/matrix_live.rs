@@ -522,24 +522,15 @@ fn c6_write_saved_session(world: &World, gid: &GardenId) -> Result<std::path::Pa
         .cwd
         .to_str()
         .ok_or_else(|| CellError::step("write the saved pi session", "world cwd is not UTF-8"))?;
-    let folder_name: String = cwd
-        .trim_start_matches('/')
-        .chars()
-        .map(|c| {
-            if matches!(c, '/' | '\\' | ':') {
-                '-'
-            } else {
-                c
-            }
-        })
-        .collect();
-    let folder = world
-        .agent
-        .join("sessions")
-        .join(format!("--{folder_name}--"));
+    // pi's own layout (entwurf-spawn reads it back the same way; real pi must find it too).
+    let folder = entwurf_spawn::identity::sessions_dir(&world.agent)
+        .join(entwurf_spawn::identity::session_folder_name(cwd));
     std::fs::create_dir_all(&folder).map_err(step)?;
     let stamp = "2026-06-12T10:00:00.000Z";
-    let file = folder.join(format!("{}_{gid}.jsonl", stamp.replace([':', '.'], "-")));
+    let file = folder.join(entwurf_spawn::identity::session_file_name(
+        stamp,
+        gid.as_str(),
+    ));
     let entries = [
         serde_json::json!({"type": "session", "version": 3, "id": gid.as_str(), "timestamp": stamp, "cwd": cwd}),
         serde_json::json!({"type": "model_change", "id": "c6000001", "parentId": null,
