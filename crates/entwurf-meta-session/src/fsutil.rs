@@ -104,21 +104,7 @@ fn rename_noreplace(tmp: &Path, file: &Path) -> io::Result<()> {
 
 /// tmp (0600) + rename without fsync: for caches, where losing the newest write is harmless.
 pub(crate) fn write_atomic_nosync(tmp: &Path, file: &Path, bytes: &[u8]) -> io::Result<()> {
-    let result = (|| {
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(tmp)?;
-        f.write_all(bytes)?;
-        drop(f);
-        fs::rename(tmp, file)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(tmp);
-    }
-    result
+    write_atomic_ino(tmp, file, bytes, Publish::Replace, false).map(|_| ())
 }
 
 /// Appends a suffix to a path's final component: `a/b.json` + `.tmp` → `a/b.json.tmp`.
