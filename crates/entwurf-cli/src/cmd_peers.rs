@@ -5,8 +5,14 @@
 //! (300 ms). Other backends: `unsupported`, plus the mailbox deliverability from the receiver
 //! marker. Symlinks are reported and never followed or probed; names that are not
 //! `<gid>.sock` are reported as malformed and never probed. Read-only.
+//!
+//! The control dir and the receivers dir are each listed once (names and entry types); a path
+//! the listing shows absent is answered from the listing (no lstat, no marker open), so only
+//! what exists is inspected, probed or read. A dir that cannot be listed falls back to asking
+//! path by path.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::ffi::{OsStr, OsString};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -59,12 +65,29 @@ struct RecordProblem {
     message: String,
 }
 
+/// What a directory holds by name, from one readdir (file types from the entries, symlinks
+/// never followed). `listed == false` when the directory could not be listed for a reason other
+/// than being missing: callers then fall back to asking the filesystem path by path.
+struct DirNames {
+    names: HashSet<OsString>,
+    listed: bool,
+}
+
+impl DirNames {
+    /// Could `name` exist in the directory? `false` only when the listing says it is absent.
+    fn may_hold(&self, name: &OsStr) -> bool {
+        !self.listed || self.names.contains(name)
+    }
+}
+
 /// What the control dir holds, by name (no connect).
 struct SocketScan {
     sockets: BTreeSet<GardenId>,
     symlinked: BTreeSet<GardenId>,
     malformed: Vec<String>,
     error: Option<String>,
+    /// Every gid-shaped `*.sock` entry (socket, symlink or anything else).
+    present: DirNames,
 }
 
 fn scan_control_dir(dir: &Path) -> SocketScan {
@@ -73,43 +96,82 @@ fn scan_control_dir(dir: &Path) -> SocketScan {
         symlinked: BTreeSet::new(),
         malformed: Vec::new(),
         error: None,
+        present: DirNames {
+            names: HashSet::new(),
+            listed: true,
+        },
     };
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return scan,
         Err(e) => {
             scan.error = Some(format!("cannot list {}: {e}", dir.display()));
+            scan.present.listed = false;
             return scan;
         }
     };
     for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
+        let file_name = entry.file_name();
+        let name = file_name.to_string_lossy();
         let Some(stem) = name.strip_suffix(".sock") else {
             continue;
         };
         let Ok(gid) = GardenId::parse(stem) else {
-            scan.malformed.push(name);
+            scan.malformed.push(name.into_owned());
             continue;
         };
-        // lstat only: a symlink is never followed.
-        match inspect(&entry.path()) {
-            SocketInspection::AddressConflict {
-                reason: ConflictReason::Symlink,
-                ..
-            } => {
-                scan.symlinked.insert(gid);
-            }
-            _ => {
-                scan.sockets.insert(gid);
-            }
+        // The entry's own type (lstat semantics): a symlink is never followed.
+        let symlink = match entry.file_type() {
+            Ok(ft) => ft.is_symlink(),
+            Err(_) => matches!(
+                inspect(&entry.path()),
+                SocketInspection::AddressConflict {
+                    reason: ConflictReason::Symlink,
+                    ..
+                }
+            ),
+        };
+        if symlink {
+            scan.symlinked.insert(gid);
+        } else {
+            scan.sockets.insert(gid);
         }
+        scan.present.names.insert(file_name);
     }
     scan.malformed.sort();
     scan
 }
 
-async fn socket_liveness(path: &Path) -> (String, Option<String>) {
-    match inspect(path) {
+/// The names in the receivers dir (one readdir). Missing → empty; unlistable → not listed.
+fn scan_receivers_dir(dir: &Path) -> DirNames {
+    match std::fs::read_dir(dir) {
+        Ok(entries) => DirNames {
+            names: entries.flatten().map(|e| e.file_name()).collect(),
+            listed: true,
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => DirNames {
+            names: HashSet::new(),
+            listed: true,
+        },
+        Err(_) => DirNames {
+            names: HashSet::new(),
+            listed: false,
+        },
+    }
+}
+
+/// `inspect`, skipped (as `Absent`) when the control dir listing says nothing is there.
+fn inspect_listed(present: &DirNames, path: &Path) -> SocketInspection {
+    match path.file_name() {
+        Some(name) if !present.may_hold(name) => SocketInspection::Absent {
+            socket_path: path.to_path_buf(),
+        },
+        _ => inspect(path),
+    }
+}
+
+async fn socket_liveness(inspection: SocketInspection) -> (String, Option<String>) {
+    match inspection {
         SocketInspection::Absent { .. } => ("dead".into(), None),
         SocketInspection::SocketFile { socket_path } => {
             let l = probe(&socket_path).await;
@@ -139,6 +201,7 @@ async fn build(ctx: &Ctx) -> Result<Report, CliError> {
     let control = ctx.control_dir()?;
     let listing = list_records(&dirs.sessions)?;
     let scan = scan_control_dir(&control);
+    let receivers = scan_receivers_dir(&dirs.receivers);
     let records: BTreeMap<GardenId, MetaRecord> = listing
         .records
         .into_iter()
@@ -151,7 +214,7 @@ async fn build(ctx: &Ctx) -> Result<Report, CliError> {
         let path = socket_path(&control, &gid);
         let peer = match records.get(&gid) {
             Some(record) if record.backend == Backend::Pi => {
-                let (liveness, note) = socket_liveness(&path).await;
+                let (liveness, note) = socket_liveness(inspect_listed(&scan.present, &path)).await;
                 Peer {
                     garden_id: gid.to_string(),
                     backend: Backend::Pi.as_str().into(),
@@ -162,8 +225,17 @@ async fn build(ctx: &Ctx) -> Result<Report, CliError> {
                 }
             }
             Some(record) => {
-                let d = entwurf_mailbox::mailbox_deliverability_for(&dirs.receivers, record);
-                let conflict = !matches!(inspect(&path), SocketInspection::Absent { .. });
+                let marker_name = format!("{}.json", gid.as_str());
+                let d = if receivers.may_hold(OsStr::new(&marker_name)) {
+                    entwurf_mailbox::mailbox_deliverability_for(&dirs.receivers, record)
+                } else {
+                    // No marker file: exactly what the reader answers for an absent marker.
+                    entwurf_mailbox::mailbox_deliverability_with(record, false)
+                };
+                let conflict = !matches!(
+                    inspect_listed(&scan.present, &path),
+                    SocketInspection::Absent { .. }
+                );
                 Peer {
                     garden_id: gid.to_string(),
                     backend: record.backend.as_str().into(),
@@ -176,7 +248,7 @@ async fn build(ctx: &Ctx) -> Result<Report, CliError> {
                 }
             }
             None => {
-                let (liveness, note) = socket_liveness(&path).await;
+                let (liveness, note) = socket_liveness(inspect_listed(&scan.present, &path)).await;
                 Peer {
                     garden_id: gid.to_string(),
                     backend: "socket-only".into(),
