@@ -1,7 +1,7 @@
 //! The record store on disk: paths, existence, read by gid, atomic write, listing, upsert.
 
 use std::fs;
-use std::io;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -292,11 +292,26 @@ fn record_file_names(dir: &Path) -> Result<Vec<String>, RecordError> {
 /// Large stores are read by up to four threads (the order of the result does not depend on it).
 pub fn list_records(sessions_dir: &Path) -> Result<Listing, RecordError> {
     let names = record_file_names(sessions_dir)?;
-    let read_one = |name: &String| {
-        fs::read(sessions_dir.join(name))
-            .map_err(|e| format!("could not read the file: {e}"))
-            .and_then(|b| parse_stored_record(&b).map_err(|e| e.to_string()))
-            .map(|stored| stored.record)
+    // Reads a chunk of names with one reused read buffer and path (no per-file allocation).
+    let read_all = |part: &[String]| -> Vec<Result<MetaRecord, String>> {
+        let mut buf = Vec::with_capacity(4096);
+        let mut path = sessions_dir.to_path_buf();
+        part.iter()
+            .map(|name| {
+                buf.clear();
+                path.push(name);
+                let read = fs::File::open(&path).and_then(|mut f| f.read_to_end(&mut buf));
+                path.pop();
+                read.map_err(|e| format!("could not read the file: {e}"))?;
+                parse_stored_record(&buf)
+                    .map(|stored| stored.record)
+                    .map_err(|e| e.to_string())
+            })
+            .collect()
+    };
+    let serial = |names: Vec<String>| -> Vec<(String, Result<MetaRecord, String>)> {
+        let parsed = read_all(&names);
+        names.into_iter().zip(parsed).collect()
     };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
     let files: Vec<(String, Result<MetaRecord, String>)> =
@@ -305,7 +320,7 @@ pub fn list_records(sessions_dir: &Path) -> Result<Listing, RecordError> {
             let parsed: Vec<Vec<Result<MetaRecord, String>>> = std::thread::scope(|scope| {
                 let handles: Vec<_> = names
                     .chunks(chunk)
-                    .map(|part| scope.spawn(move || part.iter().map(read_one).collect()))
+                    .map(|part| scope.spawn(move || read_all(part)))
                     .collect();
                 handles
                     .into_iter()
@@ -321,10 +336,10 @@ pub fn list_records(sessions_dir: &Path) -> Result<Listing, RecordError> {
                 names.into_iter().zip(parsed).collect()
             } else {
                 // A reader thread died (it cannot, short of a bug): read serially instead.
-                names.iter().map(|n| (n.clone(), read_one(n))).collect()
+                serial(names)
             }
         } else {
-            names.iter().map(|n| (n.clone(), read_one(n))).collect()
+            serial(names)
         };
     let mut listing = Listing::default();
     for (name, parsed) in files {
