@@ -300,7 +300,9 @@ pub fn list_records(sessions_dir: &Path) -> Result<Listing, RecordError> {
             .map(|name| {
                 buf.clear();
                 path.push(name);
-                let read = fs::File::open(&path).and_then(|mut f| f.read_to_end(&mut buf));
+                // Through `Take`: `File::read_to_end` would fstat and lseek for a size hint.
+                let read =
+                    fs::File::open(&path).and_then(|f| f.take(u64::MAX).read_to_end(&mut buf));
                 path.pop();
                 read.map_err(|e| format!("could not read the file: {e}"))?;
                 parse_stored_record(&buf)
