@@ -78,24 +78,24 @@ impl Drop for Owner {
     }
 }
 
+/// The golden receiver-marker input (claude-code, session-start) for an owner pid.
+fn golden_receiver_input(owner_pid: i64) -> ReceiverMarkerInput {
+    ReceiverMarkerInput {
+        garden_id: gid(GID),
+        backend: Backend::ClaudeCode,
+        native_session_id: NATIVE.into(),
+        owner_pid,
+        owner_kind: None,
+        arm_provenance: ArmProvenance::SessionStart,
+    }
+}
+
 #[test]
 fn receiver_marker_writes_golden_bytes() {
     let tmp = tempfile::tempdir().unwrap();
     let receivers = tmp.path().join("receivers");
     let (pid, key) = me();
-    let path = write_receiver_marker(
-        &receivers,
-        &ReceiverMarkerInput {
-            garden_id: gid(GID),
-            backend: Backend::ClaudeCode,
-            native_session_id: NATIVE.into(),
-            owner_pid: pid,
-            owner_kind: None,
-            arm_provenance: ArmProvenance::SessionStart,
-        },
-        now(),
-    )
-    .unwrap();
+    let path = write_receiver_marker(&receivers, &golden_receiver_input(pid), now()).unwrap();
     assert_eq!(path, receivers.join(format!("{GID}.json")));
     assert_eq!(
         fs::read_to_string(&path).unwrap(),
@@ -362,19 +362,7 @@ fn markers_of_an_exited_owner_read_as_absent() {
     // A live owner of our own (not a synchronisation sleep: it just has to exist).
     let mut owner = Owner(Command::new("sleep").arg("300").spawn().unwrap());
     let pid = owner.0.id() as i64;
-    write_receiver_marker(
-        &receivers,
-        &ReceiverMarkerInput {
-            garden_id: gid(GID),
-            backend: Backend::ClaudeCode,
-            native_session_id: NATIVE.into(),
-            owner_pid: pid,
-            owner_kind: None,
-            arm_provenance: ArmProvenance::SessionStart,
-        },
-        now(),
-    )
-    .unwrap();
+    write_receiver_marker(&receivers, &golden_receiver_input(pid), now()).unwrap();
     write_sender_marker(
         &senders,
         &SenderMarkerInput {
