@@ -4,11 +4,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::UnixStream;
-
-use crate::socket::{errno_name, is_dead_connect_error};
-use crate::wire::{drain_lines, Request, Response, RuntimeInfo, SendRequest};
+use crate::socket::is_dead_connect_error;
+use crate::wire::{Request, Response, RuntimeInfo, SendRequest};
 
 /// Default budget for connect plus reply (`sendRpcCommand`). The v2 `send` uses it.
 pub const DEFAULT_RPC_TIMEOUT: Duration = Duration::from_millis(5000);
@@ -85,19 +82,13 @@ pub struct SendAck {
     pub error: Option<String>,
 }
 
-fn is_peer_gone(err: &io::Error) -> bool {
-    matches!(
-        err.kind(),
-        io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
-    )
-}
-
 /// Sends one command on a fresh connection and waits for its response.
 ///
 /// Writes `request.to_line()`, then reads lines, ignoring any that are not
 /// `{"type":"response","command":<request's type>,…}`; the first match wins, after which the
-/// write half is shut down (graceful FIN) and the connection dropped. The client sends no `id`
-/// and does not check one.
+/// connection is closed (the listener reads EOF). The client sends no `id` and does not check
+/// one. The first 2 ms of the wait for the reply block the calling task in `poll(2)` (a local
+/// listener answers well within that); a slower reply is awaited on the tokio reactor.
 ///
 /// * On timeout (one budget for connect plus reply) → [`RpcError::Timeout`] (indeterminate).
 /// * When the peer vanishes before a match (EOF, `EPIPE`, `ECONNRESET`) →
@@ -108,58 +99,7 @@ pub async fn send_command(
     request: &Request,
     timeout: Duration,
 ) -> Result<Response, RpcError> {
-    match tokio::time::timeout(timeout, exchange(path, request)).await {
-        Ok(result) => result,
-        Err(_) => Err(RpcError::Timeout {
-            path: path.to_path_buf(),
-            timeout,
-        }),
-    }
-}
-
-async fn exchange(path: &Path, request: &Request) -> Result<Response, RpcError> {
-    let mut stream = UnixStream::connect(path)
-        .await
-        .map_err(|source| RpcError::Connect {
-            path: path.to_path_buf(),
-            code: errno_name(&source).unwrap_or_else(|| "unknown".to_owned()),
-            source,
-        })?;
-    let io_err = |source: io::Error| {
-        if is_peer_gone(&source) {
-            RpcError::ClosedBeforeResponse {
-                path: path.to_path_buf(),
-            }
-        } else {
-            RpcError::Io {
-                path: path.to_path_buf(),
-                source,
-            }
-        }
-    };
-    stream
-        .write_all(request.to_line().as_bytes())
-        .await
-        .map_err(io_err)?;
-    let expected = request.command();
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 8192];
-    loop {
-        let n = stream.read(&mut chunk).await.map_err(io_err)?;
-        if n == 0 {
-            return Err(RpcError::ClosedBeforeResponse {
-                path: path.to_path_buf(),
-            });
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        for line in drain_lines(&mut buf) {
-            if let Some(response) = Response::match_line(&line, expected) {
-                // The answer is in hand; a failed FIN changes nothing for the caller.
-                let _ = stream.shutdown().await;
-                return Ok(response);
-            }
-        }
-    }
+    crate::conn::send_fresh(path, request, timeout).await
 }
 
 /// Sends a `send` with the default 5000 ms budget. See [`send_message_within`].

@@ -17,6 +17,10 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Dispatching under a lock: [`probe_connect`] is the liveness probe that keeps its connection
+//! ([`Probed::Alive`] holds a [`ProbeConnection`]), so the request can follow on the same
+//! connection instead of a second connect.
+//!
 //! Serving: `Server::bind(dir, &gid, handler).await?` gives a [`ServerHandle`]; `shutdown()`
 //! removes the socket only if it is still the one bound.
 
@@ -75,6 +79,7 @@ impl SocketInspection {
 }
 
 mod client;
+mod conn;
 mod server;
 mod socket;
 pub mod test_support;
@@ -84,6 +89,7 @@ pub use client::{
     get_info, get_info_within, send_command, send_message, send_message_within, FailureClass,
     RpcError, SendAck, DEFAULT_RPC_TIMEOUT, GET_INFO_TIMEOUT,
 };
+pub use conn::{probe_connect, ProbeConnection, Probed, FAST_WAIT};
 pub use server::{respond_to_line, Handler, ServeError, Server, ServerHandle};
 pub use socket::{
     default_control_dir, errno_name, inspect, inspect_and_probe, is_dead_connect_error, probe,

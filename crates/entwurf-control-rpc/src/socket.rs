@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use entwurf_meta_session::GardenId;
-use tokio::net::UnixStream;
 
+use crate::conn::probe_connect;
 use crate::{ConflictReason, SocketInspection, SocketLiveness};
 
 /// Connect probe budget (`DEFAULT_PROBE_TIMEOUT_MS`).
@@ -102,17 +102,12 @@ pub async fn probe(path: &Path) -> SocketLiveness {
 /// closes at once.
 ///
 /// Accepted → `Alive` (even a listener that never answers); `ECONNREFUSED`/`ENOENT` → `Dead`;
-/// any other error → `Indeterminate`. On timeout (no accept and no error within `timeout`) the
-/// attempt is dropped and the answer is `Indeterminate`.
+/// any other error → `Indeterminate` (`EAGAIN` for a full backlog). A Unix-socket connect never
+/// waits (it completes or fails at once, see [`crate::probe_connect`]), so `timeout` is an upper
+/// bound that is never reached; it is kept for callers that budget probes.
 pub async fn probe_within(path: &Path, timeout: Duration) -> SocketLiveness {
-    match tokio::time::timeout(timeout, UnixStream::connect(path)).await {
-        Ok(Ok(stream)) => {
-            drop(stream);
-            SocketLiveness::Alive
-        }
-        Ok(Err(err)) if is_dead_connect_error(&err) => SocketLiveness::Dead,
-        Ok(Err(_)) | Err(_) => SocketLiveness::Indeterminate,
-    }
+    let _ = timeout;
+    probe_connect(path).liveness()
 }
 
 /// `lstat` first, then probe only a socket file: absent → dead, socket-file → the probe's answer,
