@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use entwurf_control_rpc::{
-    inspect, probe, send_message, socket_path, FailureClass, SendMode, SendRequest, SenderEnvelope,
-    SocketInspection, SocketLiveness,
+    inspect, probe_connect, send_message, socket_path, FailureClass, ProbeConnection, Probed,
+    SendMode, SendRequest, SenderEnvelope, SocketInspection, SocketLiveness, DEFAULT_RPC_TIMEOUT,
 };
 use entwurf_lock::{AcquireOutcome, Lock, LockClaim};
 use entwurf_meta_session::{read_record, record_exists, Backend, GardenId, MetaRecord};
@@ -79,6 +79,38 @@ impl NativePushAdapter for NativePushNotWired {
 
 use entwurf_spawn::PreflightConfig;
 
+/// The connections of alive probes, kept (one per socket path) from the probe under the lock
+/// until the send that follows takes it, or until the lock for that target is released.
+#[derive(Debug, Default)]
+struct ProbeStash(std::sync::Mutex<Vec<ProbeConnection>>);
+
+impl ProbeStash {
+    fn slots(&self) -> std::sync::MutexGuard<'_, Vec<ProbeConnection>> {
+        // A panic elsewhere cannot leave the list half-updated: every change is one push/remove.
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Keeps `conn`, replacing (closing) an older one to the same path.
+    fn put(&self, conn: ProbeConnection) {
+        let mut slots = self.slots();
+        slots.retain(|c| c.path() != conn.path());
+        slots.push(conn);
+    }
+
+    /// Takes the kept connection to `path`, if any.
+    fn take(&self, path: &Path) -> Option<ProbeConnection> {
+        let mut slots = self.slots();
+        let i = slots.iter().position(|c| c.path() == path)?;
+        Some(slots.swap_remove(i))
+    }
+
+    fn len(&self) -> usize {
+        self.slots().len()
+    }
+}
+
 /// Real IO for the decider and every hand.
 pub struct Production {
     dirs: ProductionDirs,
@@ -89,6 +121,7 @@ pub struct Production {
     preflight: PreflightConfig,
     spawn_bg: Arc<dyn SpawnBgHand>,
     native_push: Arc<dyn NativePushAdapter>,
+    probes: ProbeStash,
 }
 
 impl std::fmt::Debug for Production {
@@ -123,6 +156,7 @@ impl Production {
             },
             spawn_bg: Arc::new(SpawnBgUnavailable),
             native_push: Arc::new(NativePushNotWired),
+            probes: ProbeStash::default(),
         }
     }
 
@@ -191,7 +225,16 @@ impl Production {
         socket_path(&self.dirs.control, gid)
     }
 
+    /// How many alive-probe connections are being kept for a send (0 between dispatches).
+    pub fn kept_probe_connections(&self) -> usize {
+        self.probes.len()
+    }
+
     fn release_blocking(&self, claim: &LockClaim) -> Result<(), IoFailure> {
+        // A probe connection no send took (a reject, an error, a spawn) is closed while the lock
+        // is still held, so nothing outlives the lock taken before the probe.
+        let kept = self.dirs.control.join(format!("{}.sock", claim.garden_id));
+        drop(self.probes.take(&kept));
         self.lock
             .release(claim)
             .map(|_| ())
@@ -261,8 +304,15 @@ impl DispatchSeams for Production {
         Ok(inspect(&self.canonical_socket(gid)))
     }
 
+    /// The connect probe; an alive probe's connection is kept for the send that follows under
+    /// the same lock (one connection per dispatch instead of two).
     async fn probe_socket(&self, socket_path: &Path) -> Result<SocketLiveness, IoFailure> {
-        Ok(probe(socket_path).await)
+        let probed = probe_connect(socket_path);
+        let liveness = probed.liveness();
+        if let Probed::Alive(conn) = probed {
+            self.probes.put(conn);
+        }
+        Ok(liveness)
     }
 
     async fn preflight_for_cwd(&self, cwd: &str) -> Result<Preflight, IoFailure> {
@@ -313,7 +363,13 @@ impl ControlSendDeps for Production {
             // Rebuilt per attempt, so a retry carries a fresh timestamp.
             sender: (self.sender)(),
         };
-        match send_message(&plan.socket_path, request).await {
+        // The alive probe's connection when there is one (same bytes, same error classes; a
+        // peer that closed it before the request went out gets a fresh connect), else a new one.
+        let sent = match self.probes.take(&plan.socket_path) {
+            Some(conn) => conn.send_message(request, DEFAULT_RPC_TIMEOUT).await,
+            None => send_message(&plan.socket_path, request).await,
+        };
+        match sent {
             Ok(ack) => Ok(RpcAck {
                 success: ack.success,
                 error: ack.error,
