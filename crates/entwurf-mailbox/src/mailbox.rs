@@ -4,18 +4,24 @@
 //!
 //! 1. read the identity (the record must exist and parse; it is never modified);
 //! 2. the body must be non-empty;
-//! 3. `mkdir -p <mailbox>/<gid>`;
+//! 3. open `<mailbox>/<gid>` once (created with `mkdir -p` only when missing); every file
+//!    below is then named relative to that handle;
 //! 4. write the body to `.<name>.tmp` (0600) — a dot name the doorbell glob `*.msg` and the
 //!    drain never match;
-//! 5. stamp `state.json` `lastEnqueuedAt` (tmp + rename). **If this fails, the tmp file is
-//!    removed and the error returned: no message was ever visible**, so there is no orphan
-//!    `.msg` that no doorbell will announce (the reference leaves the `.msg` behind);
+//! 5. stamp `state.json` `lastEnqueuedAt` (tmp + atomic replace: the names are exchanged and
+//!    the old file unlinked, or a plain rename where exchange is unavailable). **If this
+//!    fails, the tmp file is removed and the error returned: no message was ever visible**, so
+//!    there is no orphan `.msg` that no doorbell will announce (the reference leaves the `.msg`
+//!    behind);
 //! 6. publish: rename the tmp file to `<stamp>.msg` without replacing anything (a name collision
 //!    picks a fresh tag);
-//! 7. poke `inbox.signal` with `<ISO now>\n` (0600 on create, mode kept on rewrite). **If the
-//!    poke fails, the message is withdrawn** (renamed back to its hidden tmp name and removed) and
-//!    [`MailboxError::SignalFailed`] returned; if a doorbell or drain already took it, the
-//!    message is in the receiver's hands and the enqueue reports success.
+//! 7. poke `inbox.signal` with `<ISO now>\n`, written in place from offset 0 (0600 on create,
+//!    mode and inode kept on rewrite; shrunk only if the old content was longer, so the file
+//!    is never seen empty). New content and a new mtime fire the watch, as with the
+//!    reference's truncating overwrite, without the truncation that makes ext4 start
+//!    writeback. **If the poke fails, the message is withdrawn** (renamed back to its hidden
+//!    tmp name and removed) and [`MailboxError::SignalFailed`] returned; if a doorbell or drain
+//!    already took it, the message is in the receiver's hands and the enqueue reports success.
 //!
 //! The state stamp therefore happens before the message becomes visible instead of after (a
 //! drain racing between steps 5 and 6 sees the stamp one message early, which is harmless).
@@ -39,9 +45,9 @@ use serde::Serialize;
 use crate::body::message_file_name;
 use crate::deliverability::Deliverability;
 use crate::error::{io_err, mkdir_err, MailboxError};
-use crate::fsio::{create_new_0600, overwrite_keep_mode, rename_no_replace};
+use crate::fsio::{MailboxDir, Replace};
 use crate::identity::read_identity;
-use crate::state::{read_state, stamp_state, ReceiptField};
+use crate::state::{read_state, stamp_in, stamp_state, ReceiptField};
 
 /// The doorbell edge file inside a mailbox.
 pub const SIGNAL_FILE: &str = "inbox.signal";
@@ -166,37 +172,60 @@ fn enqueue_for(
     now: DateTime<Utc>,
     tags: &mut dyn TagSource,
 ) -> Result<Enqueued, MailboxError> {
+    enqueue_with(
+        record,
+        record_path,
+        mailbox_dir,
+        body,
+        now,
+        tags,
+        Replace::Exchange,
+    )
+}
+
+/// [`enqueue_for`] with the `state.json` replace strategy chosen (tests force the fallback).
+fn enqueue_with(
+    record: &MetaRecord,
+    record_path: PathBuf,
+    mailbox_dir: &Path,
+    body: &str,
+    now: DateTime<Utc>,
+    tags: &mut dyn TagSource,
+    how: Replace,
+) -> Result<Enqueued, MailboxError> {
     let gid = &record.garden_id;
     if body.is_empty() {
         return Err(MailboxError::EmptyBody { gid: gid.clone() });
     }
+    // 3. One handle on the mailbox dir; `mkdir -p` only when it is missing.
     let dir = mailbox_path(mailbox_dir, gid);
-    std::fs::create_dir_all(&dir).map_err(|e| mkdir_err(&dir, e))?;
+    let d = MailboxDir::open_or_create(&dir).map_err(|e| mkdir_err(&dir, e))?;
 
     // 4. Body under a hidden name nobody globs.
-    let (tmp, _) = write_hidden(&dir, body.as_bytes(), now, tags)?;
+    let tmp = write_hidden(&d, body.as_bytes(), now, tags)?;
 
     // 5. Stamp before the message is visible; on failure nothing is left behind.
-    if let Err(e) = stamp_state(mailbox_dir, gid, ReceiptField::LastEnqueuedAt, now) {
-        let _ = std::fs::remove_file(&tmp);
+    if let Err(e) = stamp_in(&d, gid, ReceiptField::LastEnqueuedAt, now, how) {
+        let _ = d.remove(&tmp);
         return Err(e);
     }
 
     // 6. Publish without replacing a same-named message.
-    let message_path = match publish(&dir, &tmp, now, tags) {
-        Ok(p) => p,
+    let message = match publish(&d, &tmp, now, tags) {
+        Ok(name) => name,
         Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
+            let _ = d.remove(&tmp);
             return Err(e);
         }
     };
+    let message_path = d.join(&message);
 
     // 7. Poke last.
-    let signal_path = dir.join(SIGNAL_FILE);
-    if let Err(source) = poke(&signal_path, now) {
-        return match std::fs::rename(&message_path, &tmp) {
+    let signal_path = d.join(SIGNAL_FILE);
+    if let Err(source) = poke(&d, now) {
+        return match d.rename(&message, &tmp) {
             Ok(()) => {
-                let _ = std::fs::remove_file(&tmp);
+                let _ = d.remove(&tmp);
                 Err(MailboxError::SignalFailed {
                     gid: gid.clone(),
                     signal_path,
@@ -225,73 +254,74 @@ fn enqueue_for(
     })
 }
 
+/// Writes the body to `.<name>.tmp` and returns that tmp name.
 fn write_hidden(
-    dir: &Path,
+    d: &MailboxDir,
     bytes: &[u8],
     now: DateTime<Utc>,
     tags: &mut dyn TagSource,
-) -> Result<(PathBuf, String), MailboxError> {
+) -> Result<String, MailboxError> {
     let mut last = None;
     for _ in 0..NAME_ATTEMPTS {
-        let name = message_file_name(now, tags.next_tag());
-        let tmp = dir.join(format!(".{name}.tmp"));
-        match create_new_0600(&tmp) {
+        let tmp = format!(".{}.tmp", message_file_name(now, tags.next_tag()));
+        match d.create_new_0600(&tmp) {
             Ok(mut f) => {
                 let written = f.write_all(bytes);
                 drop(f);
                 if let Err(e) = written {
-                    let _ = std::fs::remove_file(&tmp);
-                    return Err(io_err("write the message body", &tmp, e));
+                    let _ = d.remove(&tmp);
+                    return Err(io_err("write the message body", &d.join(&tmp), e));
                 }
-                return Ok((tmp, name));
+                return Ok(tmp);
             }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some(e),
-            Err(e) => return Err(io_err("create the message file", &tmp, e)),
+            Err(e) => return Err(io_err("create the message file", &d.join(&tmp), e)),
         }
     }
     Err(io_err(
         "find a free message name in",
-        dir,
+        d.path(),
         last.unwrap_or_else(|| io::Error::from(io::ErrorKind::AlreadyExists)),
     ))
 }
 
+/// Renames the hidden tmp file to its `.msg` name (a fresh tag on a collision) and returns
+/// the published name.
 fn publish(
-    dir: &Path,
-    tmp: &Path,
+    d: &MailboxDir,
+    tmp: &str,
     now: DateTime<Utc>,
     tags: &mut dyn TagSource,
-) -> Result<PathBuf, MailboxError> {
+) -> Result<String, MailboxError> {
     // The first attempt reuses the tmp file's own name.
     let first = tmp
-        .file_name()
-        .and_then(|n| n.to_str())
-        .and_then(|n| n.strip_prefix('.'))
+        .strip_prefix('.')
         .and_then(|n| n.strip_suffix(".tmp"))
         .map(str::to_owned);
     let mut candidate = first.unwrap_or_else(|| message_file_name(now, tags.next_tag()));
     let mut last = None;
     for _ in 0..NAME_ATTEMPTS {
-        let target = dir.join(&candidate);
-        match rename_no_replace(tmp, &target) {
-            Ok(()) => return Ok(target),
+        match d.rename_no_replace(tmp, &candidate) {
+            Ok(()) => return Ok(candidate),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                 last = Some(e);
                 candidate = message_file_name(now, tags.next_tag());
             }
-            Err(e) => return Err(io_err("publish the message", &target, e)),
+            Err(e) => return Err(io_err("publish the message", &d.join(&candidate), e)),
         }
     }
     Err(io_err(
         "find a free message name in",
-        dir,
+        d.path(),
         last.unwrap_or_else(|| io::Error::from(io::ErrorKind::AlreadyExists)),
     ))
 }
 
-fn poke(signal_path: &Path, now: DateTime<Utc>) -> io::Result<()> {
-    let mut f = overwrite_keep_mode(signal_path)?;
-    f.write_all(format!("{}\n", iso_millis(now)).as_bytes())
+/// Writes `<ISO now>\n` into `inbox.signal` in place (see [`MailboxDir::overwrite_in_place`]):
+/// the new content and mtime fire the watch, as the reference's truncating overwrite does,
+/// without the truncation that makes ext4 flush.
+fn poke(d: &MailboxDir, now: DateTime<Utc>) -> io::Result<()> {
+    d.overwrite_in_place(SIGNAL_FILE, format!("{}\n", iso_millis(now)).as_bytes())
 }
 
 /// One message returned by a drain.
@@ -472,13 +502,20 @@ pub fn drain(
     let gid = &record.garden_id;
     let dir = mailbox_path(mailbox_dir, gid);
     let names = read_names(&dir)?.unwrap_or_default();
+    // Listed, so it exists; if it vanished since, there is nothing to take.
+    let d = if names.is_empty() {
+        None
+    } else {
+        MailboxDir::open(&dir).map_err(|e| io_err("open the mailbox", &dir, e))?
+    };
     let mut messages = Vec::new();
     let mut left_unread = Vec::new();
     for name in names {
         if !(name.ends_with(".msg") || name.ends_with(".msg.delivered")) {
             continue;
         }
-        match take(&dir, &name) {
+        let Some(d) = &d else { break };
+        match take(d, &name) {
             Ok(Some(m)) => messages.push(m),
             Ok(None) => {}
             Err(error) => left_unread.push(LeftUnread { file: name, error }),
@@ -510,21 +547,18 @@ pub fn drain(
 }
 
 /// Reads and archives one unread message. `Ok(None)`: someone else took it.
-fn take(dir: &Path, name: &str) -> Result<Option<InboxMessage>, MailboxError> {
+fn take(d: &MailboxDir, name: &str) -> Result<Option<InboxMessage>, MailboxError> {
     let mut candidates = vec![name.to_owned()];
     if name.ends_with(".msg") {
         candidates.push(format!("{name}.delivered"));
     }
     for cand in candidates {
-        let path = dir.join(&cand);
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(io_err("read the message", &path, e)),
+        let bytes = match d.read(&cand) {
+            Ok(Some(b)) => b,
+            Ok(None) => continue,
+            Err(e) => return Err(io_err("read the message", &d.join(&cand), e)),
         };
-        let mut archived = path.as_os_str().to_owned();
-        archived.push(".read");
-        match rename_no_replace(&path, Path::new(&archived)) {
+        match d.rename_no_replace(&cand, &format!("{cand}.read")) {
             Ok(()) => {
                 return Ok(Some(InboxMessage {
                     file: cand,
@@ -532,8 +566,116 @@ fn take(dir: &Path, name: &str) -> Result<Option<InboxMessage>, MailboxError> {
                 }))
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(io_err("archive the message", &path, e)),
+            Err(e) => return Err(io_err("archive the message", &d.join(&cand), e)),
         }
     }
     Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use entwurf_meta_session::{Backend, RECORD_SCHEMA_VERSION};
+
+    fn record(gid: &GardenId) -> MetaRecord {
+        MetaRecord {
+            schema_version: RECORD_SCHEMA_VERSION,
+            garden_id: gid.clone(),
+            backend: Backend::ClaudeCode,
+            native_session_id: "native".to_owned(),
+            cwd: "/home/u/proj".to_owned(),
+            model: None,
+            transcript_path: None,
+            parent_garden_id: None,
+            is_entwurf: false,
+            created_at: "2026-06-12T10:00:00.000Z".to_owned(),
+            record_updated_at: "2026-06-12T10:00:00.000Z".to_owned(),
+        }
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// The same enqueues with the `state.json` exchange and with the forced plain-rename
+    /// fallback leave byte-identical mailboxes: messages, receipt state, doorbell.
+    #[rstest::rstest]
+    #[case::exchange(Replace::Exchange)]
+    #[case::plain_rename_fallback(Replace::Rename)]
+    fn both_state_replace_strategies_write_the_same_mailbox(#[case] how: Replace) {
+        let t = tempfile::tempdir().unwrap();
+        let gid = GardenId::parse("20260612T100000-aaaaaa").unwrap();
+        let rec = record(&gid);
+        let mut n = 0u8;
+        let mut tags = move || {
+            n += 1;
+            [0, 0, n]
+        };
+        for (i, body) in ["first", "second"].into_iter().enumerate() {
+            let now = Utc.with_ymd_and_hms(2026, 6, 12, 10, 5, i as u32).unwrap();
+            enqueue_with(
+                &rec,
+                PathBuf::from("r"),
+                t.path(),
+                body,
+                now,
+                &mut tags,
+                how,
+            )
+            .unwrap();
+        }
+        let dir = t.path().join(gid.as_str());
+        assert_eq!(
+            names(&dir),
+            [
+                "2026-06-12T10-05-00-000Z-000001.msg",
+                "2026-06-12T10-05-01-000Z-000002.msg",
+                "inbox.signal",
+                "state.json",
+            ],
+            "{how:?}: no tmp file left"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.join("inbox.signal")).unwrap(),
+            "2026-06-12T10:05:01.000Z\n"
+        );
+        let state = read_state(t.path(), &gid).unwrap();
+        assert_eq!(
+            state.last_enqueued_at.as_deref(),
+            Some("2026-06-12T10:05:01.000Z")
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.join("2026-06-12T10-05-01-000Z-000002.msg")).unwrap(),
+            "second"
+        );
+    }
+
+    #[test]
+    fn a_longer_doorbell_content_is_shrunk_to_the_stamp() {
+        let t = tempfile::tempdir().unwrap();
+        let gid = GardenId::parse("20260612T100000-aaaaaa").unwrap();
+        let dir = t.path().join(gid.as_str());
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(SIGNAL_FILE), "x".repeat(100)).unwrap();
+        let now = Utc.with_ymd_and_hms(2026, 6, 12, 10, 5, 0).unwrap();
+        enqueue_for(
+            &record(&gid),
+            PathBuf::from("r"),
+            t.path(),
+            "b",
+            now,
+            &mut RandomTags,
+        )
+        .unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dir.join(SIGNAL_FILE)).unwrap(),
+            "2026-06-12T10:05:00.000Z\n"
+        );
+    }
 }

@@ -1,16 +1,17 @@
 //! Stamping the receipt state file `<mailboxDir>/<gid>/state.json` (one field,
-//! read-modify-write, tmp + rename, mode 0600). The format itself — [`ReceiptState`], its
+//! read-modify-write, tmp + atomic replace, mode 0600). The format itself — [`ReceiptState`], its
 //! serialiser, strict parser and reader — is owned by `entwurf-meta-session`.
 
 use std::fmt;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use entwurf_meta_session::{iso_millis, GardenId, ReceiptState, ReceiptStateError};
 
 use crate::error::{io_err, MailboxError};
+use crate::fsio::{MailboxDir, Replace};
 
 pub use entwurf_meta_session::receipt_state_path as state_path;
 
@@ -100,7 +101,8 @@ pub fn read_state(mailbox_dir: &Path, gid: &GardenId) -> Result<ReceiptState, Ma
 }
 
 /// Stamps one field to `now` (read-modify-write; creates the dir and the file on first stamp),
-/// writing through a unique tmp file and a rename at mode 0600. Returns the new state.
+/// writing through a unique tmp file that atomically replaces `state.json`, mode 0600. Returns
+/// the new state.
 ///
 /// There is no lock: concurrent stamps race and the last writer wins (as in the reference);
 /// readers never see a half-written file.
@@ -110,36 +112,68 @@ pub fn stamp_state(
     field: ReceiptField,
     now: DateTime<Utc>,
 ) -> Result<ReceiptState, MailboxError> {
-    let current = read_state(mailbox_dir, gid)?;
-    let updated = field.stamped(&current, iso_millis(now));
-    let path = state_path(mailbox_dir, gid);
     let dir = mailbox_dir.join(gid.as_str());
-    std::fs::create_dir_all(&dir).map_err(|e| crate::error::mkdir_err(&dir, e))?;
-    write_atomic_0600(&path, updated.to_file_string().as_bytes())?;
+    let d = MailboxDir::open_or_create(&dir).map_err(|e| crate::error::mkdir_err(&dir, e))?;
+    stamp_in(&d, gid, field, now, Replace::Exchange)
+}
+
+/// [`stamp_state`] inside an already open mailbox directory.
+pub(crate) fn stamp_in(
+    d: &MailboxDir,
+    gid: &GardenId,
+    field: ReceiptField,
+    now: DateTime<Utc>,
+    how: Replace,
+) -> Result<ReceiptState, MailboxError> {
+    let current = read_in(d, gid)?;
+    let updated = field.stamped(&current, iso_millis(now));
+    write_atomic_0600(d, STATE_FILE, updated.to_file_string().as_bytes(), how)?;
     Ok(updated)
 }
 
-/// Writes `bytes` to `path` via `<path>.tmp-<pid>-<epochMillis>-<4 hex>` + rename, mode 0600.
-pub(crate) fn write_atomic_0600(path: &Path, bytes: &[u8]) -> Result<(), MailboxError> {
-    let mut name = path.as_os_str().to_owned();
-    name.push(format!(
-        ".tmp-{}-{}-{:04x}",
+/// Reads `state.json` inside an open mailbox directory (absent → all-null), with the same
+/// checks and errors as [`read_state`].
+fn read_in(d: &MailboxDir, gid: &GardenId) -> Result<ReceiptState, MailboxError> {
+    let path = d.join(STATE_FILE);
+    let bytes = match d.read(STATE_FILE) {
+        Ok(Some(b)) => b,
+        Ok(None) => return Ok(ReceiptState::empty(gid)),
+        Err(e) => return Err(io_err("read the receipt state", &path, e)),
+    };
+    ReceiptState::parse(&String::from_utf8_lossy(&bytes))
+        .and_then(|s| s.check_drift(gid).map(|()| s))
+        .map_err(|source| MailboxError::State {
+            gid: gid.clone(),
+            path,
+            source,
+        })
+}
+
+/// Writes `bytes` as `<dir>/<name>` via `<name>.tmp-<pid>-<epochMillis>-<4 hex>` and an atomic
+/// replace (see [`MailboxDir::replace_with`]), mode 0600.
+pub(crate) fn write_atomic_0600(
+    d: &MailboxDir,
+    name: &str,
+    bytes: &[u8],
+    how: Replace,
+) -> Result<(), MailboxError> {
+    let tmp = format!(
+        "{name}.tmp-{}-{}-{:04x}",
         std::process::id(),
         Utc::now().timestamp_millis(),
         rand::random::<u16>()
-    ));
-    let tmp = PathBuf::from(name);
+    );
     let result = (|| {
-        let mut f = crate::fsio::create_new_0600(&tmp)?;
-        // No fsync (as the reference): a receipt stamp is a hint, and the rename keeps the old
-        // state.json whole if we crash.
+        let mut f = d.create_new_0600(&tmp)?;
+        // No fsync (as the reference): a receipt stamp is a hint, and the atomic replace keeps
+        // the old state.json whole if we crash.
         f.write_all(bytes)?;
         drop(f);
-        std::fs::rename(&tmp, path)
+        d.replace_with(&tmp, name, how)
     })();
     if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(io_err("write the receipt state", path, e));
+        let _ = d.remove(&tmp);
+        return Err(io_err("write the receipt state", &d.join(name), e));
     }
     Ok(())
 }
