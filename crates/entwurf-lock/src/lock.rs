@@ -183,9 +183,16 @@ impl Lock {
             path: path.clone(),
             source,
         })?;
-        self.ensure_dir()?;
-
-        match try_create(&path, &line)? {
+        // The dir almost always exists: try first, and only a failed create (other than EEXIST)
+        // runs `mkdir -p` and tries once more, so its errors are the ones it always gave.
+        let first = match try_create(&path, &line)? {
+            Create::OpenFailed(e) if e.kind() != ErrorKind::AlreadyExists => {
+                self.ensure_dir()?;
+                try_create(&path, &line)?
+            }
+            created_or_taken => created_or_taken,
+        };
+        match first {
             Create::Created => return Ok(AcquireOutcome::Acquired(claim)),
             Create::OpenFailed(e) if e.kind() == ErrorKind::AlreadyExists => {}
             Create::OpenFailed(source) => return Err(LockError::Open { path, source }),
@@ -525,7 +532,16 @@ fn try_create_in_place(path: &Path, line: &str) -> Result<Create, LockError> {
 }
 
 fn read_text(path: &Path) -> io::Result<String> {
-    fs::read(path).map(|b| String::from_utf8_lossy(&b).into_owned())
+    use std::io::Read;
+    let file = fs::File::open(path)?;
+    // A claim is one short line: read into a buffer that fits it, without the size-hint `statx`
+    // `fs::read` makes (`Take` has no size hint); a longer file still reads whole.
+    let mut bytes = Vec::with_capacity(1024);
+    file.take(u64::MAX).read_to_end(&mut bytes)?;
+    Ok(match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    })
 }
 
 /// `Ok(true)` when removed, `Ok(false)` when it was already gone.
@@ -882,5 +898,41 @@ mod tests {
         assert!(lock
             .lock_path(&gid())
             .ends_with("rel/locks/20260612T100000-aaaaaa.lock"));
+    }
+
+    #[test]
+    fn a_missing_dir_is_created_on_the_first_acquire_and_the_claim_lands_whole() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("a/b/locks");
+        let lock = lock_with(&dir, 4242, "00112233aabbccdd", Ok(()));
+        let AcquireOutcome::Acquired(claim) = lock.acquire(&gid()).unwrap() else {
+            panic!("a fresh dir must be acquirable")
+        };
+        let on_disk = fs::read_to_string(lock.lock_path(&gid())).unwrap();
+        assert_eq!(on_disk, claim_line(&claim).unwrap());
+        assert_eq!(lock.release(&claim).unwrap(), ReleaseOutcome::Released);
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_lock_file_that_is_not_utf8_is_corrupt_and_kept() {
+        let tmp = tempfile::tempdir().unwrap();
+        let lock = lock_with(tmp.path(), 4242, "00112233aabbccdd", Ok(()));
+        let path = lock.lock_path(&gid());
+        fs::write(&path, b"\xff\xfe{not json").unwrap();
+        let AcquireOutcome::Conflict(conflict) = lock.acquire(&gid()).unwrap() else {
+            panic!("a corrupt file is a conflict")
+        };
+        assert!(conflict.holder.is_none());
+        assert_eq!(fs::read(&path).unwrap(), b"\xff\xfe{not json");
+    }
+
+    #[test]
+    fn read_text_reads_a_file_longer_than_its_first_buffer_whole() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("long");
+        let text = "x".repeat(5000);
+        fs::write(&path, &text).unwrap();
+        assert_eq!(read_text(&path).unwrap(), text);
     }
 }
