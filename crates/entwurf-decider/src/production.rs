@@ -11,7 +11,7 @@ use entwurf_control_rpc::{
     SendMode, SendRequest, SenderEnvelope, SocketInspection, SocketLiveness, DEFAULT_RPC_TIMEOUT,
 };
 use entwurf_lock::{AcquireOutcome, Lock, LockClaim};
-use entwurf_meta_session::{read_record, record_exists, Backend, GardenId, MetaRecord};
+use entwurf_meta_session::{read_record, Backend, GardenId, MetaRecord, RecordError};
 
 use crate::contract::{
     ControlSocketPlan, DispatchInput, MetaMailboxPlan, Mode, NativePushPlan, SpawnBgPlan, Transport,
@@ -259,9 +259,14 @@ pub async fn dispatch(
 impl DispatchSeams for Production {
     async fn resolve_target(&self, gid: &GardenId) -> Result<TargetResolution, IoFailure> {
         let sessions = &self.dirs.sessions;
-        let exists = record_exists(sessions, gid).map_err(|e| IoFailure::from_error(&e))?;
+        // One read instead of a stat and a read: a missing record is the read's `NotFound`.
+        let identity = match read_record(sessions, gid) {
+            Ok(identity) => Some(identity),
+            Err(RecordError::NotFound { .. }) => None,
+            Err(e) => return Err(IoFailure::from_error(&e)),
+        };
         let socket = self.canonical_socket(gid);
-        if !exists {
+        let Some(identity) = identity else {
             // One lstat, no connect: only a real socket file (not a symlink) is promoted.
             let promoted = matches!(inspect(&socket), SocketInspection::SocketFile { .. });
             return Ok(TargetResolution {
@@ -269,8 +274,7 @@ impl DispatchSeams for Production {
                 pre_probe_address_conflict: false,
                 socket_only_pi: promoted,
             });
-        }
-        let identity = read_record(sessions, gid).map_err(|e| IoFailure::from_error(&e))?;
+        };
         if identity.backend == Backend::Pi {
             return Ok(TargetResolution::citizen(identity));
         }
