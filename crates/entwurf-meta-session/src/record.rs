@@ -295,6 +295,80 @@ pub fn parse_record_bytes(bytes: &[u8]) -> Result<MetaRecord, RecordParseError> 
 
 /// Like [`parse_record_bytes`], but also tells whether the file is v1 and carries its receipts.
 pub fn parse_stored_record(bytes: &[u8]) -> Result<StoredRecord, RecordParseError> {
+    if let Some(record) = parse_exact_v2(bytes) {
+        return Ok(StoredRecord {
+            record,
+            v1_receipts: None,
+        });
+    }
+    parse_checked(bytes)
+}
+
+/// A v2 body exactly as writers produce it: all eleven keys, no other key, no key twice, valid
+/// UTF-8, `schemaVersion` the integer 2. Decoded straight into owned fields, without building a
+/// JSON tree. Serde's implicit `null` default for missing `Option` fields is switched off
+/// (`deserialize_with`), so an absent key is a decode failure, as the checked parser demands.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ExactV2 {
+    schema_version: u32,
+    garden_id: String,
+    backend: String,
+    native_session_id: String,
+    cwd: String,
+    #[serde(deserialize_with = "present_option")]
+    model: Option<String>,
+    #[serde(deserialize_with = "present_option")]
+    transcript_path: Option<String>,
+    #[serde(deserialize_with = "present_option")]
+    parent_garden_id: Option<String>,
+    is_entwurf: bool,
+    created_at: String,
+    record_updated_at: String,
+}
+
+fn present_option<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Option::<String>::deserialize(d)
+}
+
+/// The fast path of [`parse_stored_record`]: `Some` only for a body the checked parser accepts
+/// as v2 with the same result. Everything else (v1, a broken or unusual body) returns `None`
+/// and goes through [`parse_checked`], which also words the error.
+fn parse_exact_v2(bytes: &[u8]) -> Option<MetaRecord> {
+    let raw: ExactV2 = serde_json::from_slice(bytes).ok()?;
+    let non_empty = |s: &String| !s.is_empty();
+    let nullable = |o: &Option<String>| o.as_ref().is_none_or(non_empty);
+    let plain = raw.schema_version == RECORD_SCHEMA_VERSION
+        && non_empty(&raw.native_session_id)
+        && non_empty(&raw.cwd)
+        && non_empty(&raw.created_at)
+        && non_empty(&raw.record_updated_at)
+        && nullable(&raw.model)
+        && nullable(&raw.transcript_path);
+    if !plain {
+        return None;
+    }
+    let parent_garden_id = match raw.parent_garden_id {
+        None => None,
+        Some(p) => Some(validate_parent(&p).ok()?),
+    };
+    Some(MetaRecord {
+        schema_version: RECORD_SCHEMA_VERSION,
+        garden_id: GardenId::parse(&raw.garden_id).ok()?,
+        backend: raw.backend.parse::<Backend>().ok()?,
+        native_session_id: raw.native_session_id,
+        cwd: raw.cwd,
+        model: raw.model,
+        transcript_path: raw.transcript_path,
+        parent_garden_id,
+        is_entwurf: raw.is_entwurf,
+        created_at: raw.created_at,
+        record_updated_at: raw.record_updated_at,
+    })
+}
+
+/// The checked dual-read parser: every rule, in the reference's order, with its error text.
+fn parse_checked(bytes: &[u8]) -> Result<StoredRecord, RecordParseError> {
     let text = String::from_utf8_lossy(bytes);
     let raw: Value = serde_json::from_str(&text).map_err(|e| RecordParseError::InvalidJson {
         detail: e.to_string(),
@@ -561,6 +635,81 @@ mod tests {
             parse_record_bytes(body.as_bytes()).unwrap_err().to_string(),
             want
         );
+    }
+
+    fn golden_record(name: &str) -> Vec<u8> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fixtures/golden/records")
+            .join(name);
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    /// [`V2`] with a stray 0xFF byte inside `cwd` (the checked parser replaces it, like Node).
+    fn invalid_utf8_cwd() -> Vec<u8> {
+        let at = V2.find("\"/c\"").unwrap() + 2;
+        let mut body = V2.as_bytes().to_vec();
+        body.insert(at + 1, 0xff);
+        body
+    }
+
+    /// The fast path never decides differently from the checked parser: it either declines or
+    /// returns exactly the record the checked parser returns.
+    #[rstest]
+    #[case::canonical(V2.as_bytes().to_vec(), true)]
+    #[case::golden_full(golden_record("v2-full.meta.json"), true)]
+    #[case::golden_nulls(golden_record("v2-nulls.meta.json"), true)]
+    #[case::golden_attach(golden_record("v2-attach2.meta.json"), true)]
+    #[case::golden_v1(golden_record("v1-legacy.meta.json"), false)]
+    #[case::missing_model(V2.replace("  \"model\": null,\n", "").into_bytes(), false)]
+    #[case::schema_float(V2.replace("\"schemaVersion\": 2", "\"schemaVersion\": 2.0").into_bytes(), false)]
+    #[case::schema_one(V2.replace("\"schemaVersion\": 2", "\"schemaVersion\": 1").into_bytes(), false)]
+    #[case::duplicate_key(V2.replace("\"cwd\": \"/c\",", "\"cwd\": \"/c\", \"cwd\": \"/d\",").into_bytes(), false)]
+    #[case::stray_key(V2.replace("\"cwd\": \"/c\",", "\"cwd\": \"/c\", \"lastSeen\": \"t\",").into_bytes(), false)]
+    #[case::empty_cwd(V2.replace("\"cwd\": \"/c\"", "\"cwd\": \"\"").into_bytes(), false)]
+    #[case::empty_model(V2.replace("\"model\": null", "\"model\": \"\"").into_bytes(), false)]
+    #[case::bad_parent(V2.replace("\"parentGardenId\": null", "\"parentGardenId\": \"nope\"").into_bytes(), false)]
+    #[case::bad_gid(V2.replace("-aaaaaa", "-AAAAAA").into_bytes(), false)]
+    #[case::bad_backend(V2.replace("claude-code", "claude").into_bytes(), false)]
+    #[case::string_bool(V2.replace("\"isEntwurf\": false", "\"isEntwurf\": \"no\"").into_bytes(), false)]
+    #[case::invalid_utf8(invalid_utf8_cwd(), false)]
+    fn fast_path_agrees_with_checked_parser(#[case] body: Vec<u8>, #[case] fast: bool) {
+        let quick = parse_exact_v2(&body);
+        assert_eq!(quick.is_some(), fast, "fast path taken?");
+        let checked = parse_checked(&body);
+        match quick {
+            Some(record) => assert_eq!(checked.unwrap().record, record),
+            None => {
+                // Declined bodies get the checked parser's own answer through the public entry.
+                assert_eq!(parse_stored_record(&body), checked);
+            }
+        }
+    }
+
+    /// Every golden record, valid or corrupt: the fast path declines or agrees.
+    #[test]
+    fn fast_path_agrees_on_every_golden_record() {
+        let root =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/golden/records");
+        let mut seen = 0;
+        for dir in [root.clone(), root.join("corrupt")] {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if !path.to_string_lossy().ends_with(".meta.json") {
+                    continue;
+                }
+                let body = std::fs::read(&path).unwrap();
+                if let Some(record) = parse_exact_v2(&body) {
+                    assert_eq!(
+                        parse_checked(&body).unwrap().record,
+                        record,
+                        "{}",
+                        path.display()
+                    );
+                }
+                seen += 1;
+            }
+        }
+        assert!(seen > 20, "golden records found: {seen}");
     }
 
     #[test]
