@@ -29,6 +29,7 @@
 use std::collections::HashMap;
 use std::fs;
 use std::io;
+use std::os::fd::OwnedFd;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -83,22 +84,38 @@ pub(crate) struct DirFacts {
     pub has_index: bool,
 }
 
-/// Calls `each(name, d_ino)` for every `*.meta.json` in `dir` with one `getdents` pass and no
-/// allocation per entry. A missing directory has no entries.
-fn for_each_record_name(dir: &Path, mut each: impl FnMut(&str, u64)) -> io::Result<DirFacts> {
-    use rustix::fs::{open, Mode, OFlags, RawDir};
-    let fd = match open(
+/// Opens a store directory for listing; `None` when it does not exist.
+pub(crate) fn open_store_dir(dir: &Path) -> io::Result<Option<OwnedFd>> {
+    use rustix::fs::{open, Mode, OFlags};
+    match open(
         dir,
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
     ) {
-        Ok(fd) => fd,
-        Err(e) if e == rustix::io::Errno::NOENT => return Ok(DirFacts::default()),
-        Err(e) => return Err(e.into()),
-    };
+        Ok(fd) => Ok(Some(fd)),
+        Err(e) if e == rustix::io::Errno::NOENT => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Calls `each(name, d_ino)` for every `*.meta.json` in `dir` with one `getdents` pass and no
+/// allocation per entry. A missing directory has no entries.
+fn for_each_record_name(dir: &Path, each: impl FnMut(&str, u64)) -> io::Result<DirFacts> {
+    match open_store_dir(dir)? {
+        Some(fd) => for_each_record_name_in(&fd, each),
+        None => Ok(DirFacts::default()),
+    }
+}
+
+/// [`for_each_record_name`] over an open directory (read from its current position).
+pub(crate) fn for_each_record_name_in(
+    fd: &OwnedFd,
+    mut each: impl FnMut(&str, u64),
+) -> io::Result<DirFacts> {
+    use rustix::fs::RawDir;
     let mut facts = DirFacts::default();
     let mut buf = vec![std::mem::MaybeUninit::<u8>::uninit(); 64 * 1024];
-    let mut raw = RawDir::new(&fd, &mut buf);
+    let mut raw = RawDir::new(fd, &mut buf);
     while let Some(entry) = raw.next() {
         let entry = entry?;
         let Ok(name) = entry.file_name().to_str() else {

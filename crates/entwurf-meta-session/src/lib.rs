@@ -41,6 +41,7 @@ mod dirs;
 mod fsutil;
 mod gid;
 mod index;
+mod listcache;
 mod marker;
 mod record;
 mod state;
@@ -50,6 +51,7 @@ pub use backend::{Backend, Capability, UnknownBackend, WakeMode, ALL_BACKENDS, M
 pub use dirs::{expand_tilde, Dirs, DirsError, AGENT_DIR_VAR};
 pub use gid::{is_valid_garden_id, GardenId, InvalidGardenId, GARDEN_ID_GRAMMAR};
 pub use index::{INDEX_FILE_NAME, INDEX_MIN_RECORDS, INDEX_REWRITE_AFTER};
+pub use listcache::{LIST_CACHE_FILE_NAME, SETTLE_NANOS};
 pub use marker::{
     armed_receiver, owner_is_live, owner_pid_as_int, process_start_key, read_receiver_marker,
     read_receiver_marker_at, read_sender_marker, read_sender_marker_at, receiver_marker_path,

@@ -1,7 +1,7 @@
 //! The record store on disk: paths, existence, read by gid, atomic write, listing, upsert.
 
 use std::fs;
-use std::io::{self, Read};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -17,9 +17,6 @@ use crate::state::{migrate_v1_receipts, ReceiptStateError};
 use crate::{Backend, GardenId};
 
 const RECORD_SUFFIX: &str = ".meta.json";
-
-/// Listings of at least this many records are read in parallel.
-const PARALLEL_LISTING_MIN: usize = 256;
 
 /// A store operation failed. Every variant names the file, directory or id it is about.
 #[derive(Debug, thiserror::Error)]
@@ -256,93 +253,29 @@ impl Listing {
     }
 }
 
-/// Sorted `*.meta.json` names in a directory; a missing directory is empty.
-fn record_file_names(dir: &Path) -> Result<Vec<String>, RecordError> {
-    let entries = match fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) if e.kind() == io::ErrorKind::NotADirectory => {
-            return Err(RecordError::NotADirectory {
-                path: dir.to_path_buf(),
-            })
-        }
-        Err(source) => {
-            return Err(RecordError::Io {
-                op: "list",
-                path: dir.to_path_buf(),
-                source,
-            })
-        }
-    };
-    let mut names = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(io_err("list", dir))?;
-        if let Some(name) = entry.file_name().to_str() {
-            if name.ends_with(RECORD_SUFFIX) {
-                names.push(name.to_owned());
-            }
-        }
-    }
-    names.sort();
-    Ok(names)
-}
-
 /// Lists every `*.meta.json` in the store (other files are ignored). Corrupt and drifted files
 /// become [`ListingError`]s instead of failing the listing. A missing store lists as empty.
 /// Large stores are read by up to four threads (the order of the result does not depend on it).
 pub fn list_records(sessions_dir: &Path) -> Result<Listing, RecordError> {
-    let names = record_file_names(sessions_dir)?;
-    // Reads a chunk of names with one reused read buffer and path (no per-file allocation).
-    let read_all = |part: &[String]| -> Vec<Result<MetaRecord, String>> {
-        let mut buf = Vec::with_capacity(4096);
-        let mut path = sessions_dir.to_path_buf();
-        part.iter()
-            .map(|name| {
-                buf.clear();
-                path.push(name);
-                // Through `Take`: `File::read_to_end` would fstat and lseek for a size hint.
-                let read =
-                    fs::File::open(&path).and_then(|f| f.take(u64::MAX).read_to_end(&mut buf));
-                path.pop();
-                read.map_err(|e| format!("could not read the file: {e}"))?;
-                parse_stored_record(&buf)
-                    .map(|stored| stored.record)
-                    .map_err(|e| e.to_string())
-            })
-            .collect()
-    };
-    let serial = |names: Vec<String>| -> Vec<(String, Result<MetaRecord, String>)> {
-        let parsed = read_all(&names);
-        names.into_iter().zip(parsed).collect()
-    };
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
-    let files: Vec<(String, Result<MetaRecord, String>)> =
-        if threads > 1 && names.len() >= PARALLEL_LISTING_MIN {
-            let chunk = names.len().div_ceil(threads);
-            let parsed: Vec<Vec<Result<MetaRecord, String>>> = std::thread::scope(|scope| {
-                let handles: Vec<_> = names
-                    .chunks(chunk)
-                    .map(|part| scope.spawn(move || read_all(part)))
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| {
-                        h.join().unwrap_or_else(|_| {
-                            vec![Err("the listing thread reading this file failed".to_owned())]
-                        })
-                    })
-                    .collect()
-            });
-            let parsed: Vec<_> = parsed.into_iter().flatten().collect();
-            if parsed.len() == names.len() {
-                names.into_iter().zip(parsed).collect()
-            } else {
-                // A reader thread died (it cannot, short of a bug): read serially instead.
-                serial(names)
+    // One handle on the store serves the listing and every read (files are opened relative
+    // to it, so the kernel walks the store's path once, not once per record).
+    let list_err = |e: io::Error| {
+        if e.kind() == io::ErrorKind::NotADirectory {
+            RecordError::NotADirectory {
+                path: sessions_dir.to_path_buf(),
             }
         } else {
-            serial(names)
-        };
+            io_err("list", sessions_dir)(e)
+        }
+    };
+    let Some(dir) = crate::index::open_store_dir(sessions_dir).map_err(list_err)? else {
+        return Ok(Listing::default());
+    };
+    let mut names = Vec::new();
+    crate::index::for_each_record_name_in(&dir, |name, _| names.push(name.to_owned()))
+        .map_err(list_err)?;
+    names.sort_unstable();
+    let (files, _) = crate::listcache::read_records(sessions_dir, &dir, names);
     let mut listing = Listing::default();
     for (name, parsed) in files {
         match parsed {
