@@ -11,8 +11,10 @@
 //! what exists is inspected, probed or read. A dir that cannot be listed falls back to asking
 //! path by path.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::borrow::Cow;
+use std::collections::{BTreeSet, HashSet};
 use std::ffi::{OsStr, OsString};
+use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -28,12 +30,12 @@ pub struct Args {}
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Peer {
-    garden_id: String,
+    garden_id: GardenId,
     /// A backend name, or `socket-only` for a record-less pi socket.
-    backend: String,
+    backend: &'static str,
     /// `alive` / `dead` / `indeterminate` (pi and socket-only), `unsupported` (other backends),
     /// `address-conflict` (a symlink or non-socket at a pi citizen's path; never probed).
-    liveness: String,
+    liveness: Cow<'static, str>,
     /// Non-pi citizens only: would a mailbox enqueue be drained?
     #[serde(skip_serializing_if = "Option::is_none")]
     mailbox_deliverable: Option<bool>,
@@ -41,7 +43,7 @@ struct Peer {
     socket_path: String,
     /// Why the socket path is not usable, when it is not.
     #[serde(skip_serializing_if = "Option::is_none")]
-    note: Option<String>,
+    note: Option<Cow<'static, str>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -170,7 +172,9 @@ fn inspect_listed(present: &DirNames, path: &Path) -> SocketInspection {
     }
 }
 
-async fn socket_liveness(inspection: SocketInspection) -> (String, Option<String>) {
+async fn socket_liveness(
+    inspection: SocketInspection,
+) -> (Cow<'static, str>, Option<Cow<'static, str>>) {
     match inspection {
         SocketInspection::Absent { .. } => ("dead".into(), None),
         SocketInspection::SocketFile { socket_path } => {
@@ -179,7 +183,7 @@ async fn socket_liveness(inspection: SocketInspection) -> (String, Option<String
                 serde_json::to_value(l)
                     .ok()
                     .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_else(|| "indeterminate".into()),
+                    .map_or("indeterminate".into(), Cow::Owned),
                 None,
             )
         }
@@ -190,8 +194,63 @@ async fn socket_liveness(inspection: SocketInspection) -> (String, Option<String
                 ConflictReason::NotSocket => "not a socket at the socket path".into(),
             }),
         ),
-        SocketInspection::Indeterminate { error, .. } => {
-            ("indeterminate".into(), Some(format!("lstat {error}")))
+        SocketInspection::Indeterminate { error, .. } => (
+            "indeterminate".into(),
+            Some(format!("lstat {error}").into()),
+        ),
+    }
+}
+
+/// What every peer is checked against: the dirs and what their listings hold.
+struct Surroundings<'a> {
+    control: &'a Path,
+    scan: &'a SocketScan,
+    receivers_dir: &'a Path,
+    receivers: &'a DirNames,
+}
+
+/// One peer: a citizen (with its record) or a socket-only endpoint (no record).
+async fn peer(gid: GardenId, record: Option<&MetaRecord>, at: &Surroundings<'_>) -> Peer {
+    let path = socket_path(at.control, &gid);
+    let socket_path = path.display().to_string();
+    match record {
+        Some(record) if record.backend != Backend::Pi => {
+            let marker_name = format!("{}.json", gid.as_str());
+            let d = if at.receivers.may_hold(OsStr::new(&marker_name)) {
+                entwurf_mailbox::mailbox_deliverability_for(at.receivers_dir, record)
+            } else {
+                // No marker file: exactly what the reader answers for an absent marker.
+                entwurf_mailbox::mailbox_deliverability_with(record, false)
+            };
+            let conflict = !matches!(
+                inspect_listed(&at.scan.present, &path),
+                SocketInspection::Absent { .. }
+            );
+            Peer {
+                garden_id: gid,
+                backend: record.backend.as_str(),
+                liveness: "unsupported".into(),
+                mailbox_deliverable: Some(d.deliverable),
+                socket_path,
+                note: conflict.then_some(Cow::Borrowed(
+                    "something sits at this citizen's control socket path: dispatch refuses it (target-address-conflict)",
+                )),
+            }
+        }
+        _ => {
+            let (liveness, note) = socket_liveness(inspect_listed(&at.scan.present, &path)).await;
+            Peer {
+                garden_id: gid,
+                backend: if record.is_some() {
+                    Backend::Pi.as_str()
+                } else {
+                    "socket-only"
+                },
+                liveness,
+                mailbox_deliverable: None,
+                socket_path,
+                note,
+            }
         }
     }
 }
@@ -202,64 +261,31 @@ async fn build(ctx: &Ctx) -> Result<Report, CliError> {
     let listing = list_records(&dirs.sessions)?;
     let scan = scan_control_dir(&control);
     let receivers = scan_receivers_dir(&dirs.receivers);
-    let records: BTreeMap<GardenId, MetaRecord> = listing
-        .records
-        .into_iter()
-        .map(|r| (r.garden_id.clone(), r))
-        .collect();
-    let mut gids: BTreeSet<GardenId> = records.keys().cloned().collect();
-    gids.extend(scan.sockets.iter().cloned());
-    let mut peers = Vec::new();
-    for gid in gids {
-        let path = socket_path(&control, &gid);
-        let peer = match records.get(&gid) {
-            Some(record) if record.backend == Backend::Pi => {
-                let (liveness, note) = socket_liveness(inspect_listed(&scan.present, &path)).await;
-                Peer {
-                    garden_id: gid.to_string(),
-                    backend: Backend::Pi.as_str().into(),
-                    liveness,
-                    mailbox_deliverable: None,
-                    socket_path: path.display().to_string(),
-                    note,
-                }
-            }
-            Some(record) => {
-                let marker_name = format!("{}.json", gid.as_str());
-                let d = if receivers.may_hold(OsStr::new(&marker_name)) {
-                    entwurf_mailbox::mailbox_deliverability_for(&dirs.receivers, record)
-                } else {
-                    // No marker file: exactly what the reader answers for an absent marker.
-                    entwurf_mailbox::mailbox_deliverability_with(record, false)
-                };
-                let conflict = !matches!(
-                    inspect_listed(&scan.present, &path),
-                    SocketInspection::Absent { .. }
-                );
-                Peer {
-                    garden_id: gid.to_string(),
-                    backend: record.backend.as_str().into(),
-                    liveness: "unsupported".into(),
-                    mailbox_deliverable: Some(d.deliverable),
-                    socket_path: path.display().to_string(),
-                    note: conflict.then(|| {
-                        "something sits at this citizen's control socket path: dispatch refuses it (target-address-conflict)".into()
-                    }),
-                }
-            }
-            None => {
-                let (liveness, note) = socket_liveness(inspect_listed(&scan.present, &path)).await;
-                Peer {
-                    garden_id: gid.to_string(),
-                    backend: "socket-only".into(),
-                    liveness,
-                    mailbox_deliverable: None,
-                    socket_path: path.display().to_string(),
-                    note,
-                }
-            }
+    let at = Surroundings {
+        control: &control,
+        scan: &scan,
+        receivers_dir: &dirs.receivers,
+        receivers: &receivers,
+    };
+    // Records (sorted by gid, one per gid) merged with the socket gids (sorted): every gid
+    // once, in order, with its record when it has one.
+    let mut records = listing.records.iter().peekable();
+    let mut sockets = scan.sockets.iter().peekable();
+    let mut peers = Vec::with_capacity(listing.records.len() + scan.sockets.len());
+    loop {
+        let (gid, record) = match (records.peek(), sockets.peek()) {
+            (None, None) => break,
+            (Some(r), Some(s)) if *s < &r.garden_id => (*s, None),
+            (Some(r), _) => (&r.garden_id, Some(*r)),
+            (None, Some(s)) => (*s, None),
         };
-        peers.push(peer);
+        if record.is_some() {
+            records.next();
+        }
+        if sockets.peek() == Some(&gid) {
+            sockets.next();
+        }
+        peers.push(peer(gid.clone(), record, &at).await);
     }
     Ok(Report {
         peers,
@@ -284,10 +310,13 @@ pub fn run(_args: Args, ctx: &Ctx) -> Result<ExitCode, CliError> {
         .map_err(CliError::Runtime)?;
     let report = runtime.block_on(build(ctx))?;
     if ctx.global.json {
-        println!(
-            "{}",
-            serde_json::to_string(&report).unwrap_or_else(|_| "{}".into())
-        );
+        // Streamed: a large garden's report is never built as one string.
+        let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+        serde_json::to_writer(&mut out, &report)
+            .map_err(std::io::Error::from)
+            .and_then(|()| writeln!(out))
+            .and_then(|()| out.flush())
+            .map_err(|source| CliError::Stdout { source })?;
         return Ok(ExitCode::SUCCESS);
     }
     if report.peers.is_empty() {

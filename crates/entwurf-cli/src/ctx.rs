@@ -157,6 +157,9 @@ pub enum CliError {
     /// The message could not be read from stdin.
     #[error("could not read the message from stdin: {source}")]
     Stdin { source: std::io::Error },
+    /// The output could not be written (a full disk, a closed pipe).
+    #[error("could not write the output: {source}; check where stdout goes (a full disk?)")]
+    Stdout { source: std::io::Error },
     /// `entwurf lock clear` without `--force` while the holder may still be alive.
     #[error("refusing to clear {}: {why}: {detail}; pass --force once you are sure no dispatcher holds it", lock_path.display())]
     LockClearRefused {
@@ -198,7 +201,7 @@ impl CliError {
             }
             CliError::Stdin { .. } => 2,
             CliError::Dispatch(entwurf_decider::DecideError::InvalidGardenId { .. }) => 2,
-            CliError::Dispatch(_) | CliError::Runtime(_) => 1,
+            CliError::Dispatch(_) | CliError::Runtime(_) | CliError::Stdout { .. } => 1,
         }
     }
 }

@@ -18,6 +18,11 @@ mod ctx;
 
 use ctx::{Ctx, GlobalArgs};
 
+/// mimalloc instead of the system allocator: listing a large garden allocates and frees tens
+/// of thousands of small strings, where glibc's malloc spent a sixth of the time.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// entwurf v2 dispatch substrate.
 #[derive(Parser, Debug)]
 #[command(name = "entwurf", version, about)]
