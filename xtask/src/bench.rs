@@ -559,11 +559,26 @@ fn render_table(r: &Value) -> String {
                 let p = &lvl["peers"];
                 if p["status"] == "ok" {
                     t.row(
-                        format!("entwurf peers @ {n} records, p50"),
+                        format!("entwurf peers @ {n} records (settled store), p50"),
                         num(&p["wall"]["p50_ms"]),
                         "ms (process)",
                         "< 50, linear",
                     );
+                    t.row(
+                        format!("entwurf peers @ {n} records (settled store), p99"),
+                        num(&p["wall"]["p99_ms"]),
+                        "ms (process)",
+                        "",
+                    );
+                    let pf = &lvl["peers_fresh"];
+                    if pf["status"] == "ok" {
+                        t.row(
+                            format!("entwurf peers @ {n} records, all just written, p50"),
+                            num(&pf["wall"]["p50_ms"]),
+                            "ms (process)",
+                            "",
+                        );
+                    }
                     t.row(
                         "  (process exec floor: entwurf --version)",
                         num(&p["process_floor_p50_ms"]),
@@ -581,6 +596,12 @@ fn render_table(r: &Value) -> String {
                 t.row(
                     format!("  of which list_records (in-process) @ {n}, p50"),
                     num(&lvl["list_records"]["p50_ms"]),
+                    "ms",
+                    "",
+                );
+                t.row(
+                    format!("  list_records @ {n}, all just written, p50"),
+                    num(&lvl["list_records_fresh"]["p50_ms"]),
                     "ms",
                     "",
                 );
