@@ -45,17 +45,36 @@ const SUITES: &[(&str, &[&str])] = &[
     ("entwurf-cli", &["--test", "cli_send"]),
 ];
 
-/// `cargo xtask live-gate [--jobs N]`. `N` cells run at once (default: twice the CPU count,
-/// at least 2); a pi boot is CPU-bound, so more only slows every boot down.
+/// The gate's options.
+#[derive(Debug, PartialEq, Eq)]
+struct Opts {
+    /// Cells run at once.
+    jobs: usize,
+    /// Run only cells whose `suite::test` name contains one of these (empty: every cell).
+    cells: Vec<String>,
+}
+
+/// The four cells the reference's own live gate has (C1, C1b, C2, C3): `--cells reference`.
+pub const REFERENCE_CELLS: &[&str] = &[
+    "matrix_live::c1_control_socket",
+    "matrix_live::c1b_socket_only",
+    "matrix_live::c2_meta_mailbox_deliverable",
+    "matrix_live::c3_meta_mailbox_guard",
+];
+
+/// `cargo xtask live-gate [--jobs N] [--cells NAME[,NAME…]|reference]`. `N` cells run at once
+/// (default: twice the CPU count, at least 2); a pi boot is CPU-bound, so more only slows every
+/// boot down. `--cells` keeps the cells whose name contains one of the given parts;
+/// `--cells reference` keeps the four cells of the reference's own live gate.
 pub fn run(root: &Path, args: &[String]) -> ExitCode {
-    let jobs = match parse_jobs(args) {
-        Ok(j) => j,
+    let opts = match parse_opts(args) {
+        Ok(o) => o,
         Err(e) => {
             eprintln!("xtask live-gate: {e}");
             return ExitCode::from(2);
         }
     };
-    match gate(root, jobs) {
+    match gate(root, &opts) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {
@@ -65,25 +84,54 @@ pub fn run(root: &Path, args: &[String]) -> ExitCode {
     }
 }
 
-fn parse_jobs(args: &[String]) -> Result<usize, String> {
-    let default = std::thread::available_parallelism()
-        .map(|n| n.get() * 2)
-        .unwrap_or(2)
-        .max(2);
-    match args {
-        [] => Ok(default),
-        [flag, n] if flag == "--jobs" => n
-            .parse::<usize>()
-            .ok()
-            .filter(|n| *n > 0)
-            .ok_or_else(|| format!("--jobs wants a positive number, got {n:?}")),
-        other => Err(format!(
-            "unexpected arguments {other:?}; usage: cargo xtask live-gate [--jobs N]"
-        )),
+fn parse_opts(args: &[String]) -> Result<Opts, String> {
+    let mut opts = Opts {
+        jobs: std::thread::available_parallelism()
+            .map(|n| n.get() * 2)
+            .unwrap_or(2)
+            .max(2),
+        cells: Vec::new(),
+    };
+    let usage = "usage: cargo xtask live-gate [--jobs N] [--cells NAME[,NAME…]|reference]";
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let value = it.next();
+        match (flag.as_str(), value) {
+            ("--jobs", Some(n)) => {
+                opts.jobs = n
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| format!("--jobs wants a positive number, got {n:?}"))?;
+            }
+            ("--cells", Some(list)) if list == "reference" => {
+                opts.cells = REFERENCE_CELLS.iter().map(|c| (*c).to_owned()).collect();
+            }
+            ("--cells", Some(list)) => {
+                opts.cells = list
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|c| !c.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+                if opts.cells.is_empty() {
+                    return Err(format!("--cells wants cell names; {usage}"));
+                }
+            }
+            _ => return Err(format!("unexpected arguments {args:?}; {usage}")),
+        }
     }
+    Ok(opts)
 }
 
-fn gate(root: &Path, jobs: usize) -> Result<bool, String> {
+/// Does the `--cells` selection keep this cell?
+fn selected(cells: &[String], suite: &str, test: &str) -> bool {
+    let name = format!("{suite}::{test}");
+    cells.is_empty() || cells.iter().any(|c| name.contains(c.as_str()))
+}
+
+fn gate(root: &Path, opts: &Opts) -> Result<bool, String> {
+    let jobs = opts.jobs;
     let wall = Instant::now();
     let install = pi::provision(root)?;
     println!(
@@ -107,6 +155,9 @@ fn gate(root: &Path, jobs: usize) -> Result<bool, String> {
     for (package, selector) in SUITES {
         for suite in build_suites(&cargo, root, package, selector)? {
             for test in list_ignored(&suite.exe)? {
+                if !selected(&opts.cells, &suite.name, &test) {
+                    continue;
+                }
                 cells.push(Cell {
                     suite: suite.name.clone(),
                     exe: suite.exe.clone(),
@@ -116,7 +167,11 @@ fn gate(root: &Path, jobs: usize) -> Result<bool, String> {
         }
     }
     if cells.is_empty() {
-        return Err("no live cells found (no ignored tests in the live suites)".into());
+        return Err(if opts.cells.is_empty() {
+            "no live cells found (no ignored tests in the live suites)".into()
+        } else {
+            format!("no live cell matches --cells {}", opts.cells.join(","))
+        });
     }
 
     let out_dir = target_dir.join("live-gate");
@@ -462,10 +517,50 @@ mod tests {
 
     #[test]
     fn jobs_default_to_at_least_two_and_reject_zero() {
-        assert!(parse_jobs(&[]).unwrap() >= 2);
-        assert_eq!(parse_jobs(&["--jobs".into(), "3".into()]), Ok(3));
-        assert!(parse_jobs(&["--jobs".into(), "0".into()]).is_err());
-        assert!(parse_jobs(&["--bogus".into()]).is_err());
+        let args = |a: &[&str]| a.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert!(parse_opts(&[]).unwrap().jobs >= 2);
+        assert_eq!(parse_opts(&args(&["--jobs", "3"])).unwrap().jobs, 3);
+        assert!(parse_opts(&args(&["--jobs", "0"])).is_err());
+        assert!(parse_opts(&args(&["--bogus"])).is_err());
+        assert!(parse_opts(&args(&["--cells"])).is_err());
+        assert!(parse_opts(&args(&["--cells", ","])).is_err());
+        let o = parse_opts(&args(&["--cells", "c2_, c3_", "--jobs", "2"])).unwrap();
+        assert_eq!(
+            o,
+            Opts {
+                jobs: 2,
+                cells: vec!["c2_".into(), "c3_".into()]
+            }
+        );
+        let o = parse_opts(&args(&["--cells", "reference"])).unwrap();
+        assert_eq!(o.cells.len(), 4);
+    }
+
+    #[test]
+    fn the_reference_selection_keeps_exactly_its_four_cells() {
+        let cells: Vec<String> = REFERENCE_CELLS.iter().map(|c| (*c).to_owned()).collect();
+        let suite = "entwurf-harness::matrix_live";
+        for keep in [
+            "c1_control_socket",
+            "c1b_socket_only",
+            "c2_meta_mailbox_deliverable",
+            "c3_meta_mailbox_guard",
+        ] {
+            assert!(selected(&cells, suite, keep), "{keep}");
+        }
+        for drop in [
+            "c4_dormant_pi",
+            "c5_contention::case_1_four_senders",
+            "c6_owned_outcome_resumes_dormant_pi",
+        ] {
+            assert!(!selected(&cells, suite, drop), "{drop}");
+        }
+        assert!(!selected(
+            &cells,
+            "entwurf-cli::cli_send",
+            "send_to_real_pi"
+        ));
+        assert!(selected(&[], suite, "anything"));
     }
 
     #[test]
