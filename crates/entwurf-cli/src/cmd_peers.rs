@@ -4,7 +4,8 @@
 //! pi citizens and socket-only endpoints: lstat, then a connect probe only of a real socket file
 //! (300 ms). Other backends: `unsupported`, plus the mailbox deliverability from the receiver
 //! marker. Symlinks are reported and never followed or probed; names that are not
-//! `<gid>.sock` are reported as malformed and never probed. Read-only.
+//! `<gid>.sock` are reported as malformed and never probed. Changes nothing a citizen owns; the
+//! record listing may refresh its cache file (`.entwurf-list-cache`, see meta-session).
 //!
 //! The control dir and the receivers dir are each listed once (names and entry types); a path
 //! the listing shows absent is answered from the listing (no lstat, no marker open), so only

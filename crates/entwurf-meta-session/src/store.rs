@@ -256,6 +256,11 @@ impl Listing {
 /// Lists every `*.meta.json` in the store (other files are ignored). Corrupt and drifted files
 /// become [`ListingError`]s instead of failing the listing. A missing store lists as empty.
 /// Large stores are read by up to four threads (the order of the result does not depend on it).
+///
+/// Records unchanged since an earlier listing are answered from the listing cache
+/// `.entwurf-list-cache` after one `statx` each (see the crate's `listcache` module for when an
+/// entry is trusted); stores of at least [`crate::INDEX_MIN_RECORDS`] records get that file
+/// written or refreshed as a side effect. Failing to write it changes nothing but speed.
 pub fn list_records(sessions_dir: &Path) -> Result<Listing, RecordError> {
     // One handle on the store serves the listing and every read (files are opened relative
     // to it, so the kernel walks the store's path once, not once per record).
