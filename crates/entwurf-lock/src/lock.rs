@@ -4,6 +4,7 @@ use std::fmt;
 use std::fs::{self, OpenOptions};
 use std::io::{self, ErrorKind, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use entwurf_meta_session::GardenId;
 use serde::Serialize;
@@ -494,7 +495,6 @@ fn try_create(path: &Path, line: &str) -> Result<Create, LockError> {
 /// `Some(Err(EEXIST))` when the lock is taken.
 fn publish_anonymous(dir: &Path, path: &Path, line: &str) -> Option<io::Result<()>> {
     use rustix::fs::{linkat, openat, AtFlags, Mode, OFlags, CWD};
-    use std::os::fd::AsRawFd;
     let fd = openat(
         CWD,
         dir,
@@ -504,6 +504,29 @@ fn publish_anonymous(dir: &Path, path: &Path, line: &str) -> Option<io::Result<(
     .ok()?;
     let mut file = fs::File::from(fd);
     file.write_all(line.as_bytes()).ok()?;
+    // The descriptor itself (`AT_EMPTY_PATH`, allowed for our own files since Linux 6.10) spares
+    // the `/proc/self/fd` lookup; an older kernel refuses it once and `/proc` is used from then on.
+    if !EMPTY_PATH_REFUSED.load(Ordering::Relaxed) {
+        match linkat(&file, "", CWD, path, AtFlags::EMPTY_PATH) {
+            Ok(()) => return Some(Ok(())),
+            Err(rustix::io::Errno::EXIST) => {
+                return Some(Err(io::Error::from(ErrorKind::AlreadyExists)))
+            }
+            Err(_) => {}
+        }
+    }
+    let linked = link_via_proc(&file, path);
+    if matches!(linked, Some(Ok(()))) {
+        // `/proc` linked where the descriptor could not: remember the kernel's answer.
+        EMPTY_PATH_REFUSED.store(true, Ordering::Relaxed);
+    }
+    linked
+}
+
+/// Links an `O_TMPFILE` file at `path` through `/proc/self/fd/<n>`.
+fn link_via_proc(file: &fs::File, path: &Path) -> Option<io::Result<()>> {
+    use rustix::fs::{linkat, AtFlags, CWD};
+    use std::os::fd::AsRawFd;
     let proc_path = format!("/proc/self/fd/{}", file.as_raw_fd());
     match linkat(CWD, proc_path.as_str(), CWD, path, AtFlags::SYMLINK_FOLLOW) {
         Ok(()) => Some(Ok(())),
@@ -512,6 +535,10 @@ fn publish_anonymous(dir: &Path, path: &Path, line: &str) -> Option<io::Result<(
         Err(_) => None,
     }
 }
+
+/// Set once `linkat(fd, "", AT_EMPTY_PATH)` was refused where the `/proc/self/fd` link worked
+/// (a kernel before 6.10 without `CAP_DAC_READ_SEARCH`): a per-process fact about the kernel.
+static EMPTY_PATH_REFUSED: AtomicBool = AtomicBool::new(false);
 
 fn try_create_in_place(path: &Path, line: &str) -> Result<Create, LockError> {
     let mut file = match OpenOptions::new().write(true).create_new(true).open(path) {
@@ -934,5 +961,34 @@ mod tests {
         let text = "x".repeat(5000);
         fs::write(&path, &text).unwrap();
         assert_eq!(read_text(&path).unwrap(), text);
+    }
+
+    #[test]
+    fn the_proc_link_publishes_whole_and_never_replaces() {
+        use rustix::fs::{openat, Mode, OFlags, CWD};
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("x.lock");
+        let staged = |text: &str| {
+            let fd = openat(
+                CWD,
+                tmp.path(),
+                OFlags::WRONLY | OFlags::TMPFILE | OFlags::CLOEXEC,
+                Mode::from_raw_mode(0o666),
+            )
+            .unwrap();
+            let mut file = fs::File::from(fd);
+            file.write_all(text.as_bytes()).unwrap();
+            file
+        };
+        assert!(matches!(
+            link_via_proc(&staged("first\n"), &path),
+            Some(Ok(()))
+        ));
+        let second = link_via_proc(&staged("second\n"), &path);
+        assert!(
+            matches!(&second, Some(Err(e)) if e.kind() == ErrorKind::AlreadyExists),
+            "{second:?}"
+        );
+        assert_eq!(fs::read_to_string(&path).unwrap(), "first\n");
     }
 }
