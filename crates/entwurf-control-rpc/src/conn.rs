@@ -322,6 +322,10 @@ async fn exchange(
                 Ok((0, _)) => return Err(Exchange::Closed),
                 Ok((n, _)) => {
                     buf.extend_from_slice(&chunk[..n]);
+                    if !chunk[..n].contains(&b'\n') {
+                        // No line ended in this chunk: no need to rescan a long partial line.
+                        continue;
+                    }
                     for l in drain_lines(&mut buf) {
                         if let Some(response) = Response::match_line(&l, expected) {
                             // The answer is in hand; dropping the stream closes it (FIN).

@@ -7,8 +7,11 @@ use std::sync::Arc;
 
 use entwurf_meta_session::GardenId;
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{UnixListener, UnixStream};
+use std::os::unix::net::{UnixListener, UnixStream};
+
+use rustix::net::{accept_with, recv, send, RecvFlags, SendFlags, SocketFlags};
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
@@ -168,10 +171,16 @@ impl Server {
                 },
             },
         }
-        let listener = UnixListener::bind(&path).map_err(|source| ServeError::Bind {
+        let bind_err = |source| ServeError::Bind {
             path: path.clone(),
             source,
-        })?;
+        };
+        let listener = UnixListener::bind(&path).map_err(bind_err)?;
+        listener.set_nonblocking(true).map_err(bind_err)?;
+        // SAFETY: the listener owns its descriptor; nothing replaces or closes it while the
+        // `AsyncFd` holds it (it is only accepted on and finally dropped).
+        let listener = unsafe { AsyncFd::register_with_interest(listener, Interest::READABLE) }
+            .map_err(|e| bind_err(io::Error::from(e)))?;
         let identity = std::fs::symlink_metadata(&path)
             .ok()
             .map(|m| (m.dev(), m.ino()));
@@ -237,14 +246,18 @@ struct ConnCtx {
     handler: Box<dyn Handler>,
 }
 
-async fn accept_loop(listener: UnixListener, ctx: Arc<ConnCtx>, mut stop: watch::Receiver<bool>) {
+async fn accept_loop(
+    listener: AsyncFd<UnixListener>,
+    ctx: Arc<ConnCtx>,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
             _ = stop.changed() => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    connections.spawn(serve_connection(stream, ctx.clone()));
+            accepted = accept(&listener) => match accepted.and_then(Conn::new) {
+                Ok(conn) => {
+                    connections.spawn(serve_connection(conn, ctx.clone()));
                 }
                 // EMFILE and friends: keep serving the connections we have.
                 Err(_) => tokio::task::yield_now().await,
@@ -256,24 +269,108 @@ async fn accept_loop(listener: UnixListener, ctx: Arc<ConnCtx>, mut stop: watch:
     connections.shutdown().await;
 }
 
+/// The next connection, nonblocking. Cancel-safe: nothing is accepted across an `.await`.
+async fn accept(listener: &AsyncFd<UnixListener>) -> io::Result<UnixStream> {
+    loop {
+        let mut ready = listener.readable().await?;
+        let accepted = ready.try_io(|l| {
+            accept_with(l.get_ref(), SocketFlags::NONBLOCK | SocketFlags::CLOEXEC)
+                .map_err(io::Error::from)
+        });
+        match accepted {
+            Ok(result) => return result.map(UnixStream::from),
+            // Not ready after all: the readiness is cleared, wait for the next one.
+            Err(_would_block) => continue,
+        }
+    }
+}
+
+/// One accepted connection. It is registered for reading only: replies are written straight
+/// into the socket buffer, so a client reading its reply does not wake this server for write
+/// space. Only a reply larger than the buffer registers for writability (once, then keeps it).
+struct Conn {
+    io: Option<AsyncFd<UnixStream>>,
+    writable: bool,
+}
+
+impl Conn {
+    fn new(stream: UnixStream) -> io::Result<Self> {
+        Ok(Self {
+            io: Some(register(stream, Interest::READABLE)?),
+            writable: false,
+        })
+    }
+
+    fn afd(&self) -> io::Result<&AsyncFd<UnixStream>> {
+        self.io
+            .as_ref()
+            .ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))
+    }
+
+    /// Reads what is there, waiting for more only when nothing is. `Ok(0)` at EOF.
+    async fn read(&mut self, chunk: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let afd = self.afd()?;
+            match recv(afd.get_ref(), &mut *chunk, RecvFlags::empty()) {
+                Ok((n, _)) => return Ok(n),
+                Err(rustix::io::Errno::INTR) => {}
+                Err(rustix::io::Errno::AGAIN) => afd.readable().await?.clear_ready(),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    async fn write_all(&mut self, mut out: &[u8]) -> io::Result<()> {
+        while !out.is_empty() {
+            match send(self.afd()?.get_ref(), out, SendFlags::NOSIGNAL) {
+                Ok(n) => out = &out[n..],
+                Err(rustix::io::Errno::INTR) => {}
+                Err(rustix::io::Errno::AGAIN) => self.wait_writable().await?,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    async fn wait_writable(&mut self) -> io::Result<()> {
+        if !self.writable {
+            let Some(afd) = self.io.take() else {
+                return Err(io::ErrorKind::NotConnected.into());
+            };
+            self.io = Some(register(
+                afd.into_inner(),
+                Interest::READABLE | Interest::WRITABLE,
+            )?);
+            self.writable = true;
+        }
+        self.afd()?.writable().await?.clear_ready();
+        Ok(())
+    }
+}
+
+fn register(stream: UnixStream, interest: Interest) -> io::Result<AsyncFd<UnixStream>> {
+    // SAFETY: the stream owns its descriptor; nothing replaces or closes it while the
+    // `AsyncFd` holds it (it is only read, written, and dropped or taken back whole).
+    unsafe { AsyncFd::register_with_interest(stream, interest) }.map_err(io::Error::from)
+}
+
 /// Serves one connection until EOF or a read/write error. Errors (EPIPE, ECONNRESET, …) end only
 /// this connection.
-async fn serve_connection(mut stream: UnixStream, ctx: Arc<ConnCtx>) {
+async fn serve_connection(mut conn: Conn, ctx: Arc<ConnCtx>) {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 8192];
     loop {
-        let n = match stream.read(&mut chunk).await {
+        let n = match conn.read(&mut chunk).await {
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
         buf.extend_from_slice(&chunk[..n]);
+        if !chunk[..n].contains(&b'\n') {
+            continue;
+        }
         for line in drain_lines(&mut buf) {
             let response = respond(&line, &ctx).await;
-            if stream
-                .write_all(response.to_line().as_bytes())
-                .await
-                .is_err()
-            {
+            if conn.write_all(response.to_line().as_bytes()).await.is_err() {
                 return;
             }
         }

@@ -262,3 +262,46 @@ async fn default_handler_answers_get_info_and_refuses_send() {
     );
     server.shutdown().await;
 }
+
+/// Answers `get_message` with a text far larger than a socket buffer.
+struct Verbose(usize);
+
+#[async_trait::async_trait]
+impl Handler for Verbose {
+    async fn on_get_message(
+        &self,
+    ) -> Result<Option<entwurf_control_rpc::AssistantMessage>, String> {
+        Ok(Some(entwurf_control_rpc::AssistantMessage {
+            role: "assistant".into(),
+            content: "x".repeat(self.0),
+            timestamp: 1,
+        }))
+    }
+}
+
+#[tokio::test]
+async fn a_reply_larger_than_the_socket_buffer_arrives_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let size = 4 * 1024 * 1024;
+    let server = Server::bind(dir.path(), &gid(), Verbose(size))
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        // The second request on a fresh connection proves the server kept serving after the
+        // long write (its connection switched to waiting for write space and back).
+        let response = entwurf_control_rpc::send_command(
+            server.path(),
+            &entwurf_control_rpc::Request::GetMessage,
+            BUDGET,
+        )
+        .await
+        .unwrap();
+        assert!(response.success);
+        let content = response.data.unwrap()["message"]["content"]
+            .as_str()
+            .unwrap()
+            .len();
+        assert_eq!(content, size);
+    }
+    server.shutdown().await;
+}
