@@ -87,8 +87,9 @@ pub struct SendAck {
 /// Writes `request.to_line()`, then reads lines, ignoring any that are not
 /// `{"type":"response","command":<request's type>,…}`; the first match wins, after which the
 /// connection is closed (the listener reads EOF). The client sends no `id` and does not check
-/// one. The first 2 ms of the wait for the reply block the calling task in `poll(2)` (a local
-/// listener answers well within that); a slower reply is awaited on the tokio reactor.
+/// one. The first 2 ms of the wait for the reply block the calling task in `poll(2)` (the first
+/// 100 µs of them polled awake; a local listener answers well within that); a slower reply is
+/// awaited on the tokio reactor.
 ///
 /// * On timeout (one budget for connect plus reply) → [`RpcError::Timeout`] (indeterminate).
 /// * When the peer vanishes before a match (EOF, `EPIPE`, `ECONNRESET`) →

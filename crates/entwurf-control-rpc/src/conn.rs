@@ -3,10 +3,11 @@
 //! the wait is handed to the tokio reactor.
 //!
 //! A reply from a local listener usually arrives within a fraction of a millisecond. Waiting for
-//! it with one `poll` on the calling thread costs one sleep and one wake-up; registering the
-//! socket with the runtime's epoll costs several more syscalls and, on a busy runtime, a hop
-//! between threads. So the first [`FAST_WAIT`] of any wait blocks the calling task; only a
-//! slower peer is waited for asynchronously (the runtime is never blocked for longer).
+//! it on the calling thread costs at most one sleep and one wake-up (none when it lands within
+//! the short [`SPIN_WAIT`] that is polled awake); registering the socket with the runtime's
+//! epoll costs several more syscalls and, on a busy runtime, a hop between threads. So the first
+//! [`FAST_WAIT`] of any wait blocks the calling task; only a slower peer is waited for
+//! asynchronously (the runtime is never blocked for longer).
 
 use std::io;
 use std::os::unix::net::UnixStream;
@@ -28,6 +29,13 @@ use crate::SocketLiveness;
 
 /// How long a wait blocks the calling task in `poll(2)` before it yields to the runtime.
 pub const FAST_WAIT: Duration = Duration::from_millis(2);
+
+/// How long a wait first checks for readiness without sleeping (a zero-timeout `poll`, then
+/// `sched_yield` so a peer on the same CPU runs), before it sleeps in `poll`. A reply from a
+/// local listener usually lands within this window; catching it awake spares the wake-up of an
+/// idle CPU, which on a virtual machine costs more than the whole exchange. A slower peer
+/// (a real pi answers in about a millisecond) costs at most this much extra CPU per wait.
+pub const SPIN_WAIT: Duration = Duration::from_micros(100);
 
 /// A connection the liveness probe opened, kept so the request can go over it instead of a
 /// second connect. Dropping it closes the connection without writing anything (the listener
@@ -225,6 +233,10 @@ impl Waiter {
     ) -> Result<Self, Exchange> {
         let stream = match self {
             Waiter::Poll(stream) => {
+                let spin_end = (Instant::now() + SPIN_WAIT).min(fast_end).min(deadline);
+                if spin_ready(&stream, interest, spin_end).map_err(Exchange::Io)? {
+                    return Ok(Waiter::Poll(stream));
+                }
                 let window = fast_end
                     .min(deadline)
                     .saturating_duration_since(Instant::now());
@@ -256,6 +268,17 @@ async fn afd_ready(afd: &AsyncFd<UnixStream>, interest: Interest) -> io::Result<
     let mut guard = afd.ready(interest).await?;
     guard.clear_ready();
     Ok(())
+}
+
+/// Zero-timeout polls until `end`, yielding the CPU between them; `Ok(true)` once ready.
+fn spin_ready(stream: &UnixStream, interest: Interest, end: Instant) -> io::Result<bool> {
+    while Instant::now() < end {
+        if poll_ready(stream, interest, Duration::ZERO)? {
+            return Ok(true);
+        }
+        std::thread::yield_now();
+    }
+    Ok(false)
 }
 
 /// `poll(2)` for `window`; `Ok(true)` when ready (an error or hang-up counts as ready: the next

@@ -89,7 +89,7 @@ pub use client::{
     get_info, get_info_within, send_command, send_message, send_message_within, FailureClass,
     RpcError, SendAck, DEFAULT_RPC_TIMEOUT, GET_INFO_TIMEOUT,
 };
-pub use conn::{probe_connect, ProbeConnection, Probed, FAST_WAIT};
+pub use conn::{probe_connect, ProbeConnection, Probed, FAST_WAIT, SPIN_WAIT};
 pub use server::{respond_to_line, Handler, ServeError, Server, ServerHandle};
 pub use socket::{
     default_control_dir, errno_name, inspect, inspect_and_probe, is_dead_connect_error, probe,
