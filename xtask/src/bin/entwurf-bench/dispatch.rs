@@ -426,7 +426,7 @@ fn span<T>(s: &mut Samples, f: impl FnOnce() -> T) -> T {
 }
 
 fn breakdown_inner(o: &Opts, n: usize) -> Result<Value, String> {
-    use entwurf_control_rpc::{inspect, probe, send_message, socket_path};
+    use entwurf_control_rpc::{inspect, probe_connect, socket_path, Probed, DEFAULT_RPC_TIMEOUT};
     use entwurf_lock::{AcquireOutcome, Lock};
     use entwurf_meta_session::{read_record, record_exists};
 
@@ -442,8 +442,8 @@ fn breakdown_inner(o: &Opts, n: usize) -> Result<Value, String> {
         "read_record",
         "lock acquire",
         "inspect (lstat)",
-        "probe (connect)",
-        "send_message (RPC round trip)",
+        "probe (connect, kept)",
+        "send over the probe connection (RPC round trip)",
         "lock release",
     ];
     let mut s: Vec<Samples> = names.iter().map(|_| Samples::default()).collect();
@@ -459,11 +459,13 @@ fn breakdown_inner(o: &Opts, n: usize) -> Result<Value, String> {
                 AcquireOutcome::Conflict(c) => return Err(c.detail),
             };
             span(&mut tmp[3], || inspect(&sock));
+            // As production does: the alive probe's connection carries the send.
+            let conn = match span(&mut tmp[4], || probe_connect(&sock)) {
+                Probed::Alive(conn) => conn,
+                other => return Err(format!("probe: {:?}", other.liveness())),
+            };
             let t = Instant::now();
-            probe(&sock).await;
-            tmp[4].push(t.elapsed());
-            let t = Instant::now();
-            send_message(&sock, SendRequest::new("bench ping"))
+            conn.send_message(SendRequest::new("bench ping"), DEFAULT_RPC_TIMEOUT)
                 .await
                 .map_err(|e| e.to_string())?;
             tmp[5].push(t.elapsed());
