@@ -41,8 +41,15 @@ pub fn process_start_key(pid: i64) -> String {
 
 #[cfg(target_os = "linux")]
 fn start_key_impl(pid: i64) -> String {
-    match fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => start_key_from_stat(&stat).unwrap_or_default(),
+    use std::io::Read;
+    // A stat line is a few hundred bytes: one read into room for 1 KiB and one that sees the
+    // end. (`fs::read_to_string` would stat the file, get size 0 as /proc reports, and grow its
+    // buffer from 32 bytes over half a dozen reads.)
+    let mut buf = Vec::with_capacity(1024);
+    let read = fs::File::open(format!("/proc/{pid}/stat"))
+        .and_then(|f| f.take(64 * 1024).read_to_end(&mut buf));
+    match read {
+        Ok(_) => start_key_from_stat(&String::from_utf8_lossy(&buf)).unwrap_or_default(),
         Err(_) => String::new(),
     }
 }
