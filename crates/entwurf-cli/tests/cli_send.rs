@@ -123,10 +123,9 @@ fn send_to_a_socket_only_pi_is_sent_and_leaves_no_lock() {
     );
     assert!(env.entries("locks").is_empty(), "lock released");
     let received = peer.received();
-    // One probe connection (writes nothing), one send connection.
-    assert_eq!(received.len(), 2, "{received:?}");
-    assert!(received[0].is_empty());
-    let line: Value = serde_json::from_slice(received[1].trim_ascii_end()).unwrap();
+    // One connection: the alive probe's connection carries the send.
+    assert_eq!(received.len(), 1, "{received:?}");
+    let line: Value = serde_json::from_slice(received[0].trim_ascii_end()).unwrap();
     assert_eq!(line["type"], "send");
     assert_eq!(line["message"], "hi");
     assert_eq!(line["mode"], "follow_up");
@@ -152,7 +151,7 @@ fn send_text_output_mode_and_sender_flags() {
     .assert()
     .code(0)
     .stdout("entwurf_v2 control-socket → sent\n");
-    let line: Value = serde_json::from_slice(peer.received()[1].trim_ascii_end()).unwrap();
+    let line: Value = serde_json::from_slice(peer.received()[0].trim_ascii_end()).unwrap();
     assert_eq!(line["mode"], "steer");
     assert_eq!(line["wants_reply"], true);
     assert_eq!(line["sender"]["sessionId"], "20260612T095959-abcdef");
