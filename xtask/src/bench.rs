@@ -246,7 +246,10 @@ fn machine() -> Value {
 
 /// Runs `cargo xtask live-gate ARGS…`: its command wall time and whether it passed.
 fn run_live_gate(root: &Path, args: &[&str]) -> Result<(f64, bool), String> {
-    eprintln!("xtask bench: running cargo xtask live-gate {} ...", args.join(" "));
+    eprintln!(
+        "xtask bench: running cargo xtask live-gate {} ...",
+        args.join(" ")
+    );
     let exe = std::env::current_exe().map_err(|e| format!("current exe: {e}"))?;
     let t = Instant::now();
     let status = Command::new(exe)

@@ -127,3 +127,14 @@ pub(crate) fn sync_filesystem_of(dir: &Path) -> io::Result<()> {
     let d = fs::File::open(dir)?;
     rustix::fs::syncfs(&d).map_err(io::Error::from)
 }
+
+/// Reads a small file whole: into room for 4 KiB first, without the size-hint `statx` that
+/// `fs::read` makes (a record or marker is a few hundred bytes; larger files still read whole).
+pub(crate) fn read_small(path: &Path) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::with_capacity(4096);
+    std::fs::File::open(path)?
+        .take(u64::MAX)
+        .read_to_end(&mut bytes)?;
+    Ok(bytes)
+}

@@ -155,7 +155,7 @@ pub fn record_exists(sessions_dir: &Path, gid: &GardenId) -> Result<bool, Record
 /// normalised to v2 (they are not rewritten).
 pub fn read_record(sessions_dir: &Path, gid: &GardenId) -> Result<MetaRecord, RecordError> {
     let path = record_path(sessions_dir, gid);
-    let bytes = match fs::read(&path) {
+    let bytes = match fsutil::read_small(&path) {
         Ok(b) => b,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             return Err(RecordError::NotFound {
