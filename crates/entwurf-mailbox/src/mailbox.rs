@@ -594,14 +594,7 @@ mod tests {
         }
     }
 
-    fn names(dir: &Path) -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        v.sort();
-        v
-    }
+    use crate::fsio::tests::names;
 
     /// The same enqueues with the `state.json` exchange and with the forced plain-rename
     /// fallback leave byte-identical mailboxes: messages, receipt state, doorbell.

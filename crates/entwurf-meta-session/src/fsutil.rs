@@ -138,3 +138,14 @@ pub(crate) fn read_small(path: &Path) -> io::Result<Vec<u8>> {
         .read_to_end(&mut bytes)?;
     Ok(bytes)
 }
+
+/// Replaces the cache file `<dir>/<name>` atomically (tmp + rename, mode 0600, no fsync:
+/// losing the newest cache write is harmless). The tmp name carries the pid and the time.
+pub(crate) fn write_cache_file(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
+    let tmp = dir.join(format!(
+        "{name}.tmp-{}-{}",
+        std::process::id(),
+        epoch_millis()
+    ));
+    write_atomic_nosync(&tmp, &dir.join(name), bytes)
+}

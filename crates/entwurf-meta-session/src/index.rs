@@ -448,13 +448,7 @@ impl ScanCache {
             entries: self.entries.clone(),
         };
         let bytes = serde_json::to_vec(&file).map_err(io::Error::other)?;
-        let path = dir.join(INDEX_FILE_NAME);
-        let tmp = dir.join(format!(
-            "{INDEX_FILE_NAME}.tmp-{}-{}",
-            std::process::id(),
-            crate::fsutil::epoch_millis()
-        ));
-        crate::fsutil::write_atomic_nosync(&tmp, &path, &bytes)
+        crate::fsutil::write_cache_file(dir, INDEX_FILE_NAME, &bytes)
     }
 }
 

@@ -355,13 +355,7 @@ fn save(dir_path: &Path, files: &[ListedFile], keys: &[Option<FileKey>]) -> io::
         .collect();
     let mut bytes = MAGIC.to_vec();
     bytes = postcard::to_extend(&entries, bytes).map_err(io::Error::other)?;
-    let path = dir_path.join(LIST_CACHE_FILE_NAME);
-    let tmp = dir_path.join(format!(
-        "{LIST_CACHE_FILE_NAME}.tmp-{}-{}",
-        std::process::id(),
-        crate::fsutil::epoch_millis()
-    ));
-    crate::fsutil::write_atomic_nosync(&tmp, &path, &bytes)
+    crate::fsutil::write_cache_file(dir_path, LIST_CACHE_FILE_NAME, &bytes)
 }
 
 #[cfg(test)]
