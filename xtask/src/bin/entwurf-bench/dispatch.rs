@@ -198,6 +198,76 @@ pub fn control_socket(o: &Opts) -> Value {
     }
 }
 
+/// `entwurf-bench listen CONTROL_DIR GID`: an instant-reply listener in its own process.
+/// Prints `ready` once bound and serves until its stdin closes.
+pub fn listen(args: &[String]) -> Result<(), String> {
+    let [control, gid] = args else {
+        return Err("usage: entwurf-bench listen CONTROL_DIR GID".into());
+    };
+    let gid = GardenId::parse(gid).map_err(|e| e.to_string())?;
+    let control = PathBuf::from(control);
+    runtime()?.block_on(async move {
+        let server = Server::bind(&control, &gid, InstantReply)
+            .await
+            .map_err(|e| e.to_string())?;
+        println!("ready");
+        // Until the parent closes our stdin (or goes away).
+        let _ = tokio::task::spawn_blocking(|| {
+            let mut sink = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink)
+        })
+        .await;
+        server.shutdown().await;
+        Ok(())
+    })
+}
+
+/// Control-socket dispatch against an instant-reply listener in another process (as pi is).
+pub fn control_socket_cross_process(o: &Opts) -> Value {
+    match cross_process_inner(o) {
+        Ok(v) => v,
+        Err(e) => failed(e),
+    }
+}
+
+fn cross_process_inner(o: &Opts) -> Result<Value, String> {
+    use std::io::BufRead;
+    let w = world(o, "ewb-cx-")?;
+    let gid = GardenId::mint();
+    let exe = std::env::current_exe().map_err(|e| format!("current exe: {e}"))?;
+    let mut child = std::process::Command::new(exe)
+        .arg("listen")
+        .arg(&w.dirs.control)
+        .arg(gid.as_str())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start the listener process: {e}"))?;
+    let mut line = String::new();
+    let ready = child
+        .stdout
+        .take()
+        .map(std::io::BufReader::new)
+        .map(|mut r| r.read_line(&mut line));
+    let result = if matches!(ready, Some(Ok(_))) && line.trim() == "ready" {
+        write_record(&w.dirs.sessions, &record(&gid, Backend::Pi, "bench-pi"))
+            .map_err(|e| e.to_string())
+            .and_then(|_| {
+                let production = Production::new(w.dirs.clone());
+                measure(&production, &gid, "control-socket", o.warmup, o.dispatches)
+            })
+    } else {
+        Err(format!("the listener process did not get ready ({line:?})"))
+    };
+    drop(child.stdin.take());
+    let _ = child.wait();
+    let s = result?;
+    Ok(summary(
+        &s,
+        json!({"warmup": o.warmup, "listener": "entwurf-control-rpc Server in a separate process, instant reply", "world": w.tmp.path()}),
+    ))
+}
+
 fn control_socket_inner(o: &Opts) -> Result<Value, String> {
     let mut w = world(o, "ewb-cs-")?;
     let (gid, listener, what) = match &o.control_socket {

@@ -115,6 +115,12 @@ fn run(o: &Opts) -> Value {
             "control_socket_dispatch".into(),
             dispatch::control_socket(o),
         );
+        if o.control_socket.is_none() {
+            out.insert(
+                "control_socket_dispatch_cross_process".into(),
+                dispatch::control_socket_cross_process(o),
+            );
+        }
     }
     if wanted(o, "breakdown") {
         eprintln!("entwurf-bench: per-step spans ...");
@@ -136,6 +142,10 @@ fn run(o: &Opts) -> Value {
             out.insert(
                 "control_socket_dispatch_tmpfs".into(),
                 dispatch::control_socket(&t),
+            );
+            out.insert(
+                "control_socket_dispatch_cross_process_tmpfs".into(),
+                dispatch::control_socket_cross_process(&t),
             );
         }
         if wanted(o, "mailbox") {
@@ -166,8 +176,9 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("lock-worker") => lockbench::worker(&args[1..]),
+        Some("listen") => dispatch::listen(&args[1..]),
         Some("run") => parse(&args[1..]).map(|o| println!("{}", run(&o))),
-        _ => Err("usage: entwurf-bench run [flags] | lock-worker DIR GID START SECS".into()),
+        _ => Err("usage: entwurf-bench run [flags] | lock-worker DIR GID START SECS | listen CONTROL_DIR GID".into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
