@@ -498,7 +498,7 @@ fn span<T>(s: &mut Samples, f: impl FnOnce() -> T) -> T {
 fn breakdown_inner(o: &Opts, n: usize) -> Result<Value, String> {
     use entwurf_control_rpc::{inspect, probe_connect, socket_path, Probed, DEFAULT_RPC_TIMEOUT};
     use entwurf_lock::{AcquireOutcome, Lock};
-    use entwurf_meta_session::{read_record, record_exists};
+    use entwurf_meta_session::read_record;
 
     let w = world(o, "ewb-bd-")?;
     let gid = GardenId::mint();
@@ -507,8 +507,8 @@ fn breakdown_inner(o: &Opts, n: usize) -> Result<Value, String> {
         .map_err(|e| e.to_string())?;
     let sock = socket_path(&w.dirs.control, &gid);
     let lock = Lock::new(&w.dirs.lock);
+    // The steps production takes, in its order (the target resolves with one record read).
     let names = [
-        "record_exists (stat)",
         "read_record",
         "lock acquire",
         "inspect (lstat)",
@@ -521,16 +521,14 @@ fn breakdown_inner(o: &Opts, n: usize) -> Result<Value, String> {
     let res: Result<(), String> = rt.block_on(async {
         for i in 0..n + 20 {
             let mut tmp: Vec<Samples> = names.iter().map(|_| Samples::default()).collect();
-            span(&mut tmp[0], || record_exists(&w.dirs.sessions, &gid))
-                .map_err(|e| e.to_string())?;
-            span(&mut tmp[1], || read_record(&w.dirs.sessions, &gid)).map_err(|e| e.to_string())?;
-            let claim = match span(&mut tmp[2], || lock.acquire(&gid)).map_err(|e| e.to_string())? {
+            span(&mut tmp[0], || read_record(&w.dirs.sessions, &gid)).map_err(|e| e.to_string())?;
+            let claim = match span(&mut tmp[1], || lock.acquire(&gid)).map_err(|e| e.to_string())? {
                 AcquireOutcome::Acquired(c) => c,
                 AcquireOutcome::Conflict(c) => return Err(c.detail),
             };
-            span(&mut tmp[3], || inspect(&sock));
+            span(&mut tmp[2], || inspect(&sock));
             // As production does: the alive probe's connection carries the send.
-            let conn = match span(&mut tmp[4], || probe_connect(&sock)) {
+            let conn = match span(&mut tmp[3], || probe_connect(&sock)) {
                 Probed::Alive(conn) => conn,
                 other => return Err(format!("probe: {:?}", other.liveness())),
             };
@@ -538,8 +536,8 @@ fn breakdown_inner(o: &Opts, n: usize) -> Result<Value, String> {
             conn.send_message(SendRequest::new("bench ping"), DEFAULT_RPC_TIMEOUT)
                 .await
                 .map_err(|e| e.to_string())?;
-            tmp[5].push(t.elapsed());
-            span(&mut tmp[6], || lock.release(&claim)).map_err(|e| e.to_string())?;
+            tmp[4].push(t.elapsed());
+            span(&mut tmp[5], || lock.release(&claim)).map_err(|e| e.to_string())?;
             if i >= 20 {
                 for (a, b) in s.iter_mut().zip(tmp) {
                     if let Some(d) = b.first() {
@@ -580,17 +578,13 @@ fn breakdown_inner(o: &Opts, n: usize) -> Result<Value, String> {
     )
     .map_err(|e| e.to_string())?;
     let mnames = [
-        "resolve (exists + read_record)",
+        "resolve (read_record)",
         "deliverability (marker + /proc stat)",
         "enqueue (.msg + state.json + doorbell)",
     ];
     let mut ms_: Vec<Samples> = mnames.iter().map(|_| Samples::default()).collect();
     for _ in 0..n {
-        span(&mut ms_[0], || {
-            record_exists(&w.dirs.sessions, &mgid)
-                .and_then(|_| read_record(&w.dirs.sessions, &mgid))
-        })
-        .map_err(|e| e.to_string())?;
+        span(&mut ms_[0], || read_record(&w.dirs.sessions, &mgid)).map_err(|e| e.to_string())?;
         let d = span(&mut ms_[1], || {
             entwurf_mailbox::mailbox_deliverability_for(&w.dirs.receivers, &rec)
         });
