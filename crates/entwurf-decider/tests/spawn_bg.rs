@@ -14,7 +14,7 @@ use entwurf_decider::{
     SpawnBgPlan, SpawnBgResumeResult, StderrSink,
 };
 use entwurf_lock::LockClaim;
-use entwurf_spawn::identity::{session_file_name, session_folder_name};
+use entwurf_spawn::test_support::write_minimal_saved_session;
 use tempfile::TempDir;
 
 const GID: &str = "20260612T100000-aaaaaa";
@@ -60,16 +60,7 @@ impl World {
         fs::create_dir_all(&cwd).expect("cwd");
         if with_session {
             let cwd_s = cwd.to_str().expect("utf8");
-            let folder = agent.join("sessions").join(session_folder_name(cwd_s));
-            fs::create_dir_all(&folder).expect("folder");
-            fs::write(
-                folder.join(session_file_name("2026-06-12T10:00:00.000Z", GID)),
-                format!(
-                    "{{\"type\":\"session\",\"version\":3,\"id\":\"{GID}\",\"timestamp\":\"2026-06-12T10:00:00.000Z\",\"cwd\":\"{cwd_s}\"}}\n\
-                     {{\"type\":\"model_change\",\"id\":\"a1b2c3d4\",\"parentId\":null,\"timestamp\":\"2026-06-12T10:00:00.001Z\",\"provider\":\"p\",\"modelId\":\"m\"}}\n"
-                ),
-            )
-            .expect("session");
+            write_minimal_saved_session(&agent, cwd_s, GID).expect("session");
         }
         let socket = root.join(format!("{GID}.sock"));
         Self {

@@ -38,6 +38,7 @@ pub mod millis;
 pub mod plan;
 pub mod preflight;
 pub mod production;
+pub mod test_support;
 pub mod watcher;
 
 pub use identity::{resolve_launch_identity, IdentityError, LaunchIdentity};

@@ -9,10 +9,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use entwurf_lock::LockClaim;
-use entwurf_spawn::identity::{session_file_name, session_folder_name};
 use entwurf_spawn::millis::Millis;
 use entwurf_spawn::plan::{RetainReason, SpawnBgPlan, SpawnBgResumeResult};
 use entwurf_spawn::production::{inspect_path, probe_socket, DEFAULT_PROBE_TIMEOUT};
+use entwurf_spawn::test_support::write_minimal_saved_session;
 use entwurf_spawn::watcher::{PathInspection, ProbeLiveness};
 use entwurf_spawn::{resume, LaunchConfig, ProductionSpawnIo, ResumeRequest, StderrSink};
 use nix::sys::signal::{kill, killpg, Signal};
@@ -37,16 +37,7 @@ impl Setup {
         let cwd = root.join("cwd");
         fs::create_dir_all(&cwd).expect("cwd");
         let cwd_s = cwd.to_str().expect("utf8").to_owned();
-        let folder = agent.join("sessions").join(session_folder_name(&cwd_s));
-        fs::create_dir_all(&folder).expect("folder");
-        fs::write(
-            folder.join(session_file_name("2026-06-12T10:00:00.000Z", GID)),
-            format!(
-                "{{\"type\":\"session\",\"version\":3,\"id\":\"{GID}\",\"timestamp\":\"2026-06-12T10:00:00.000Z\",\"cwd\":\"{cwd_s}\"}}\n\
-                 {{\"type\":\"model_change\",\"id\":\"a1b2c3d4\",\"parentId\":null,\"timestamp\":\"2026-06-12T10:00:00.001Z\",\"provider\":\"p\",\"modelId\":\"m\"}}\n"
-            ),
-        )
-        .expect("session");
+        write_minimal_saved_session(&agent, &cwd_s, GID).expect("session");
         let socket = root.join(format!("{GID}.sock"));
         Self {
             _tmp: tmp,
