@@ -174,9 +174,32 @@ impl Request {
         Value::Object(map)
     }
 
-    /// The exact bytes written: compact JSON (raw UTF-8) and one `\n`.
+    /// The exact bytes written: compact JSON (raw UTF-8) and one `\n`; the same text as
+    /// [`Request::to_value`] renders, without building the map first.
     pub fn to_line(&self) -> String {
-        let mut line = self.to_value().to_string();
+        /// A send in wire order (`sender` left out when there is none).
+        #[derive(Serialize)]
+        struct SendLine<'a> {
+            #[serde(rename = "type")]
+            kind: &'a str,
+            message: &'a str,
+            mode: &'a str,
+            wants_reply: bool,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            sender: Option<&'a SenderEnvelope>,
+        }
+        let typed = match self {
+            Request::Send(send) => serde_json::to_string(&SendLine {
+                kind: self.command(),
+                message: &send.message,
+                mode: send.mode.as_str(),
+                wants_reply: send.wants_reply,
+                sender: send.sender.as_ref(),
+            })
+            .ok(),
+            _ => None,
+        };
+        let mut line = typed.unwrap_or_else(|| self.to_value().to_string());
         line.push('\n');
         line
     }
@@ -235,7 +258,16 @@ impl Response {
     /// Client-side matching rule: a JSON object with `type == "response"` and
     /// `command == expected`. Anything else (garbage, other commands) gives `None`.
     pub fn match_line(line: &str, expected_command: &str) -> Option<Response> {
-        let value: Value = serde_json::from_str(line.trim()).ok()?;
+        let line = line.trim();
+        if let Some(fast) = Self::match_typed(line, expected_command) {
+            return fast;
+        }
+        Self::match_general(line, expected_command)
+    }
+
+    /// The rule over a parsed JSON value (any line; the typed path must agree with it).
+    fn match_general(line: &str, expected_command: &str) -> Option<Response> {
+        let value: Value = serde_json::from_str(line).ok()?;
         let obj = value.as_object()?;
         if obj.get("type").and_then(Value::as_str) != Some(RESPONSE_TYPE)
             || obj.get("command").and_then(Value::as_str) != Some(expected_command)
@@ -251,6 +283,53 @@ impl Response {
             id: obj.get("id").and_then(Value::as_str).map(str::to_owned),
         })
     }
+}
+
+impl Response {
+    /// [`Response::match_line`] for a well-formed object, read straight into typed fields:
+    /// `Some(verdict)` when it applies. `None` (use the general path) for anything else: a
+    /// non-object, a duplicate key, `type`/`command`/`error`/`id` that are not strings or null.
+    fn match_typed(line: &str, expected_command: &str) -> Option<Option<Response>> {
+        #[derive(Deserialize)]
+        struct Line<'a> {
+            #[serde(rename = "type", borrow, default)]
+            kind: Option<std::borrow::Cow<'a, str>>,
+            #[serde(borrow, default)]
+            command: Option<std::borrow::Cow<'a, str>>,
+            #[serde(default)]
+            success: Option<Value>,
+            #[serde(default, deserialize_with = "present")]
+            data: Option<Value>,
+            #[serde(default)]
+            error: Option<String>,
+            #[serde(default)]
+            id: Option<String>,
+        }
+        // A derived struct also accepts a JSON array (by position); only objects qualify.
+        if !line.starts_with('{') {
+            return None;
+        }
+        let l: Line<'_> = serde_json::from_str(line).ok()?;
+        if l.kind.as_deref() != Some(RESPONSE_TYPE)
+            || l.command.as_deref() != Some(expected_command)
+        {
+            return Some(None);
+        }
+        Some(Some(Response {
+            kind: RESPONSE_TYPE.into(),
+            command: expected_command.into(),
+            success: l.success.as_ref().is_some_and(is_truthy),
+            data: l.data,
+            error: l.error,
+            id: l.id,
+        }))
+    }
+}
+
+/// A present key is `Some`, even when its value is `null` (a plain `Option` would read `null` as
+/// absent, and [`Response::match_line`] keeps `"data":null`).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
 }
 
 /// How a `send` was queued by the receiver.
@@ -511,6 +590,56 @@ pub fn drain_lines(buf: &mut Vec<u8>) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_typed_request_line_is_the_value_rendering() {
+        let sender = SenderEnvelope {
+            session_id: "s\"1".into(),
+            agent_id: "a/é".into(),
+            cwd: "/w\\x".into(),
+            timestamp: "2026-06-12T10:00:00.000Z".into(),
+            origin: Some("pi-session".into()),
+            replyable: None,
+        };
+        let mut with_sender = SendRequest::new("line\nnext \u{1F600} \"q\" \u{7}");
+        with_sender.sender = Some(sender);
+        with_sender.wants_reply = true;
+        with_sender.mode = SendMode::Steer;
+        let requests = [
+            Request::Send(SendRequest::new("hi")),
+            Request::Send(with_sender),
+            Request::GetInfo,
+            Request::Clear {
+                summarize: Some(true),
+            },
+            Request::Unknown("x".into()),
+        ];
+        for r in requests {
+            assert_eq!(r.to_line(), format!("{}\n", r.to_value()), "{r:?}");
+        }
+    }
+
+    #[rstest::rstest]
+    #[case::plain(r#"{"type":"response","command":"send","success":true}"#)]
+    #[case::data_and_error(r#"{"type":"response","command":"send","success":false,"error":"nope","data":{"a":[1]},"id":"7"}"#)]
+    #[case::null_data(
+        r#"{"type":"response","command":"send","success":1,"data":null,"error":null}"#
+    )]
+    #[case::other_command(r#"{"type":"response","command":"get_info","success":true}"#)]
+    #[case::not_a_response(r#"{"type":"event","command":"send","success":true}"#)]
+    #[case::escaped_type(r#"{"type":"respons\u0065","command":"send","success":"yes"}"#)]
+    #[case::numeric_error(r#"{"type":"response","command":"send","success":true,"error":5}"#)]
+    #[case::duplicate_key(r#"{"type":"response","command":"send","success":false,"success":true}"#)]
+    #[case::array(r#"["response","send",true]"#)]
+    #[case::garbage("{not json")]
+    #[case::padded("  {\"type\":\"response\",\"command\":\"send\",\"success\":0}  ")]
+    fn the_typed_response_match_agrees_with_the_general_rule(#[case] line: &str) {
+        assert_eq!(
+            Response::match_line(line, "send"),
+            Response::match_general(line.trim(), "send"),
+            "{line}"
+        );
+    }
     use super::*;
     use serde_json::json;
 

@@ -275,9 +275,11 @@ impl Lock {
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(ReleaseOutcome::Absent),
             Err(source) => return Err(LockError::Read { path, source }),
         };
-        match parse_holder(&raw, &path, &gid) {
-            Some(on_disk) if on_disk.nonce == claim.nonce => {}
-            _ => return Ok(ReleaseOutcome::NotOwned),
+        if !is_exactly_our_line(&raw, claim) {
+            match parse_holder(&raw, &path, &gid) {
+                Some(on_disk) if on_disk.nonce == claim.nonce => {}
+                _ => return Ok(ReleaseOutcome::NotOwned),
+            }
         }
         match fs::remove_file(&path) {
             Ok(()) => Ok(ReleaseOutcome::Released),
@@ -556,6 +558,15 @@ fn try_create_in_place(path: &Path, line: &str) -> Result<Create, LockError> {
             })
         }
     }
+}
+
+/// The common release: the file still holds, byte for byte, the line this claim wrote. Such a
+/// file parses (§4.2) to a holder with this claim's nonce, so the JSON parse can be skipped; any
+/// other content goes through [`parse_holder`].
+fn is_exactly_our_line(raw: &str, claim: &LockClaim) -> bool {
+    claim.owner == LOCK_OWNER
+        && !claim.lock_path.as_os_str().is_empty()
+        && claim_line(claim).is_ok_and(|line| line == raw)
 }
 
 fn read_text(path: &Path) -> io::Result<String> {
@@ -916,6 +927,35 @@ mod tests {
         claim.lock_path = PathBuf::new();
         assert_eq!(lock.release(&claim).unwrap(), ReleaseOutcome::Released);
         assert_eq!(lock.release(&claim).unwrap(), ReleaseOutcome::Absent);
+    }
+
+    #[rstest::rstest]
+    // Our nonce in other bytes (the reference's writer, a hand edit): the parse decides, ours.
+    #[case::same_claim_pretty_printed(true, false, ReleaseOutcome::Released)]
+    // Our exact bytes but for one nonce digit: a successor's lock, kept.
+    #[case::other_nonce_same_shape(false, true, ReleaseOutcome::NotOwned)]
+    fn release_decides_by_the_parsed_nonce_whatever_the_bytes(
+        #[case] pretty: bool,
+        #[case] flip_nonce: bool,
+        #[case] want: ReleaseOutcome,
+    ) {
+        let tmp = tempfile::tempdir().unwrap();
+        let lock = lock_with(tmp.path(), 4242, "00112233aabbccdd", Ok(()));
+        let AcquireOutcome::Acquired(claim) = lock.acquire(&gid()).unwrap() else {
+            panic!("fresh dir");
+        };
+        let path = lock.lock_path(&gid());
+        let mut text = claim_line(&claim).unwrap();
+        if pretty {
+            let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+            text = serde_json::to_string_pretty(&v).unwrap();
+        }
+        if flip_nonce {
+            text = text.replace("00112233aabbccdd", "00112233aabbccde");
+        }
+        fs::write(&path, &text).unwrap();
+        assert_eq!(lock.release(&claim).unwrap(), want);
+        assert_eq!(path.exists(), want == ReleaseOutcome::NotOwned);
     }
 
     #[test]

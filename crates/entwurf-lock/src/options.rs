@@ -85,7 +85,7 @@ pub fn now_iso() -> String {
 /// 8 random bytes as 16 lowercase hex chars.
 pub fn random_nonce() -> String {
     let bytes: [u8; 8] = rand::random();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    format!("{:016x}", u64::from_be_bytes(bytes))
 }
 
 /// The real `kill(pid, 0)`. A non-positive pid is refused with `EINVAL` without a syscall.

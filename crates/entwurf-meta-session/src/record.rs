@@ -80,7 +80,31 @@ pub fn record_file_name(gid: &GardenId) -> String {
 /// Formats an instant the way the reference's `Date.toISOString()` does:
 /// `2026-06-12T10:00:00.000Z` (UTC, milliseconds, `Z`). Every JSON timestamp uses this.
 pub fn iso_millis(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+    use chrono::{Datelike, Timelike};
+    let year = t.year();
+    if !(0..=9999).contains(&year) || t.nanosecond() >= 1_000_000_000 {
+        // Signed, wider years and chrono's leap-second representation (never produced from a
+        // system clock): chrono's own rendering.
+        return t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+    }
+    // Digit by digit into a fixed buffer: every stamp on the dispatch path goes through here,
+    // and a strftime pattern is re-parsed on every call.
+    let millis = t.nanosecond() / 1_000_000;
+    let mut out = *b"0000-00-00T00:00:00.000Z";
+    let mut put = |at: usize, width: usize, mut v: u32| {
+        for i in (at..at + width).rev() {
+            out[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, 4, year.unsigned_abs());
+    put(5, 2, t.month());
+    put(8, 2, t.day());
+    put(11, 2, t.hour());
+    put(14, 2, t.minute());
+    put(17, 2, t.second());
+    put(20, 3, millis);
+    out.iter().map(|&b| char::from(b)).collect()
 }
 
 /// How a rejected JSON value is described in error texts (the reference's `describe`):
@@ -727,6 +751,58 @@ mod tests {
         assert_eq!(
             Got::String("a\"b\n".into()).to_string(),
             r#"string "a\"b\n""#
+        );
+    }
+
+    #[test]
+    fn iso_millis_agrees_with_chrono_formatting() {
+        // Every field boundary, leap days, a leap second, and years at both ends of the fast path.
+        let cases = [
+            "0000-01-01T00:00:00.000Z",
+            "0001-02-03T04:05:06.007Z",
+            "1970-01-01T00:00:00.000Z",
+            "1999-12-31T23:59:59.999Z",
+            "2024-02-29T12:34:56.789Z",
+            "2026-11-25T19:08:51.100Z",
+            "9999-12-31T23:59:59.999Z",
+        ];
+        for c in cases {
+            let t = chrono::DateTime::parse_from_rfc3339(c)
+                .unwrap()
+                .with_timezone(&chrono::Utc);
+            assert_eq!(iso_millis(t), c);
+            assert_eq!(
+                iso_millis(t),
+                t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+            );
+        }
+        let mut t = chrono::DateTime::parse_from_rfc3339("1969-07-20T20:17:40.000Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        for _ in 0..2_000 {
+            t += chrono::Duration::milliseconds(86_399_999_937);
+            assert_eq!(
+                iso_millis(t),
+                t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+            );
+        }
+        let leap = chrono::NaiveDate::from_ymd_opt(2016, 12, 31)
+            .unwrap()
+            .and_hms_milli_opt(23, 59, 59, 1_500)
+            .unwrap()
+            .and_utc();
+        assert_eq!(
+            iso_millis(leap),
+            leap.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+        );
+        let far = chrono::NaiveDate::from_ymd_opt(10_000, 1, 1)
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap()
+            .and_utc();
+        assert_eq!(
+            iso_millis(far),
+            far.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
         );
     }
 
