@@ -479,6 +479,36 @@ fn real_pi_inner(o: &Opts, pi: &PiSetup) -> Result<Value, String> {
     ))
 }
 
+/// `n` bare round trips to `sock` after 20 warm-ups: blocking connect, one request line, read
+/// until the reply's newline, close. What any client pays to the listener, substrate aside.
+fn bare_round_trips(sock: &Path, n: usize, out: &mut Samples) -> Result<(), String> {
+    use std::io::Read as _;
+    let line = b"{\"type\":\"send\",\"message\":\"bench ping\",\"mode\":\"steer\"}\n";
+    let mut buf = [0u8; 1024];
+    for i in 0..n + 20 {
+        let t = Instant::now();
+        let mut c = std::os::unix::net::UnixStream::connect(sock)
+            .map_err(|e| format!("bare connect {}: {e}", sock.display()))?;
+        c.write_all(line).map_err(|e| format!("bare write: {e}"))?;
+        let mut got = 0;
+        while !buf[..got].contains(&b'\n') {
+            match c.read(&mut buf[got..]) {
+                Ok(0) => return Err("bare round trip: listener closed before replying".into()),
+                Ok(k) => got += k,
+                Err(e) => return Err(format!("bare read: {e}")),
+            }
+            if got == buf.len() {
+                return Err("bare round trip: reply longer than 1 KiB".into());
+            }
+        }
+        drop(c);
+        if i >= 20 {
+            out.push(t.elapsed());
+        }
+    }
+    Ok(())
+}
+
 /// Per-step timing spans of the two dispatch paths, each step run alone `n` times against the
 /// same kind of world (the profile behind the dispatch figures). Milliseconds, p50 per step.
 pub fn breakdown(o: &Opts) -> Value {
@@ -548,9 +578,13 @@ fn breakdown_inner(o: &Opts, n: usize) -> Result<Value, String> {
         }
         Ok(())
     });
+    // The floor: the bare transport round trip to the same listener, no substrate at all.
+    let mut floor = Samples::default();
+    let floor_res = bare_round_trips(&sock, n, &mut floor);
     let _ = stop.send(());
     let _ = handle.join();
     res?;
+    floor_res?;
     let mut control = serde_json::Map::new();
     let mut total = 0.0;
     for (name, sm) in names.iter().zip(&s) {
@@ -558,6 +592,10 @@ fn breakdown_inner(o: &Opts, n: usize) -> Result<Value, String> {
         control.insert((*name).to_owned(), json!(round(sm.pct_ms(50.0))));
     }
     control.insert("sum of p50s".into(), json!(round(total)));
+    control.insert(
+        "floor: bare connect + request line + reply line, no substrate".into(),
+        json!(round(floor.pct_ms(50.0))),
+    );
 
     // Meta-mailbox steps.
     let mgid = GardenId::mint();
