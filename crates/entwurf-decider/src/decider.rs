@@ -83,6 +83,20 @@ pub async fn decide<S: DispatchSeams + ?Sized>(
     config: &DeciderConfig,
     seams: &S,
 ) -> Result<DispatchDecision, DecideError> {
+    decide_with_identity(input, config, seams)
+        .await
+        .map(|(decision, _)| decision)
+}
+
+/// [`decide`], also handing back the record a meta-mailbox plan was decided on, so that its hand
+/// can deliver to exactly that identity without reading the record again (`None` for every
+/// other decision).
+pub(crate) async fn decide_with_identity<S: DispatchSeams + ?Sized>(
+    input: &DispatchInput,
+    config: &DeciderConfig,
+    seams: &S,
+) -> Result<(DispatchDecision, Option<MetaRecord>), DecideError> {
+    let alone = |d: DispatchDecision| (d, None);
     let gid = GardenId::parse(&input.target).map_err(|_| DecideError::InvalidGardenId {
         value: input.target.clone(),
     })?;
@@ -91,33 +105,41 @@ pub async fn decide<S: DispatchSeams + ?Sized>(
         None if resolution.socket_only_pi => {
             if input.intent != Intent::FireAndForget {
                 // Older design rule (§10): refused before any lock, inspect, probe or spawn.
-                return reject(RejectReason::BadTarget, None);
+                return reject(RejectReason::BadTarget, None).map(alone);
             }
             let d = InDomain {
                 gid: &gid,
                 allow_resume: false,
                 cwd: None,
             };
-            return in_domain(input, config, seams, d).await;
+            return in_domain(input, config, seams, d).await.map(alone);
         }
-        None => return reject(RejectReason::BadTarget, None),
+        None => return reject(RejectReason::BadTarget, None).map(alone),
         Some(_) if resolution.pre_probe_address_conflict => {
-            return reject(RejectReason::TargetAddressConflict, None)
+            return reject(RejectReason::TargetAddressConflict, None).map(alone)
         }
         Some(identity) => identity,
     };
     if identity.backend.is_native_push() {
-        return native_push(input, seams, &gid, &identity).await;
+        return native_push(input, seams, &gid, &identity).await.map(alone);
     }
     if !identity.backend.is_socket_liveness() {
-        return unsupported(input, config, seams, &gid, &identity).await;
+        let decision = unsupported(input, config, seams, &gid, &identity).await?;
+        let to_mailbox = matches!(
+            &decision,
+            DispatchDecision::Execute {
+                plan: ExecutionPlan::MetaMailbox(_),
+                ..
+            }
+        );
+        return Ok((decision, to_mailbox.then_some(identity)));
     }
     let d = InDomain {
         gid: &gid,
         allow_resume: true,
         cwd: Some(identity.cwd.as_str()),
     };
-    in_domain(input, config, seams, d).await
+    in_domain(input, config, seams, d).await.map(alone)
 }
 
 async fn native_push<S: DispatchSeams + ?Sized>(

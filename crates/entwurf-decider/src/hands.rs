@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use async_trait::async_trait;
 use entwurf_lock::LockClaim;
-use entwurf_meta_session::GardenId;
+use entwurf_meta_session::{GardenId, MetaRecord};
 use serde::{Deserialize, Serialize};
 
 use crate::contract::{
@@ -504,6 +504,17 @@ pub trait TransportHands: Send + Sync {
         plan: &MetaMailboxPlan,
         lock: Option<&LockClaim>,
     ) -> Result<MailboxAck, HandError>;
+    /// [`TransportHands::send_mailbox`] with the record the decision was made on, when the
+    /// runner has it (a hand may then skip reading it again). By default the record is unused.
+    async fn send_mailbox_resolved(
+        &self,
+        plan: &MetaMailboxPlan,
+        identity: Option<&MetaRecord>,
+        lock: Option<&LockClaim>,
+    ) -> Result<MailboxAck, HandError> {
+        let _ = identity;
+        self.send_mailbox(plan, lock).await
+    }
     /// §8: spawn-bg resume.
     async fn resume_spawn_bg(
         &self,

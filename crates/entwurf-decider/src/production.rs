@@ -397,6 +397,23 @@ impl ControlSendDeps for Production {
     }
 
     async fn send_via_mailbox(&self, plan: &MetaMailboxPlan) -> Result<MailboxAck, IoFailure> {
+        self.enqueue_for_plan(plan, None)
+    }
+
+    async fn release_lock(&self, claim: &LockClaim) -> Result<(), IoFailure> {
+        self.release_blocking(claim)
+    }
+}
+
+impl Production {
+    /// The production mailbox send: render the body, then enqueue exactly once, to `identity`
+    /// when the runner passed the record the decision was made on (it was read moments ago by
+    /// `resolve_target`), otherwise after reading the record as the reference's enqueue does.
+    fn enqueue_for_plan(
+        &self,
+        plan: &MetaMailboxPlan,
+        identity: Option<&MetaRecord>,
+    ) -> Result<MailboxAck, IoFailure> {
         let sender = match (self.sender)() {
             None => None,
             Some(wire) => Some(
@@ -415,20 +432,28 @@ impl ControlSendDeps for Production {
             plan.wants_reply,
             self.home.as_deref(),
         );
-        entwurf_mailbox::enqueue(
-            &plan.sessions_dir,
-            &plan.mailbox_dir,
-            &plan.target_garden_id,
-            &body,
-            chrono::Utc::now(),
-            &mut entwurf_mailbox::RandomTags,
-        )
+        let now = chrono::Utc::now();
+        let tags = &mut entwurf_mailbox::RandomTags;
+        match identity.filter(|r| r.garden_id == plan.target_garden_id) {
+            Some(record) => entwurf_mailbox::enqueue_resolved(
+                record,
+                &plan.sessions_dir,
+                &plan.mailbox_dir,
+                &body,
+                now,
+                tags,
+            ),
+            None => entwurf_mailbox::enqueue(
+                &plan.sessions_dir,
+                &plan.mailbox_dir,
+                &plan.target_garden_id,
+                &body,
+                now,
+                tags,
+            ),
+        }
         .map(|_| MailboxAck { success: true })
         .map_err(|e| IoFailure::from_error(&e))
-    }
-
-    async fn release_lock(&self, claim: &LockClaim) -> Result<(), IoFailure> {
-        self.release_blocking(claim)
     }
 }
 
@@ -447,11 +472,20 @@ impl TransportHands for Production {
         plan: &MetaMailboxPlan,
         lock: Option<&LockClaim>,
     ) -> Result<MailboxAck, HandError> {
+        self.send_mailbox_resolved(plan, None, lock).await
+    }
+
+    async fn send_mailbox_resolved(
+        &self,
+        plan: &MetaMailboxPlan,
+        identity: Option<&MetaRecord>,
+        lock: Option<&LockClaim>,
+    ) -> Result<MailboxAck, HandError> {
         if lock.is_some() {
             return Err(ReleasePolicyError::MailboxWithLock.into());
         }
         // Exactly one enqueue; an error propagates (the runner reports execution-failed).
-        Ok(self.send_via_mailbox(plan).await?)
+        Ok(self.enqueue_for_plan(plan, identity)?)
     }
 
     async fn resume_spawn_bg(

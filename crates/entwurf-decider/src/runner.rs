@@ -7,7 +7,9 @@ use crate::contract::{
     DispatchDecision, DispatchInput, ExecutionPlan, RejectDiagnostic, RejectReason, RejectReceipt,
     SuccessReceipt, Transport,
 };
-use crate::decider::{decide, DecideError};
+use entwurf_meta_session::MetaRecord;
+
+use crate::decider::{decide_with_identity, DecideError};
 use crate::hands::{HandError, SendFinalOutcome, SpawnBgResumeResult, TransportHands};
 use crate::seams::{DeciderConfig, DispatchSeams};
 
@@ -144,6 +146,16 @@ pub async fn execute_dispatch<H: TransportHands + ?Sized>(
     decision: DispatchDecision,
     hands: &H,
 ) -> RunResult {
+    execute_decided(decision, None, hands).await
+}
+
+/// [`execute_dispatch`] with the record a meta-mailbox decision was made on (see
+/// [`TransportHands::send_mailbox_resolved`]).
+async fn execute_decided<H: TransportHands + ?Sized>(
+    decision: DispatchDecision,
+    identity: Option<&MetaRecord>,
+    hands: &H,
+) -> RunResult {
     let (receipt, plan, lock) = match decision {
         DispatchDecision::Reject {
             receipt,
@@ -184,7 +196,10 @@ pub async fn execute_dispatch<H: TransportHands + ?Sized>(
             }
             Err(err) => failed(receipt, transport, err),
         },
-        ExecutionPlan::MetaMailbox(p) => match hands.send_mailbox(p, lock.as_ref()).await {
+        ExecutionPlan::MetaMailbox(p) => match hands
+            .send_mailbox_resolved(p, identity, lock.as_ref())
+            .await
+        {
             Ok(ack) if ack.success => executed(ExecutedOutcome::MetaMailbox { success: true }),
             Ok(_) => failed(receipt, transport, "entwurf-v2-runner: meta-mailbox send returned success:false (contract violation; a mailbox has no in-band reject)."),
             Err(err) => failed(receipt, transport, err),
@@ -216,8 +231,8 @@ where
     S: DispatchSeams + ?Sized,
     H: TransportHands + ?Sized,
 {
-    let decision = decide(input, config, seams).await?;
-    Ok(execute_dispatch(decision, hands).await)
+    let (decision, identity) = decide_with_identity(input, config, seams).await?;
+    Ok(execute_decided(decision, identity.as_ref(), hands).await)
 }
 
 /// The tool surface's rendering of a result.

@@ -303,6 +303,96 @@ async fn e2e_mailbox_with_a_live_marker_enqueues_exactly_one_golden_body() {
     assert!(!w.dirs.lock.exists(), "the mailbox path is lock-free");
 }
 
+/// Production's hands, recording the record each mailbox send was handed.
+struct SeesIdentity<'a> {
+    p: &'a Production,
+    seen: Mutex<Vec<Option<MetaRecord>>>,
+}
+
+#[async_trait]
+impl TransportHands for SeesIdentity<'_> {
+    async fn send_control(
+        &self,
+        plan: &ControlSocketPlan,
+        lock: Option<&LockClaim>,
+    ) -> Result<ControlSendResult, HandError> {
+        self.p.send_control(plan, lock).await
+    }
+    async fn send_mailbox(
+        &self,
+        p: &MetaMailboxPlan,
+        l: Option<&LockClaim>,
+    ) -> Result<MailboxAck, HandError> {
+        self.send_mailbox_resolved(p, None, l).await
+    }
+    async fn send_mailbox_resolved(
+        &self,
+        p: &MetaMailboxPlan,
+        identity: Option<&MetaRecord>,
+        l: Option<&LockClaim>,
+    ) -> Result<MailboxAck, HandError> {
+        self.seen.lock().unwrap().push(identity.cloned());
+        self.p.send_mailbox_resolved(p, identity, l).await
+    }
+    async fn resume_spawn_bg(
+        &self,
+        p: &SpawnBgPlan,
+        l: Option<&LockClaim>,
+    ) -> Result<SpawnBgResumeResult, HandError> {
+        self.p.resume_spawn_bg(p, l).await
+    }
+    async fn send_native_push(
+        &self,
+        p: &NativePushPlan,
+        l: Option<&LockClaim>,
+    ) -> Result<NativePushAck, HandError> {
+        self.p.send_native_push(p, l).await
+    }
+}
+
+#[tokio::test]
+async fn the_mailbox_hand_gets_the_record_the_decision_read_and_a_bare_execute_reads_it_itself() {
+    let w = World::new();
+    let rec = w.record(Backend::ClaudeCode);
+    write_receiver_marker(
+        &w.dirs.receivers,
+        &ReceiverMarkerInput {
+            garden_id: rec.garden_id.clone(),
+            backend: rec.backend,
+            native_session_id: rec.native_session_id.clone(),
+            owner_pid: std::process::id() as i64,
+            owner_kind: None,
+            arm_provenance: ArmProvenance::SessionStart,
+        },
+        chrono::Utc::now(),
+    )
+    .unwrap();
+    let p = w.production();
+    let hands = SeesIdentity {
+        p: &p,
+        seen: Mutex::new(Vec::new()),
+    };
+    // Through `run`: the decision's own record reaches the hand.
+    let r = run(&ff("one"), p.config(), &p, &hands).await.unwrap();
+    assert!(matches!(r, RunResult::Executed { .. }), "{r:?}");
+    // Through `execute_dispatch` alone: no record, so the enqueue reads it (and still delivers).
+    let decision = decide(&ff("two"), p.config(), &p).await.unwrap();
+    let r = execute_dispatch(decision, &hands).await;
+    assert!(matches!(r, RunResult::Executed { .. }), "{r:?}");
+    assert_eq!(*hands.seen.lock().unwrap(), vec![Some(rec), None]);
+    let msgs = std::fs::read_dir(w.dirs.mailbox.join(GID))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".msg")
+        })
+        .count();
+    assert_eq!(msgs, 2);
+}
+
 #[tokio::test]
 async fn record_side_conflict_and_indeterminate_lstat_for_non_pi_citizens() {
     let w = World::new();

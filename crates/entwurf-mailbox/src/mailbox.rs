@@ -133,6 +133,20 @@ pub fn enqueue(
     enqueue_for(&record, record_path, mailbox_dir, body, now, tags)
 }
 
+/// [`enqueue`] for a record the caller has just read from `sessions_dir` (the v2 decider's own
+/// resolve): the same steps without reading the record a second time.
+pub fn enqueue_resolved(
+    record: &MetaRecord,
+    sessions_dir: &Path,
+    mailbox_dir: &Path,
+    body: &str,
+    now: DateTime<Utc>,
+    tags: &mut dyn TagSource,
+) -> Result<Enqueued, MailboxError> {
+    let record_path = entwurf_meta_session::record_path(sessions_dir, &record.garden_id);
+    enqueue_for(record, record_path, mailbox_dir, body, now, tags)
+}
+
 /// The guarded send: reads the identity, refuses with [`MailboxError::Undeliverable`] unless
 /// the backend is self-fetch and a live receiver marker matches the record — **before** any
 /// mailbox IO, so a refused send leaves the mailbox directory byte-identical — then enqueues.

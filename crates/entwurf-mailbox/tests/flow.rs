@@ -305,3 +305,46 @@ fn reject_texts_for_empty_body_and_missing_record() {
     }
     assert!(!store.mailbox.exists(), "mailbox dir not created");
 }
+
+#[test]
+fn an_enqueue_for_a_resolved_record_writes_what_a_reading_enqueue_writes() {
+    let at = instant("2026-06-12T10:12:00.000Z");
+    let mut trees = Vec::new();
+    for resolved in [false, true] {
+        let store = Store::new();
+        let gid = store.record(GID, "claude-code", NATIVE);
+        let done = if resolved {
+            let record = entwurf_meta_session::read_record(&store.sessions, &gid).unwrap();
+            entwurf_mailbox::enqueue_resolved(
+                &record,
+                &store.sessions,
+                &store.mailbox,
+                "hello",
+                at,
+                &mut tags(&[[0x44; 3]]),
+            )
+        } else {
+            enqueue(
+                &store.sessions,
+                &store.mailbox,
+                &gid,
+                "hello",
+                at,
+                &mut tags(&[[0x44; 3]]),
+            )
+        }
+        .unwrap();
+        assert_eq!(
+            done.record_path,
+            store.sessions.join(format!("{GID}.meta.json"))
+        );
+        assert_eq!(
+            done.message_path,
+            store
+                .mailbox_of(GID)
+                .join("2026-06-12T10-12-00-000Z-444444.msg")
+        );
+        trees.push(common::snapshot(&store.mailbox));
+    }
+    assert_eq!(trees[0], trees[1]);
+}

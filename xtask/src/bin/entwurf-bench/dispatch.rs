@@ -630,10 +630,11 @@ fn breakdown_inner(o: &Opts, n: usize) -> Result<Value, String> {
             return Err(format!("bench citizen not deliverable: {:?}", d.reason));
         }
         span(&mut ms_[2], || {
-            entwurf_mailbox::enqueue(
+            // As production does: to the record the resolve step read.
+            entwurf_mailbox::enqueue_resolved(
+                &rec,
                 &w.dirs.sessions,
                 &w.dirs.mailbox,
-                &mgid,
                 "bench ping\n",
                 chrono::Utc::now(),
                 &mut entwurf_mailbox::RandomTags,
