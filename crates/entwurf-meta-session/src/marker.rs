@@ -374,7 +374,7 @@ pub fn write_sender_marker(
 }
 
 fn read_object(path: &Path) -> Option<Map<String, Value>> {
-    let bytes = fs::read(path).ok()?;
+    let bytes = crate::fsutil::read_small(path).ok()?;
     match serde_json::from_str::<Value>(&String::from_utf8_lossy(&bytes)).ok()? {
         Value::Object(m) => Some(m),
         _ => None,
