@@ -293,6 +293,35 @@ async function timeDispatches(
 	return samples;
 }
 
+// The floor: a bare node client's round trip to the same listener (connect, one request line,
+// wait for the reply's newline, destroy), with none of the reference's dispatch work.
+async function bareRoundTrips(socketPath: string, warmup: number, count: number): Promise<Float64Array> {
+	const line = `${JSON.stringify({ type: "send", message: "bench ping", mode: "follow_up", wants_reply: false })}\n`;
+	const once = () =>
+		new Promise<void>((resolve, reject) => {
+			let got = "";
+			const c = net.createConnection(socketPath, () => c.write(line));
+			c.setEncoding("utf8");
+			c.on("data", (chunk: string) => {
+				got += chunk;
+				if (got.includes("\n")) {
+					c.destroy();
+					resolve();
+				}
+			});
+			c.on("error", reject);
+			c.on("close", () => reject(new Error("closed before a reply line")));
+		});
+	for (let i = 0; i < warmup; i++) await once();
+	const samples = new Float64Array(count);
+	for (let i = 0; i < count; i++) {
+		const t0 = process.hrtime.bigint();
+		await once();
+		samples[i] = Number(process.hrtime.bigint() - t0) / 1e6;
+	}
+	return samples;
+}
+
 async function benchMailbox(api: RefApi, base: string, name: string, a: Args, withSender: boolean): Promise<Json> {
 	const w = makeWorld(base, name);
 	const minted = api.upsertMetaSession({
@@ -340,6 +369,7 @@ async function benchControl(
 		const input = { target: gid, intent: "fire-and-forget", message: "matrix-live C1 control-socket probe" };
 		const samples = await timeDispatches(api, deps, input, "control-socket", a.warmup, a.count);
 		const leftover = fs.readdirSync(w.locks).length;
+		const floor = await bareRoundTrips(socketPath, a.warmup, a.count);
 		return {
 			status: "ok",
 			unit: "ms per dispatch",
@@ -348,6 +378,11 @@ async function benchControl(
 			sender: withSender,
 			listener: `${where} node net.Server, instant reply`,
 			lock_files_left: leftover,
+			floor: {
+				what: "bare node client round trip to the same listener: connect, one request line, read to the reply's newline, destroy; no dispatch work",
+				unit: "ms",
+				...summarize(floor),
+			},
 		};
 	} finally {
 		if (child) await stopListener(child);

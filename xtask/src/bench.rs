@@ -475,6 +475,29 @@ fn latency_rows(t: &mut Table, v: &Value, p50_target: &str, p99_target: &str) {
     );
 }
 
+/// The bare-client floor measured against the same listener, and the dispatch's own cost over it.
+fn floor_rows(t: &mut Table, v: &Value, overhead_target: &str) {
+    let (Some(p50), Some(floor)) = (v["p50_ms"].as_f64(), v["floor"]["p50_ms"].as_f64()) else {
+        return;
+    };
+    t.row(
+        "floor p50: bare client, same listener",
+        num(&json!(floor)),
+        "ms/round trip",
+        "connect, request line, reply line, close",
+    );
+    t.row(
+        "overhead p50: p50 - floor p50",
+        num(&json!(stats_round(p50 - floor))),
+        "ms/dispatch",
+        overhead_target,
+    );
+}
+
+fn stats_round(x: f64) -> f64 {
+    (x * 10_000.0).round() / 10_000.0
+}
+
 fn render_table(r: &Value) -> String {
     let mut t = Table { rows: Vec::new() };
     let m = &r["machine"];
@@ -490,6 +513,7 @@ fn render_table(r: &Value) -> String {
     if let Some(v) = r.get("control_socket_dispatch") {
         t.section("1. control-socket dispatch (production path) vs instant-reply listener");
         latency_rows(&mut t, v, "<= 0.2 x ref (ref here 0.57)", "< 1");
+        floor_rows(&mut t, v, "");
         if let Some(l) = v.get("listener").and_then(Value::as_str) {
             t.row("listener", String::new(), "", l);
         }
@@ -497,6 +521,7 @@ fn render_table(r: &Value) -> String {
     if let Some(v) = r.get("control_socket_dispatch_cross_process") {
         t.section("1c. the same, the listener in a separate process (as pi is)");
         latency_rows(&mut t, v, "<= 0.2 x ref (ref here 0.77)", "< 1");
+        floor_rows(&mut t, v, "ref here: 0.77 - 0.28 node floor = 0.49");
     }
     if let Some(v) = r.get("dispatch_breakdown") {
         t.section("   where the time goes (each step alone, p50)");
@@ -513,10 +538,12 @@ fn render_table(r: &Value) -> String {
     if let Some(v) = r.get("control_socket_dispatch_tmpfs") {
         t.section("1b. the same, every store on tmpfs (/dev/shm): no disk-filesystem costs");
         latency_rows(&mut t, v, "<= 0.2 x ref (ref here 0.48)", "< 1");
+        floor_rows(&mut t, v, "");
     }
     if let Some(v) = r.get("control_socket_dispatch_cross_process_tmpfs") {
         t.section("1d. tmpfs, the listener in a separate process");
         latency_rows(&mut t, v, "<= 0.2 x ref (ref here 0.76)", "< 1");
+        floor_rows(&mut t, v, "ref here: 0.76 - 0.28 node floor = 0.48");
     }
     if let Some(v) = r.get("real_pi_dispatch") {
         t.section("2. control-socket dispatch vs a real pi resident");

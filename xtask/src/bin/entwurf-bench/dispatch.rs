@@ -254,17 +254,21 @@ fn cross_process_inner(o: &Opts) -> Result<Value, String> {
             .map_err(|e| e.to_string())
             .and_then(|_| {
                 let production = Production::new(w.dirs.clone());
-                measure(&production, &gid, "control-socket", o.warmup, o.dispatches)
+                let s = measure(&production, &gid, "control-socket", o.warmup, o.dispatches)?;
+                let mut floor = Samples::default();
+                let sock = entwurf_control_rpc::socket_path(&w.dirs.control, &gid);
+                bare_round_trips(&sock, o.dispatches, &mut floor)?;
+                Ok((s, floor))
             })
     } else {
         Err(format!("the listener process did not get ready ({line:?})"))
     };
     drop(child.stdin.take());
     let _ = child.wait();
-    let s = result?;
+    let (s, floor) = result?;
     Ok(summary(
         &s,
-        json!({"warmup": o.warmup, "listener": "entwurf-control-rpc Server in a separate process, instant reply", "world": w.tmp.path()}),
+        json!({"warmup": o.warmup, "listener": "entwurf-control-rpc Server in a separate process, instant reply", "world": w.tmp.path(), "floor": floor_summary(&floor)}),
     ))
 }
 
@@ -302,7 +306,12 @@ fn control_socket_inner(o: &Opts) -> Result<Value, String> {
     write_record(&w.dirs.sessions, &record(&gid, Backend::Pi, "bench-pi"))
         .map_err(|e| e.to_string())?;
     let production = Production::new(w.dirs.clone());
-    let result = measure(&production, &gid, "control-socket", o.warmup, o.dispatches);
+    let mut floor = Samples::default();
+    let result =
+        measure(&production, &gid, "control-socket", o.warmup, o.dispatches).and_then(|s| {
+            let sock = entwurf_control_rpc::socket_path(&w.dirs.control, &gid);
+            bare_round_trips(&sock, o.dispatches, &mut floor).map(|()| s)
+        });
     if let Some((handle, stop)) = listener {
         let _ = stop.send(());
         let _ = handle.join();
@@ -310,7 +319,7 @@ fn control_socket_inner(o: &Opts) -> Result<Value, String> {
     let s = result?;
     Ok(summary(
         &s,
-        json!({"warmup": o.warmup, "listener": what, "world": w.tmp.path()}),
+        json!({"warmup": o.warmup, "listener": what, "world": w.tmp.path(), "floor": floor_summary(&floor)}),
     ))
 }
 
@@ -477,6 +486,15 @@ fn real_pi_inner(o: &Opts, pi: &PiSetup) -> Result<Value, String> {
         &s,
         json!({"warmup": o.warmup.min(50), "boot_to_socket_ms": round(ms(boot)), "pi_bin": pi.pi_bin}),
     ))
+}
+
+/// The floor figures: what a bare client pays for the same exchange with the same listener.
+fn floor_summary(floor: &Samples) -> Value {
+    let mut v = json!({"what": "bare round trip: blocking connect, one request line, read to the reply's newline, close; no substrate", "unit": "ms"});
+    if let (Some(o), Value::Object(sum)) = (v.as_object_mut(), floor.summary()) {
+        o.extend(sum);
+    }
+    v
 }
 
 /// `n` bare round trips to `sock` after 20 warm-ups: blocking connect, one request line, read
