@@ -508,11 +508,11 @@ fn render_table(r: &Value) -> String {
         num(&m["cpu_mhz"]),
         m["kernel"].as_str().unwrap_or("?")
     );
-    s.push_str("\"ref here\": medians of the reference measured side by side on this machine kind\n(bench/reference, Node 22, 2026-11-25); re-measure with bench/reference for another machine\n\n");
+    s.push_str("\"ref here\": medians of the reference measured side by side on this machine kind\n(bench/reference, Node 22, 4 interleaved rounds on 2026-11-25); re-measure for another machine\n\n");
 
     if let Some(v) = r.get("control_socket_dispatch") {
         t.section("1. control-socket dispatch (production path) vs instant-reply listener");
-        latency_rows(&mut t, v, "<= 0.2 x ref (ref here 0.57)", "< 1");
+        latency_rows(&mut t, v, "<= 0.2 x ref (ref here 0.72)", "< 1");
         floor_rows(&mut t, v, "");
         if let Some(l) = v.get("listener").and_then(Value::as_str) {
             t.row("listener", String::new(), "", l);
@@ -520,8 +520,12 @@ fn render_table(r: &Value) -> String {
     }
     if let Some(v) = r.get("control_socket_dispatch_cross_process") {
         t.section("1c. the same, the listener in a separate process (as pi is)");
-        latency_rows(&mut t, v, "<= 0.2 x ref (ref here 0.77)", "< 1");
-        floor_rows(&mut t, v, "ref here: 0.77 - 0.28 node floor = 0.49");
+        latency_rows(&mut t, v, "<= 0.2 x ref (ref here 1.03)", "< 1");
+        floor_rows(
+            &mut t,
+            v,
+            "<= 0.2 x ref's (ref here 1.03 - 0.32 node floor = 0.71)",
+        );
     }
     if let Some(v) = r.get("dispatch_breakdown") {
         t.section("   where the time goes (each step alone, p50)");
@@ -537,13 +541,17 @@ fn render_table(r: &Value) -> String {
     }
     if let Some(v) = r.get("control_socket_dispatch_tmpfs") {
         t.section("1b. the same, every store on tmpfs (/dev/shm): no disk-filesystem costs");
-        latency_rows(&mut t, v, "<= 0.2 x ref (ref here 0.48)", "< 1");
+        latency_rows(&mut t, v, "<= 0.2 x ref (ref here 0.71)", "< 1");
         floor_rows(&mut t, v, "");
     }
     if let Some(v) = r.get("control_socket_dispatch_cross_process_tmpfs") {
         t.section("1d. tmpfs, the listener in a separate process");
-        latency_rows(&mut t, v, "<= 0.2 x ref (ref here 0.76)", "< 1");
-        floor_rows(&mut t, v, "ref here: 0.76 - 0.28 node floor = 0.48");
+        latency_rows(&mut t, v, "<= 0.2 x ref (ref here 0.84)", "< 1");
+        floor_rows(
+            &mut t,
+            v,
+            "<= 0.2 x ref's (ref here 0.84 - 0.27 node floor = 0.57)",
+        );
     }
     if let Some(v) = r.get("real_pi_dispatch") {
         t.section("2. control-socket dispatch vs a real pi resident");
@@ -559,11 +567,11 @@ fn render_table(r: &Value) -> String {
     }
     if let Some(v) = r.get("mailbox_dispatch") {
         t.section("3. meta-mailbox dispatch to an armed claude-code citizen");
-        latency_rows(&mut t, v, "<= 0.2 x ref (ref here 2.2)", "");
+        latency_rows(&mut t, v, "<= 0.2 x ref (ref here 2.25)", "");
     }
     if let Some(v) = r.get("mailbox_dispatch_tmpfs") {
         t.section("3b. the same, every store on tmpfs (/dev/shm)");
-        latency_rows(&mut t, v, "<= 0.2 x ref (ref here 0.53)", "");
+        latency_rows(&mut t, v, "<= 0.2 x ref (ref here 0.56)", "");
     }
     if let Some(v) = r.get("lock") {
         t.section("4. lock acquire + release");
