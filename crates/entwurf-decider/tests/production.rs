@@ -261,10 +261,8 @@ async fn e2e_mailbox_without_marker_is_undeliverable_and_writes_nothing() {
     assert!(!w.dirs.mailbox.exists());
 }
 
-#[tokio::test]
-async fn e2e_mailbox_with_a_live_marker_enqueues_exactly_one_golden_body() {
-    let w = World::new();
-    let rec = w.record(Backend::ClaudeCode);
+/// A live receiver marker for `rec`, owned by this test process.
+fn arm_receiver(w: &World, rec: &MetaRecord) {
     write_receiver_marker(
         &w.dirs.receivers,
         &ReceiverMarkerInput {
@@ -278,6 +276,13 @@ async fn e2e_mailbox_with_a_live_marker_enqueues_exactly_one_golden_body() {
         chrono::Utc::now(),
     )
     .unwrap();
+}
+
+#[tokio::test]
+async fn e2e_mailbox_with_a_live_marker_enqueues_exactly_one_golden_body() {
+    let w = World::new();
+    let rec = w.record(Backend::ClaudeCode);
+    arm_receiver(&w, &rec);
     let sender = golden_sender();
     let p = w
         .production()
@@ -354,19 +359,7 @@ impl TransportHands for SeesIdentity<'_> {
 async fn the_mailbox_hand_gets_the_record_the_decision_read_and_a_bare_execute_reads_it_itself() {
     let w = World::new();
     let rec = w.record(Backend::ClaudeCode);
-    write_receiver_marker(
-        &w.dirs.receivers,
-        &ReceiverMarkerInput {
-            garden_id: rec.garden_id.clone(),
-            backend: rec.backend,
-            native_session_id: rec.native_session_id.clone(),
-            owner_pid: std::process::id() as i64,
-            owner_kind: None,
-            arm_provenance: ArmProvenance::SessionStart,
-        },
-        chrono::Utc::now(),
-    )
-    .unwrap();
+    arm_receiver(&w, &rec);
     let p = w.production();
     let hands = SeesIdentity {
         p: &p,
