@@ -283,9 +283,7 @@ impl Response {
             id: obj.get("id").and_then(Value::as_str).map(str::to_owned),
         })
     }
-}
 
-impl Response {
     /// [`Response::match_line`] for a well-formed object, read straight into typed fields:
     /// `Some(verdict)` when it applies. `None` (use the general path) for anything else: a
     /// non-object, a duplicate key, `type`/`command`/`error`/`id` that are not strings or null.
@@ -590,6 +588,8 @@ pub fn drain_lines(buf: &mut Vec<u8>) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use serde_json::json;
 
     #[test]
     fn the_typed_request_line_is_the_value_rendering() {
@@ -640,8 +640,6 @@ mod tests {
             "{line}"
         );
     }
-    use super::*;
-    use serde_json::json;
 
     fn obj(v: Value) -> Map<String, Value> {
         v.as_object().cloned().unwrap()
