@@ -123,6 +123,56 @@ impl RegularFile {
     }
 }
 
+/// Reads the file at `path` within the cap of `kind`, `None` when it does not exist: one
+/// open of the path with `O_NOFOLLOW | O_NONBLOCK` (its last component is never followed, it
+/// never blocks), then `fstat` (a regular file or a refusal naming the path).
+///
+/// For a file directly below a store root (`<root>/<one name>`) this gives the same guarantee
+/// as [`StoreDir::read`] without opening the directory first: the root may be a link, the
+/// name may not. Deeper paths must go through [`StoreDir::open_child`] / [`StoreDir::subdir`].
+pub fn read_path(path: &Path, kind: Kind, buf: &mut Vec<u8>) -> io::Result<Option<Stat>> {
+    let fd = match rustix::fs::open(
+        path,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) {
+        Ok(fd) => fd,
+        Err(Errno::NOENT) => return Ok(None),
+        Err(Errno::LOOP) => {
+            return Err(FsError::NotRegular {
+                path: path.to_path_buf(),
+                found: "symbolic link",
+                wanted: "regular file",
+            }
+            .into())
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let f = regular_of(path, fd)?;
+    let stat = f.stat;
+    f.read_capped(kind, buf)?;
+    Ok(Some(stat))
+}
+
+/// `fstat` an opened fd: a regular file, or the refusal naming `path`.
+fn regular_of(path: &Path, fd: OwnedFd) -> io::Result<RegularFile> {
+    let stat = rustix::fs::fstat(&fd)?;
+    let t = FileType::from_raw_mode(stat.st_mode);
+    if t != FileType::RegularFile {
+        return Err(FsError::NotRegular {
+            path: path.to_path_buf(),
+            found: type_name(t),
+            wanted: "regular file",
+        }
+        .into());
+    }
+    Ok(RegularFile {
+        file: File::from(fd),
+        stat,
+        path: path.to_path_buf(),
+    })
+}
+
 /// An open handle on one store directory, with its path for error messages.
 #[derive(Debug)]
 pub struct StoreDir {
@@ -279,21 +329,7 @@ impl StoreDir {
 
     /// `fstat` an opened fd: a regular file, or the refusal naming the path.
     fn regular(&self, name: &str, fd: OwnedFd) -> io::Result<RegularFile> {
-        let stat = rustix::fs::fstat(&fd)?;
-        let t = FileType::from_raw_mode(stat.st_mode);
-        if t != FileType::RegularFile {
-            return Err(FsError::NotRegular {
-                path: self.join(name),
-                found: type_name(t),
-                wanted: "regular file",
-            }
-            .into());
-        }
-        Ok(RegularFile {
-            file: File::from(fd),
-            stat,
-            path: self.join(name),
-        })
+        regular_of(&self.join(name), fd)
     }
 
     /// Opens `name` for reading: the regular file, `None` when it does not exist, or a

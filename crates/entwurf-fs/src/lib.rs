@@ -36,7 +36,7 @@ mod error;
 pub mod fault;
 mod temp;
 
-pub use dir::{check_name, Publish, RegularFile, StoreDir};
+pub use dir::{check_name, read_path, Publish, RegularFile, StoreDir};
 pub use error::{fs_error_of, FsError};
 pub use temp::{
     own_start_key, parse_temp_name, process_start_key, start_key_from_stat, temp_name,

@@ -302,3 +302,26 @@ fn the_sweep_removes_dead_writers_temps_only() {
     expect.sort();
     assert_eq!(left, expect);
 }
+
+#[test]
+fn read_path_refuses_a_final_symlink_a_fifo_and_oversize() {
+    let t = tempfile::tempdir().unwrap();
+    let outside = t.path().join("outside");
+    std::fs::write(&outside, "secret").unwrap();
+    std::os::unix::fs::symlink(&outside, t.path().join("l")).unwrap();
+    mkfifo(&t.path().join("p"));
+    std::fs::write(t.path().join("big"), vec![b'x'; 5000]).unwrap();
+    let mut buf = Vec::new();
+    let e = entwurf_fs::read_path(&t.path().join("l"), Kind::Marker, &mut buf).unwrap_err();
+    assert_not_regular(&e, &t.path().join("l"), "symbolic link");
+    let p = t.path().join("p");
+    let e = bounded(move || entwurf_fs::read_path(&p, Kind::Marker, &mut Vec::new()).map(|_| ()));
+    assert_not_regular(&e.unwrap_err(), &t.path().join("p"), "FIFO");
+    let e = entwurf_fs::read_path(&t.path().join("big"), Kind::State, &mut buf).unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::FileTooLarge);
+    assert!(
+        entwurf_fs::read_path(&t.path().join("none"), Kind::State, &mut buf)
+            .unwrap()
+            .is_none()
+    );
+}
