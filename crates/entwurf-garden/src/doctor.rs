@@ -83,8 +83,10 @@ pub struct StoreHealth {
     pub unreadable: Vec<String>,
     /// Forked identities.
     pub forked: Vec<ForkedIdentity>,
-    /// Temp files older than [`STALE_TEMP`].
+    /// Leftover temp files (see [`is_leftover_temp`]).
     pub leftover_temps: Vec<PathBuf>,
+    /// Dead writers' temps the record listing swept away while the doctor looked.
+    pub swept_temps: Vec<String>,
     /// The store could not be listed at all.
     pub error: Option<String>,
 }
@@ -195,10 +197,20 @@ fn activity(log: &HookLog, now: DateTime<Utc>) -> (HookActivity, Option<String>)
     )
 }
 
-/// Whether a file name is one of the stores' temp names (`<file>.tmp-<pid>-<ms>` of records and
-/// `state.json`, `<file>.<hex>.tmp` of markers, `.<name>.tmp` of messages, `*.tmp` of caches).
-pub fn is_temp_name(name: &str) -> bool {
+/// Whether a file name is an older writer's temp name (the reference's `<file>.tmp-<pid>-<ms>`,
+/// `<file>.<hex>.tmp` of markers, `.<name>.tmp` of messages); current writers name their temps
+/// after themselves (`entwurf_fs::temp_name`) and those are judged by their writer's liveness.
+pub fn is_legacy_temp_name(name: &str) -> bool {
     name.contains(".tmp-") || name.ends_with(".tmp")
+}
+
+/// Whether `name` (modified `age` ago) is a leftover: a writer-named temp whose writer is dead,
+/// or an older-style temp name untouched for [`STALE_TEMP`].
+pub fn is_leftover_temp(name: &str, age: Option<Duration>) -> bool {
+    match entwurf_fs::parse_temp_name(name) {
+        Some(w) => entwurf_fs::writer_is_dead(&w),
+        None => is_legacy_temp_name(name) && age.is_some_and(|a| a > STALE_TEMP),
+    }
 }
 
 fn stale_temps(dir: &Path, now: SystemTime, out: &mut Vec<PathBuf>) {
@@ -208,16 +220,15 @@ fn stale_temps(dir: &Path, now: SystemTime, out: &mut Vec<PathBuf>) {
     for entry in rd.flatten() {
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
-        if !is_temp_name(name) {
+        if entwurf_fs::parse_temp_name(name).is_none() && !is_legacy_temp_name(name) {
             continue;
         }
-        let old = entry
+        let age = entry
             .metadata()
             .and_then(|m| m.modified())
             .ok()
-            .and_then(|t| now.duration_since(t).ok())
-            .is_some_and(|age| age > STALE_TEMP);
-        if old {
+            .and_then(|t| now.duration_since(t).ok());
+        if is_leftover_temp(name, age) {
             out.push(entry.path());
         }
     }
@@ -228,6 +239,7 @@ fn store_health(dirs: &Dirs, now: SystemTime) -> StoreHealth {
     match list_records(&dirs.sessions) {
         Ok(listing) => {
             h.records = listing.records.len();
+            h.swept_temps = listing.removed_temps.clone();
             h.unreadable = listing
                 .errors
                 .iter()
