@@ -437,7 +437,7 @@ fn codex_round_trip_keeps_comments_and_order() {
     let text = h.read(&h.paths.codex_config).unwrap();
     // The new table goes right after its sibling [mcp_servers.docs]; every other byte stays.
     let ours = format!(
-        "\n[mcp_servers.entwurf]\ncommand = \"{BIN}\"\nargs = [\"mcp\", \"--sender-label\", \"codex\"]\n"
+        "\n[mcp_servers.entwurf]\ncommand = \"{BIN}\"\nargs = [\"mcp\", \"--sender-label\", \"external-mcp/codex\"]\n"
     );
     let at = CODEX.find("\n# profiles below").unwrap() + 1;
     assert_eq!(
@@ -466,7 +466,7 @@ fn codex_on_an_empty_home_and_a_custom_label() {
     apply_plan(&h.codex_plan(&install()).unwrap(), "t2").unwrap();
     let text = h.read(&h.paths.codex_config).unwrap();
     assert!(
-        text.contains("\"codex\"]") && text.contains("startup_timeout_sec = 30"),
+        text.contains("\"external-mcp/codex\"]") && text.contains("startup_timeout_sec = 30"),
         "{text}"
     );
     apply_plan(&h.codex_plan(&uninstall()).unwrap(), "t3").unwrap();
