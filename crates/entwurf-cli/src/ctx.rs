@@ -190,8 +190,9 @@ impl CliError {
                 use entwurf_mailbox::MailboxError as M;
                 match e {
                     M::Undeliverable { .. } => 3,
-                    M::InvalidGardenId(_) | M::EmptyBody { .. } => 2,
+                    M::InvalidGardenId(_) | M::EmptyBody { .. } | M::TooLarge { .. } => 2,
                     M::RecordMissing { .. }
+                    | M::Refused { .. }
                     | M::Record { .. }
                     | M::State { .. }
                     | M::NotADirectory { .. }

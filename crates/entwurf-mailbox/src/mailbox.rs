@@ -461,7 +461,8 @@ fn open_and_list(
     gid: &GardenId,
 ) -> Result<Option<(MailboxDir, Vec<String>)>, MailboxError> {
     let dir = mailbox_path(mailbox_dir, gid);
-    let Some(d) = MailboxDir::open(mailbox_dir, gid).map_err(|e| io_err("open the mailbox", &dir, e))?
+    let Some(d) =
+        MailboxDir::open(mailbox_dir, gid).map_err(|e| io_err("list the mailbox", &dir, e))?
     else {
         return Ok(None);
     };
