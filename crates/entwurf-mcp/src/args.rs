@@ -116,13 +116,11 @@ fn check_value(name: &str, prop: &Value, v: &Value) -> Result<(), ArgError> {
                 }
             }
         }
-        "boolean" => {
-            if !v.is_boolean() {
-                return Err(ArgError::new(
-                    name,
-                    format!("Expected boolean, received {}", js_type(v)),
-                ));
-            }
+        "boolean" if !v.is_boolean() => {
+            return Err(ArgError::new(
+                name,
+                format!("Expected boolean, received {}", js_type(v)),
+            ));
         }
         "integer" => {
             let Some(n) = v.as_f64() else {
