@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 mod cmd_id;
 mod cmd_lock;
 mod cmd_mailbox;
+mod cmd_mcp;
 mod cmd_peers;
 mod cmd_receiver;
 mod cmd_record;
@@ -49,6 +50,8 @@ enum Command {
     Send(cmd_send::Args),
     /// List citizens and socket-only endpoints with their liveness.
     Peers(cmd_peers::Args),
+    /// Serve the garden's tools over MCP on stdin/stdout (for Claude Code, Codex, …).
+    Mcp(cmd_mcp::Args),
 }
 
 fn main() -> ExitCode {
@@ -63,6 +66,7 @@ fn main() -> ExitCode {
         Command::Mailbox(a) => cmd_mailbox::run(a, &ctx),
         Command::Send(a) => cmd_send::run(a, &ctx),
         Command::Peers(a) => cmd_peers::run(a, &ctx),
+        Command::Mcp(a) => cmd_mcp::run(a, &ctx),
     };
     match result {
         Ok(code) => code,
