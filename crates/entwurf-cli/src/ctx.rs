@@ -157,6 +157,9 @@ pub enum CliError {
     /// The message could not be read from stdin.
     #[error("could not read the message from stdin: {source}")]
     Stdin { source: std::io::Error },
+    /// The MCP server stopped abnormally.
+    #[error(transparent)]
+    Mcp(entwurf_mcp::ServeError),
     /// The output could not be written (a full disk, a closed pipe).
     #[error("could not write the output: {source}; check where stdout goes (a full disk?)")]
     Stdout { source: std::io::Error },
@@ -205,8 +208,9 @@ impl CliError {
                 use entwurf_mailbox::MailboxError as M;
                 match e {
                     M::Undeliverable { .. } => 3,
-                    M::InvalidGardenId(_) | M::EmptyBody { .. } => 2,
+                    M::InvalidGardenId(_) | M::EmptyBody { .. } | M::TooLarge { .. } => 2,
                     M::RecordMissing { .. }
+                    | M::Refused { .. }
                     | M::Record { .. }
                     | M::State { .. }
                     | M::NotADirectory { .. }
@@ -216,7 +220,10 @@ impl CliError {
             }
             CliError::Stdin { .. } => 2,
             CliError::Dispatch(entwurf_decider::DecideError::InvalidGardenId { .. }) => 2,
-            CliError::Dispatch(_) | CliError::Runtime(_) | CliError::Stdout { .. } => 1,
+            CliError::Dispatch(_)
+            | CliError::Runtime(_)
+            | CliError::Mcp(_)
+            | CliError::Stdout { .. } => 1,
         }
     }
 }
