@@ -7,7 +7,7 @@
 //!
 //! ```text
 //! cargo xtask bench [--json] [--control-socket PATH] [--with-live-gate] [--no-real-pi] [--quick]
-//!                   [--only control_socket,breakdown,real_pi,mailbox,lock,scaling] [--tmp DIR]
+//!                   [--only control_socket,breakdown,real_pi,mailbox,hook,lock,scaling] [--tmp DIR]
 //!                   [--also-tmpfs DIR]
 //! ```
 //!
@@ -91,7 +91,10 @@ fn parse(args: &[String]) -> Result<Flags, String> {
             | "--upserts-per-level"
             | "--peers-runs"
             | "--tmp"
-            | "--also-tmpfs" => {
+            | "--also-tmpfs"
+            | "--hook-runs"
+            | "--ref-checkout"
+            | "--ref-node" => {
                 let v = it.next().ok_or_else(|| format!("{a} needs a value"))?;
                 f.passthrough.push(a.clone());
                 f.passthrough.push(v.clone());
@@ -104,7 +107,7 @@ fn parse(args: &[String]) -> Result<Flags, String> {
 }
 
 fn usage() -> String {
-    "usage: cargo xtask bench [--json] [--control-socket PATH] [--with-live-gate] [--no-real-pi] [--quick] [--only SECTIONS] [--tmp DIR] [--also-tmpfs DIR]".to_owned()
+    "usage: cargo xtask bench [--json] [--control-socket PATH] [--with-live-gate] [--no-real-pi] [--quick] [--only SECTIONS] [--tmp DIR] [--also-tmpfs DIR] [--hook-runs N] [--ref-checkout DIR --ref-node NODE]".to_owned()
 }
 
 fn target_dir(root: &Path) -> PathBuf {
@@ -494,6 +497,70 @@ fn floor_rows(t: &mut Table, v: &Value, overhead_target: &str) {
     );
 }
 
+/// Section 7: the Claude Code hook, one cold process per event, ours and the reference's.
+fn hook_rows(t: &mut Table, v: &Value) {
+    t.section("7. Claude Code hook: one cold process per event, 1,000-record store");
+    if !status_row(t, v) {
+        return;
+    }
+    t.row(
+        "process floor: entwurf --version, p50",
+        num(&v["process_floor"]["p50_ms"]),
+        "ms",
+        "",
+    );
+    let ours = &v["ours"];
+    let reference = &v["reference"];
+    if !status_row(t, ours) {
+        return;
+    }
+    for (event, row) in ours["events"].as_object().into_iter().flatten() {
+        if row["status"] != "ok" {
+            t.row(
+                event.as_str(),
+                "failed".into(),
+                "",
+                row["reason"].as_str().unwrap_or(""),
+            );
+            continue;
+        }
+        let r = &reference["events"][event];
+        let ratio = match (row["p50_ms"].as_f64(), r["p50_ms"].as_f64()) {
+            (Some(a), Some(b)) if b > 0.0 => format!("{:.3} x ref", a / b),
+            _ => String::new(),
+        };
+        t.row(
+            format!("{event}, p50"),
+            num(&row["p50_ms"]),
+            "ms",
+            "<= 0.05 x ref",
+        );
+        t.row(format!("{event}, p99"), num(&row["p99_ms"]), "ms", "");
+        if r["status"] == "ok" {
+            t.row(
+                format!("  reference {event}, p50"),
+                num(&r["p50_ms"]),
+                "ms",
+                &ratio,
+            );
+            t.row(
+                format!("  reference {event}, p99"),
+                num(&r["p99_ms"]),
+                "ms",
+                "",
+            );
+        }
+    }
+    if reference["status"] != "ok" {
+        t.row(
+            "reference",
+            reference["status"].as_str().unwrap_or("-").to_uppercase(),
+            "",
+            reference["reason"].as_str().unwrap_or(""),
+        );
+    }
+}
+
 fn stats_round(x: f64) -> f64 {
     (x * 10_000.0).round() / 10_000.0
 }
@@ -728,6 +795,9 @@ fn render_table(r: &Value) -> String {
                 t.row("  note", String::new(), "", note);
             }
         }
+    }
+    if let Some(v) = r.get("hook") {
+        hook_rows(&mut t, v);
     }
     if let Some(v) = r.get("live_gate") {
         t.section("6. live gate wall time");

@@ -1,14 +1,14 @@
 //! Which process owns the markers: the Claude Code process, not the shell it ran the hook in.
 //!
-//! How Claude Code starts a hook (established from Claude Code 2.1.332's own code, see
-//! `docs` in the README): a hook with a `command` and no `args` ("shell form", what every
+//! How Claude Code starts a hook (established from Claude Code 2.1.332's own code; the README
+//! names the sources): a hook with a `command` and no `args` ("shell form", what every
 //! `settings.json` and plugin `hooks.json` written so far uses) is spawned with
 //! `child_process.spawn(command, [], {shell: true, detached: true})`, which the runtime turns
 //! into `/bin/sh -c "<command>"`. A hook with `args` ("exec form") is spawned directly.
-//! Whether `/bin/sh` then `exec`s the last simple command (so that the hook's parent is
-//! Claude Code) is the shell's choice: dash ≥ 0.5.11 and bash do, older dash and busybox
-//! builds, and any compound command, keep the shell alive as the hook's parent — a
-//! short-lived process whose pid is useless as an owner.
+//! Whether `/bin/sh` then `exec`s the command (so that the hook's parent is Claude Code) is
+//! the shell's choice: bash does for a single simple command; dash 0.5.12 (Debian's
+//! `/bin/sh`) does not, and no shell does for a compound command. Then the hook's parent is
+//! the shell — a short-lived process whose pid is useless as an owner.
 //!
 //! So the owner is found by walking up from the hook's parent, skipping every process that is a
 //! known shell running a `-c` string (a hook wrapper), and stopping at the first one that is not.

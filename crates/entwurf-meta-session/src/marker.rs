@@ -267,7 +267,10 @@ fn write_marker_file<T: Serialize>(
         source: io::Error::other(e),
     })?;
     text.push('\n');
-    dir.write_atomic(name, Kind::Marker, text.as_bytes(), Publish::Replace, true)
+    // No fsync: a marker vouches for a live owner process, and after a power loss every owner
+    // is dead, so a marker that did not reach the disk is never missed (the rename still
+    // publishes it whole). This keeps the Claude Code hook, which writes two per event, cheap.
+    dir.write_atomic(name, Kind::Marker, text.as_bytes(), Publish::Replace, false)
         .map_err(|source| MarkerError::Io {
             op: "write",
             path: file.clone(),

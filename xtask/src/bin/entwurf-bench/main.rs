@@ -7,7 +7,8 @@
 //! --pi-node-dir D --pi-extension E` (real pi row) or `--pi-skip REASON`, `--entwurf-bin P`
 //! (for `entwurf peers`), `--only SECTION[,SECTION]`, `--dispatches N`, `--warmup N`,
 //! `--lock-secs S`, `--fill-budget-s S`, `--tmp DIR` (where dispatch worlds live),
-//! `--also-tmpfs DIR` (repeat the dispatch sections with their worlds there).
+//! `--also-tmpfs DIR` (repeat the dispatch sections with their worlds there), `--hook-runs N`,
+//! `--ref-checkout DIR --ref-node NODE` (the reference's hook side by side in the hook section).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,6 +17,7 @@ use std::time::Duration;
 use serde_json::{json, Map, Value};
 
 mod dispatch;
+mod hook;
 mod lockbench;
 mod scaling;
 mod stats;
@@ -36,6 +38,12 @@ pub struct Opts {
     pub tmp: PathBuf,
     /// Also measure the dispatch sections with their worlds on this (tmpfs) dir.
     pub also_tmpfs: Option<PathBuf>,
+    /// The reference checkout for the hook section's side-by-side rows.
+    pub ref_checkout: Option<PathBuf>,
+    /// Node 22 for the reference's hook.
+    pub ref_node: Option<PathBuf>,
+    /// Cold hook processes per event.
+    pub hook_runs: usize,
 }
 
 fn parse(args: &[String]) -> Result<Opts, String> {
@@ -52,6 +60,9 @@ fn parse(args: &[String]) -> Result<Opts, String> {
         peers_runs: 10,
         tmp: PathBuf::from("/tmp"),
         also_tmpfs: None,
+        ref_checkout: None,
+        ref_node: None,
+        hook_runs: 200,
     };
     let (mut pi_bin, mut pi_node, mut pi_ext) = (None, None, None);
     let mut it = args.iter();
@@ -82,6 +93,9 @@ fn parse(args: &[String]) -> Result<Opts, String> {
             "--peers-runs" => o.peers_runs = val()?.parse().map_err(|_| "bad --peers-runs")?,
             "--tmp" => o.tmp = PathBuf::from(val()?),
             "--also-tmpfs" => o.also_tmpfs = Some(PathBuf::from(val()?)),
+            "--ref-checkout" => o.ref_checkout = Some(PathBuf::from(val()?)),
+            "--ref-node" => o.ref_node = Some(PathBuf::from(val()?)),
+            "--hook-runs" => o.hook_runs = val()?.parse().map_err(|_| "bad --hook-runs")?,
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -152,6 +166,21 @@ fn run(o: &Opts) -> Value {
             eprintln!("entwurf-bench: meta-mailbox dispatch (tmpfs) ...");
             out.insert("mailbox_dispatch_tmpfs".into(), dispatch::mailbox(&t));
         }
+    }
+    if wanted(o, "hook") {
+        eprintln!("entwurf-bench: Claude Code hook (cold processes) ...");
+        out.insert(
+            "hook".into(),
+            hook::run(&hook::HookOpts {
+                entwurf_bin: o.entwurf_bin.clone(),
+                ref_checkout: o.ref_checkout.clone(),
+                ref_node: o.ref_node.clone(),
+                runs: o.hook_runs,
+                warmup: (o.hook_runs / 10).max(3),
+                records: 1000,
+                tmp: o.tmp.clone(),
+            }),
+        );
     }
     if wanted(o, "lock") {
         eprintln!("entwurf-bench: lock pairs ...");
