@@ -81,6 +81,19 @@ pub enum LockError {
         /// The OS error.
         source: io::Error,
     },
+    /// Something that is not a regular file sits at the lock path: no dispatcher ever writes one,
+    /// so it is neither followed, read, waited on nor taken as a holder.
+    #[error(
+        "entwurf-v2-lock: cannot read the lock file {}: it is a {kind}, not a lock file (no dispatcher writes one; it was not followed or read); {}, then retry",
+        path.display(),
+        kind.removal_hint()
+    )]
+    NotALockFile {
+        /// The lock file path.
+        path: PathBuf,
+        /// What is there instead.
+        kind: crate::EntryKind,
+    },
     /// Metadata of the lock or marker could not be read for a reason other than "absent".
     #[error(
         "entwurf-v2-lock: cannot stat {}: {source}; check the lock dir permissions",

@@ -8,8 +8,8 @@
 //!     3) and removes it again before releasing. Prints `acquired=<a> released=<r>`.
 //!     Exit 4 when a release of our own claim is not `released`.
 //! entwurf-lock-worker hold --dir D --gid G [--hostname H]
-//!     acquires G once (exit 5 on conflict, printing the detail), prints the claim as one JSON
-//!     line, holds it until stdin closes, releases it and prints the release outcome.
+//!     acquires G once (exit 5 on conflict, printing the detail), prints the claim line (what
+//!     the lock file holds), holds it until stdin closes, releases it and prints the release outcome.
 //! entwurf-lock-worker try --dir D --gid G
 //!     acquires once: prints the claim and releases it (exit 0), or prints the conflict (exit 5).
 //! ```
@@ -148,9 +148,10 @@ fn hold(lock: &Lock, args: &Args) -> Result<(), Failure> {
         AcquireOutcome::Acquired(c) => c,
         AcquireOutcome::Conflict(c) => return Err(Failure(5, c.detail)),
     };
-    let line = serde_json::to_string(&claim).map_err(|e| Failure(1, e.to_string()))?;
+    // The lock file's own line (with `startKey`), so the test can parse it as a holder.
+    let line = entwurf_lock::claim_line(&claim).map_err(|e| Failure(1, e.to_string()))?;
     let mut out = io::stdout().lock();
-    writeln!(out, "{line}")?;
+    write!(out, "{line}")?;
     out.flush()?;
     let mut sink = Vec::new();
     io::stdin().lock().read_to_end(&mut sink)?;
