@@ -59,6 +59,18 @@ pub enum LockError {
         /// The OS error.
         source: io::Error,
     },
+    /// Our claim (or reclaim marker) would be longer than a lock file may be: the lock path is
+    /// too long. Nothing was written.
+    #[error(
+        "entwurf-v2-lock: the claim for {} would be longer than the {cap}-byte cap of a lock file; nothing was written: use a lock dir with a shorter path",
+        path.display()
+    )]
+    ClaimTooLarge {
+        /// The lock file (or marker).
+        path: PathBuf,
+        /// The cap in bytes.
+        cap: u64,
+    },
     /// The claim could not be encoded (the lock path is not valid UTF-8).
     #[error(
         "entwurf-v2-lock: cannot encode a claim for {}: {source}; use a lock dir whose path is valid UTF-8",

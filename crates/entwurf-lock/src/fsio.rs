@@ -1,10 +1,17 @@
-//! The lock's own file access: every lock file and reclaim marker is opened without following a
-//! symlink in its last component and without blocking (a FIFO opens at once and is refused), is
-//! checked to be a regular file with `fstat`, and is read up to a cap. The lock dir itself may be a
-//! symlink (it is the store root); entries inside it may not.
+//! The lock's file access, on `entwurf-fs` (the one filesystem layer): a lock file is read
+//! with [`entwurf_fs::read_path`] (never following a final symlink, never blocking, `fstat`ed,
+//! read up to the lock cap); every mutating call passes the layer's crash seam
+//! ([`entwurf_fs::fault::point`]) first, so a fault build can kill the lock at each step. The
+//! lock dir itself may be a symlink (it is a store root); entries inside it may not.
 //!
-//! Creates never follow either: `linkat`, `renameat2(RENAME_NOREPLACE)` and `O_CREAT|O_EXCL` all
-//! fail with `EEXIST` on any existing entry, a dangling symlink included.
+//! Publishing is the lock's own (whole, no-clobber, nothing left by a crash): an anonymous
+//! `O_TMPFILE` file linked into place, which no crash can leave behind; where the filesystem
+//! has none, the layer's writer-named temp + no-replace rename. The reclaim marker is opened
+//! here (not through the layer) because its descriptor carries the `flock` that says a
+//! reclaimer is alive.
+//!
+//! Creates never follow a symlink: `linkat`, `renameat2(RENAME_NOREPLACE)` and `O_CREAT|O_EXCL`
+//! all fail with `EEXIST` on any existing entry, a dangling symlink included.
 
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
@@ -13,16 +20,17 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use entwurf_fs::fault::point;
+use entwurf_fs::{fs_error_of, FsError, Kind, StoreDir};
 use rustix::io::Errno;
 use serde::Serialize;
 
-/// The most a lock file may hold: a claim is one line of a few hundred bytes plus the lock path
-/// (at most `PATH_MAX`, JSON-escaped). A longer file is never read whole: it is corrupt.
-pub const MAX_LOCK_FILE_BYTES: u64 = 64 * 1024;
+/// The most a lock file may hold (`entwurf-fs`'s cap for a lock file): a longer file is never
+/// read whole and is a corrupt lock; a claim longer than this is refused at acquire.
+pub const MAX_LOCK_FILE_BYTES: u64 = entwurf_fs::LOCK_MAX;
 
-/// The most a reclaim marker may hold (one short JSON line). A longer one is unreadable and makes
-/// a reclaim fail closed.
-pub const MAX_MARKER_BYTES: u64 = 4 * 1024;
+/// The most a reclaim marker may hold (the same cap). A longer one makes a reclaim fail closed.
+pub const MAX_MARKER_BYTES: u64 = entwurf_fs::LOCK_MAX;
 
 /// What sits at a path where a lock file (or reclaim marker) should be, when it is not a regular
 /// file. No entwurf writer ever creates one of these.
@@ -55,6 +63,17 @@ impl EntryKind {
             Some(Self::Socket)
         } else {
             Some(Self::Device)
+        }
+    }
+
+    /// What `entwurf-fs` reported as `found` in a [`FsError::NotRegular`].
+    fn of_found(found: &str) -> Self {
+        match found {
+            "symbolic link" => Self::Symlink,
+            "FIFO" => Self::Fifo,
+            "directory" => Self::Directory,
+            "socket" => Self::Socket,
+            _ => Self::Device,
         }
     }
 
@@ -132,7 +151,8 @@ fn raw(e: &io::Error) -> Option<Errno> {
     e.raw_os_error().map(Errno::from_raw_os_error)
 }
 
-/// Reads at most `cap` bytes of an open regular file.
+/// Reads at most `cap` bytes of an open regular file (the reclaim marker, whose descriptor we
+/// keep for its `flock`).
 pub(crate) fn read_capped(file: &File, cap: u64) -> io::Result<Entry> {
     // A claim is one short line: a buffer that fits it, no size-hint `statx` (`Take` has none).
     let mut bytes = Vec::with_capacity(1024);
@@ -146,12 +166,39 @@ pub(crate) fn read_capped(file: &File, cap: u64) -> io::Result<Entry> {
     }))
 }
 
-/// Opens and reads the entry at `path` (see [`open_regular`] and [`read_capped`]).
-pub(crate) fn read_entry(path: &Path, cap: u64) -> io::Result<Entry> {
-    match open_regular(path, false)? {
-        Ok(file) => read_capped(&file, cap),
-        Err(kind) => Ok(Entry::NotAFile(kind)),
+/// Reads the lock file at `path` through the layer ([`entwurf_fs::read_path`], cap
+/// [`MAX_LOCK_FILE_BYTES`]): `NotFound` when absent.
+pub(crate) fn read_lock_file(path: &Path) -> io::Result<Entry> {
+    let mut buf = Vec::with_capacity(512);
+    match entwurf_fs::read_path(path, Kind::Lock, &mut buf) {
+        Ok(Some(_)) => Ok(Entry::Text(match String::from_utf8(buf) {
+            Ok(text) => text,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        })),
+        Ok(None) => Err(ErrorKind::NotFound.into()),
+        Err(e) => match fs_error_of(&e) {
+            Some(FsError::NotRegular { found, .. }) => {
+                Ok(Entry::NotAFile(EntryKind::of_found(found)))
+            }
+            Some(FsError::TooLarge { .. }) => Ok(Entry::TooLarge),
+            // A socket refuses the open itself (ENXIO): say what it is.
+            _ if raw(&e) == Some(Errno::NXIO) => match fs::symlink_metadata(path) {
+                Ok(m) => match EntryKind::of(m.file_type()) {
+                    Some(kind) => Ok(Entry::NotAFile(kind)),
+                    None => Err(e),
+                },
+                Err(_) => Err(e),
+            },
+            _ => Err(e),
+        },
     }
+}
+
+/// The file name of `path` (lock files and markers are always `<dir>/<name>`).
+fn name_of(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// `(dev, ino)` of what `path` names now, without following a final symlink.
@@ -179,60 +226,77 @@ pub(crate) struct WriteFailed(pub io::Error);
 
 /// Publishes `bytes` at `path` only if nothing is there, whole: a reader never sees the file
 /// empty or half-written. With `lock`, the file carries an exclusive `flock` from before it is
-/// visible until the returned descriptor is closed.
+/// visible until the returned descriptor is closed. `bytes` over [`MAX_LOCK_FILE_BYTES`] is
+/// refused (`FileTooLarge`) before anything is written.
 ///
 /// The bytes go to an anonymous file (`O_TMPFILE`) that is linked into place (`linkat` fails
-/// with `EEXIST` exactly like an exclusive create, and costs no extra directory entry). Where
-/// `O_TMPFILE` or `/proc` is missing, a named staging file is moved into place without replacing
-/// anything; if even that is impossible, an exclusive create + write (the reference's way; only
-/// there can a reader see the file empty for a moment). Mode `0o666` under the umask.
+/// with `EEXIST` exactly like an exclusive create, and a crash leaves nothing at all). Where
+/// `O_TMPFILE` or `/proc` is missing, the layer's writer-named temp (mode `0o666` under the
+/// umask, as the reference's lock) is moved into place with a no-replace rename.
 pub(crate) fn publish_new(path: &Path, bytes: &[u8], lock: bool) -> Result<Publish, WriteFailed> {
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
-    if let Some(done) = publish_anonymous(dir, path, bytes, lock) {
+    let name = name_of(path);
+    if bytes.len() as u64 > MAX_LOCK_FILE_BYTES {
+        return Err(WriteFailed(
+            FsError::TooLarge {
+                path: path.to_path_buf(),
+                kind: Kind::Lock,
+                cap: MAX_LOCK_FILE_BYTES,
+            }
+            .into(),
+        ));
+    }
+    if let Some(done) = publish_anonymous(dir, path, &name, bytes, lock) {
         return Ok(done);
     }
-    let staged = tempfile::Builder::new()
-        .prefix(".claim-")
-        .suffix(".tmp")
-        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
-        .tempfile_in(dir)
-        .and_then(|mut tmp| {
-            if lock {
-                flock_best_effort(tmp.as_file());
-            }
-            tmp.write_all(bytes).map(|()| tmp)
-        });
-    match staged {
-        Ok(tmp) => match tmp.persist_noclobber(path) {
-            Ok(file) => Ok(Publish::Created(file)),
-            // The staged file is removed when the error (which owns it) is dropped.
-            Err(e) => Ok(Publish::Failed(e.error)),
-        },
-        Err(_) => publish_in_place(path, bytes, lock),
-    }
+    publish_staged(dir, &name, bytes, lock)
 }
 
-fn publish_in_place(path: &Path, bytes: &[u8], lock: bool) -> Result<Publish, WriteFailed> {
-    let mut file = match OpenOptions::new().write(true).create_new(true).open(path) {
-        Ok(f) => f,
+/// The fallback: a writer-named temp in the lock dir, renamed into place without replacing.
+fn publish_staged(
+    dir: &Path,
+    name: &str,
+    bytes: &[u8],
+    lock: bool,
+) -> Result<Publish, WriteFailed> {
+    let store = match StoreDir::open(dir) {
+        Ok(Some(d)) => d,
+        Ok(None) => return Ok(Publish::Failed(ErrorKind::NotFound.into())),
         Err(e) => return Ok(Publish::Failed(e)),
     };
-    if lock {
-        flock_best_effort(&file);
+    let tmp = entwurf_fs::temp_name(name);
+    if let Err(e) = store.write_new(&tmp, Kind::Lock, bytes, 0o666, false) {
+        return Ok(Publish::Failed(e));
     }
-    match file.write_all(bytes) {
-        Ok(()) => Ok(Publish::Created(file)),
+    let staged = match open_regular(&store.join(&tmp), false) {
+        Ok(Ok(f)) => f,
+        Ok(Err(_)) | Err(_) => {
+            let _ = store.unlink(&tmp);
+            return Ok(Publish::Failed(ErrorKind::NotFound.into()));
+        }
+    };
+    if lock {
+        flock_best_effort(&staged);
+    }
+    match store.rename_no_replace(&tmp, name) {
+        Ok(()) => Ok(Publish::Created(staged)),
         Err(e) => {
-            drop(file);
-            let _ = fs::remove_file(path);
-            Err(WriteFailed(e))
+            let _ = store.unlink(&tmp);
+            Ok(Publish::Failed(e))
         }
     }
 }
 
 /// `O_TMPFILE` + `linkat`: `None` when this filesystem or kernel cannot do it (use a fallback).
-fn publish_anonymous(dir: &Path, path: &Path, bytes: &[u8], lock: bool) -> Option<Publish> {
+fn publish_anonymous(
+    dir: &Path,
+    path: &Path,
+    name: &str,
+    bytes: &[u8],
+    lock: bool,
+) -> Option<Publish> {
     use rustix::fs::{linkat, openat, AtFlags, Mode, OFlags, CWD};
+    point("create", name);
     let fd = openat(
         CWD,
         dir,
@@ -244,7 +308,9 @@ fn publish_anonymous(dir: &Path, path: &Path, bytes: &[u8], lock: bool) -> Optio
     if lock {
         flock_best_effort(&file);
     }
+    point("write", name);
     file.write_all(bytes).ok()?;
+    point("link", name);
     // The descriptor itself (`AT_EMPTY_PATH`, allowed for our own files since Linux 6.10) spares
     // the `/proc/self/fd` lookup; an older kernel refuses it once and `/proc` is used from then on.
     if !EMPTY_PATH_REFUSED.load(Ordering::Relaxed) {
@@ -299,9 +365,15 @@ pub(crate) fn try_flock(file: &File) -> io::Result<bool> {
     }
 }
 
+/// Removes the entry at `path` (a symlink itself, never its target), through the crash seam.
+pub(crate) fn unlink(path: &Path) -> io::Result<()> {
+    point("unlink", &name_of(path));
+    fs::remove_file(path)
+}
+
 /// `Ok(true)` when removed, `Ok(false)` when it was already gone. Never follows a symlink.
 pub(crate) fn remove_if_exists(path: &Path) -> io::Result<bool> {
-    match fs::remove_file(path) {
+    match unlink(path) {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
         Err(e) => Err(e),
@@ -316,7 +388,7 @@ pub(crate) fn mtime(path: &Path) -> Option<std::time::SystemTime> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::symlink;
+    use std::os::unix::fs::{symlink, PermissionsExt};
 
     fn mkfifo(path: &Path) {
         rustix::fs::mknodat(
@@ -353,7 +425,7 @@ mod tests {
                 assert_eq!(got.err(), Some(kind), "{name} write={write}");
             }
             assert!(matches!(
-                read_entry(&path, MAX_LOCK_FILE_BYTES).unwrap(),
+                read_lock_file(&path).unwrap(),
                 Entry::NotAFile(k) if k == kind
             ));
         }
@@ -365,8 +437,17 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("big");
         fs::write(&path, vec![b'x'; 1000]).unwrap();
-        assert!(matches!(read_entry(&path, 999).unwrap(), Entry::TooLarge));
-        assert!(matches!(read_entry(&path, 1000).unwrap(), Entry::Text(t) if t.len() == 1000));
+        let open = || open_regular(&path, false).unwrap().unwrap();
+        assert!(matches!(
+            read_capped(&open(), 999).unwrap(),
+            Entry::TooLarge
+        ));
+        assert!(matches!(read_capped(&open(), 1000).unwrap(), Entry::Text(t) if t.len() == 1000));
+        let lock = tmp.path().join("big.lock");
+        fs::write(&lock, vec![b'x'; MAX_LOCK_FILE_BYTES as usize + 1]).unwrap();
+        assert!(matches!(read_lock_file(&lock).unwrap(), Entry::TooLarge));
+        fs::write(&lock, vec![b'x'; MAX_LOCK_FILE_BYTES as usize]).unwrap();
+        assert!(matches!(read_lock_file(&lock).unwrap(), Entry::Text(_)));
     }
 
     #[test]
@@ -385,5 +466,51 @@ mod tests {
             Ok(Publish::Failed(e)) if e.kind() == ErrorKind::AlreadyExists
         ));
         assert_eq!(fs::read_to_string(&path).unwrap(), "x\n");
+    }
+
+    #[test]
+    fn a_publish_over_the_cap_is_refused_before_anything_is_written() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("m");
+        let big = vec![b'x'; MAX_LOCK_FILE_BYTES as usize + 1];
+        let Err(WriteFailed(e)) = publish_new(&path, &big, false) else {
+            panic!("over the cap");
+        };
+        assert!(matches!(fs_error_of(&e), Some(FsError::TooLarge { .. })));
+        assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn the_staged_fallback_publishes_whole_locked_and_never_replaces() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("s.lock");
+        let Ok(Publish::Created(held)) = publish_staged(tmp.path(), "s.lock", b"one\n", true)
+        else {
+            panic!("fresh name");
+        };
+        let other = open_regular(&path, false).unwrap().unwrap();
+        assert!(
+            !try_flock(&other).unwrap(),
+            "locked from before it was visible"
+        );
+        drop(held);
+        assert!(matches!(
+            publish_staged(tmp.path(), "s.lock", b"two\n", false),
+            Ok(Publish::Failed(e)) if e.kind() == ErrorKind::AlreadyExists
+        ));
+        assert_eq!(fs::read_to_string(&path).unwrap(), "one\n");
+        let names: Vec<_> = fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 1, "no temp left: {names:?}");
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o666 & !umask(), "the reference's create mode");
+    }
+
+    fn umask() -> u32 {
+        let status = fs::read_to_string("/proc/self/status").unwrap();
+        let line = status.lines().find(|l| l.starts_with("Umask:")).unwrap();
+        u32::from_str_radix(line.split_whitespace().nth(1).unwrap(), 8).unwrap()
     }
 }

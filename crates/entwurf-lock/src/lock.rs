@@ -18,7 +18,7 @@ use crate::claim::{
 use crate::fsio::{self, Entry, EntryKind, Publish, WriteFailed};
 use crate::{
     AcquireOutcome, LockClaim, LockConflict, LockError, LockOptions, ReleaseOutcome,
-    LOCK_CONFLICT_REASON, LOCK_OWNER, MAX_LOCK_FILE_BYTES, MAX_MARKER_BYTES,
+    LOCK_CONFLICT_REASON, LOCK_OWNER, MAX_MARKER_BYTES,
 };
 
 /// Validates `value` as a garden id, with the lock's error text on failure.
@@ -313,7 +313,7 @@ impl Lock {
                 _ => return Ok(ReleaseOutcome::NotOwned),
             }
         }
-        match std::fs::remove_file(&path) {
+        match fsio::unlink(&path) {
             Ok(()) => Ok(ReleaseOutcome::Released),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(ReleaseOutcome::Absent),
             Err(source) => Err(LockError::Unlink { path, source }),
@@ -490,7 +490,8 @@ impl Lock {
                         TakeOver::Vanished | TakeOver::Busy => return Ok(MarkerHold::Busy),
                     }
                 }
-                Ok(Publish::Failed(source)) | Err(WriteFailed(source)) => {
+                Err(WriteFailed(source)) => return Err(write_failed(marker, source)),
+                Ok(Publish::Failed(source)) => {
                     return Err(LockError::ReclaimMarker {
                         path: marker.to_path_buf(),
                         source,
@@ -547,6 +548,7 @@ impl Lock {
 
     fn ensure_dir(&self) -> Result<(), LockError> {
         let dir = &self.opts.dir;
+        entwurf_fs::fault::point("mkdir", &dir.to_string_lossy());
         match std::fs::create_dir_all(dir) {
             Ok(()) => Ok(()),
             Err(source) => match std::fs::metadata(dir) {
@@ -622,10 +624,21 @@ fn try_create(path: &Path, line: &str) -> Result<Create, LockError> {
     match fsio::publish_new(path, line.as_bytes(), false) {
         Ok(Publish::Created(_)) => Ok(Create::Created),
         Ok(Publish::Failed(e)) => Ok(Create::OpenFailed(e)),
-        Err(WriteFailed(source)) => Err(LockError::WriteClaim {
+        Err(WriteFailed(source)) => Err(write_failed(path, source)),
+    }
+}
+
+/// A failed write of our own claim or marker: over the cap, or the disk refused it.
+fn write_failed(path: &Path, source: io::Error) -> LockError {
+    match entwurf_fs::fs_error_of(&source) {
+        Some(entwurf_fs::FsError::TooLarge { cap, .. }) => LockError::ClaimTooLarge {
+            path: path.to_path_buf(),
+            cap: *cap,
+        },
+        _ => LockError::WriteClaim {
             path: path.to_path_buf(),
             source,
-        }),
+        },
     }
 }
 
@@ -639,7 +652,7 @@ fn is_exactly_our_line(raw: &str, claim: &LockClaim) -> bool {
 }
 
 fn read_lock(path: &Path) -> io::Result<Entry> {
-    fsio::read_entry(path, MAX_LOCK_FILE_BYTES)
+    fsio::read_lock_file(path)
 }
 
 /// `Ok(true)` when removed, `Ok(false)` when it was already gone.
@@ -677,7 +690,7 @@ impl Drop for MarkerGuard {
         // Best effort: a marker left behind is taken over by the next reclaim once we are gone.
         let ours = fsio::identity_of(&self.file).ok();
         if ours.is_some() && fsio::identity_at(&self.path).ok() == ours {
-            let _ = std::fs::remove_file(&self.path);
+            let _ = fsio::unlink(&self.path);
         }
         // `self.file` closes after this body: the `flock` is released only now.
     }
@@ -1067,7 +1080,7 @@ mod tests {
     fn read_lock_reads_a_file_longer_than_its_first_buffer_whole() {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("long");
-        let text = "x".repeat(5000);
+        let text = "x".repeat(3000);
         fs::write(&path, &text).unwrap();
         assert!(matches!(read_lock(&path).unwrap(), Entry::Text(t) if t == text));
     }

@@ -108,23 +108,9 @@ pub fn random_nonce() -> String {
     format!("{:016x}", u64::from_be_bytes(bytes))
 }
 
-/// This process's start key, read once per process (keyed by pid, so a forked child reads its
-/// own).
+/// This process's start key (read once per process, by `entwurf-fs`).
 pub fn own_start_key() -> String {
-    static OWN: std::sync::Mutex<Option<(u32, String)>> = std::sync::Mutex::new(None);
-    let pid = std::process::id();
-    let mut cached = match OWN.lock() {
-        Ok(g) => g,
-        Err(poisoned) => poisoned.into_inner(),
-    };
-    match &*cached {
-        Some((p, key)) if *p == pid => key.clone(),
-        _ => {
-            let key = entwurf_meta_session::process_start_key(i64::from(pid));
-            *cached = Some((pid, key.clone()));
-            key
-        }
-    }
+    entwurf_fs::own_start_key().1.clone()
 }
 
 /// The real start key of `pid` ([`entwurf_meta_session::process_start_key`]).

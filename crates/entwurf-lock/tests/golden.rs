@@ -574,24 +574,39 @@ fn detail_templates_match_the_reference() {
 
 #[test]
 fn an_open_failure_other_than_eexist_is_an_error_not_a_conflict() {
-    // A lock dir whose own path fits PATH_MAX but whose lock file path does not: the exclusive
-    // create fails with ENAMETOOLONG.
+    // A directory no file can be created in (procfs, even for root): the create fails with
+    // something other than EEXIST.
+    let dir = PathBuf::from("/proc/self/fdinfo");
+    let lock = Lock::new(&dir);
+    match lock.acquire(&gid()) {
+        Err(LockError::Open { path, source }) => {
+            assert_eq!(path, dir.join(format!("{GID}.lock")));
+            assert_ne!(source.kind(), std::io::ErrorKind::AlreadyExists);
+        }
+        other => panic!("expected an Open error, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_claim_over_the_lock_file_cap_is_a_typed_error_and_nothing_is_written() {
+    // A lock dir whose own path fits PATH_MAX, so long that the claim (which carries the
+    // absolute lock path) would pass the lock file cap: refused before anything is written.
     let root = Root::new();
     let mut dir = root.dir();
     while dir.as_os_str().len() < 4080 {
         dir.push("d".repeat(200.min(4080 - dir.as_os_str().len()).max(1)));
     }
+    fs::create_dir_all(&dir).unwrap();
     let lock = Lock::new(&dir);
-    match lock.acquire(&gid()) {
-        Err(LockError::Open { path, source }) => {
-            assert_eq!(path, dir.join(format!("{GID}.lock")));
-            assert_eq!(
-                source.raw_os_error(),
-                Some(Errno::NAMETOOLONG.raw_os_error())
-            );
+    let err = lock.acquire(&gid()).unwrap_err();
+    match &err {
+        LockError::ClaimTooLarge { path, cap } => {
+            assert_eq!(path, &dir.join(format!("{GID}.lock")));
+            assert_eq!(*cap, entwurf_lock::MAX_LOCK_FILE_BYTES);
         }
-        other => panic!("expected an Open error, got {other:?}"),
+        other => panic!("expected ClaimTooLarge, got {other:?}"),
     }
+    assert!(err.to_string().contains("use a lock dir with a shorter path"));
     assert_eq!(fs::read_dir(&dir).unwrap().count(), 0, "nothing written");
 }
 
