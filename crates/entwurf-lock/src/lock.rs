@@ -226,7 +226,10 @@ impl Lock {
             created_or_taken => created_or_taken,
         };
         match first {
-            Create::Created => return Ok(AcquireOutcome::Acquired(claim)),
+            Create::Created => {
+                self.remove_abandoned_marker(&path);
+                return Ok(AcquireOutcome::Acquired(claim));
+            }
             Create::OpenFailed(e) if e.kind() == ErrorKind::AlreadyExists => {}
             Create::OpenFailed(source) => return Err(LockError::Open { path, source }),
         }
@@ -245,7 +248,10 @@ impl Lock {
                     h();
                 }
                 return match try_create(&path, &line)? {
-                    Create::Created => Ok(AcquireOutcome::Acquired(claim)),
+                    Create::Created => {
+                        self.remove_abandoned_marker(&path);
+                        Ok(AcquireOutcome::Acquired(claim))
+                    }
                     Create::OpenFailed(_) => self.lost_race(&path, gid),
                 };
             }
@@ -463,6 +469,19 @@ impl Lock {
         judge_holder(holder, &self.opts.hostname, &|pid| probe(pid), &|pid| {
             start_key_of(pid)
         })
+    }
+
+    /// After a plain create won the lock: a `.reclaim` marker next to it can only be left by a
+    /// reclaimer that died after removing a dead holder's file (the lock was free, so nobody
+    /// reclaims it now). Removed when its creator is provably gone, at the cost of one `lstat`
+    /// when there is none; a live reclaimer's marker is left to it.
+    fn remove_abandoned_marker(&self, lock_path: &Path) {
+        let marker = reclaim_marker_path(lock_path);
+        if std::fs::symlink_metadata(&marker).is_ok() {
+            if let Ok(TakeOver::Taken(guard)) = self.take_over_marker(&marker) {
+                drop(guard);
+            }
+        }
     }
 
     /// Takes the `.reclaim` marker: creates it with our pid and start key, locked (`flock`)

@@ -606,7 +606,9 @@ fn a_claim_over_the_lock_file_cap_is_a_typed_error_and_nothing_is_written() {
         }
         other => panic!("expected ClaimTooLarge, got {other:?}"),
     }
-    assert!(err.to_string().contains("use a lock dir with a shorter path"));
+    assert!(err
+        .to_string()
+        .contains("use a lock dir with a shorter path"));
     assert_eq!(fs::read_dir(&dir).unwrap().count(), 0, "nothing written");
 }
 

@@ -673,3 +673,30 @@ fn the_marker_we_write_names_us_and_is_whole() {
         })
     );
 }
+
+#[test]
+fn a_plain_acquire_removes_a_marker_abandoned_in_the_reclaim_gap_but_not_a_live_one() {
+    // A reclaimer died after removing the dead holder's file: the lock is free, its marker
+    // stays. The next acquire wins with a plain create and removes the abandoned marker.
+    let root = Root::new();
+    fs::write(root.marker(), marker_text(777, HOST, "linux:1")).unwrap();
+    let lock = World::new(Err(Errno::SRCH), "").lock(&root);
+    let AcquireOutcome::Acquired(ours) = lock.acquire(&gid()).unwrap() else {
+        panic!("the lock is free");
+    };
+    assert_eq!(root.names(), vec![format!("{GID}.lock")], "marker removed");
+    assert_eq!(lock.release(&ours).unwrap(), ReleaseOutcome::Released);
+
+    // A live reclaimer's marker (its flock held) is left to it.
+    fs::write(root.marker(), marker_text(777, HOST, "linux:1")).unwrap();
+    let held = fs::File::open(root.marker()).unwrap();
+    rustix::fs::flock(&held, rustix::fs::FlockOperation::NonBlockingLockExclusive).unwrap();
+    let AcquireOutcome::Acquired(ours) = lock.acquire(&gid()).unwrap() else {
+        panic!("the lock is free");
+    };
+    assert!(
+        root.marker().exists(),
+        "a held marker is not ours to remove"
+    );
+    assert_eq!(lock.release(&ours).unwrap(), ReleaseOutcome::Released);
+}

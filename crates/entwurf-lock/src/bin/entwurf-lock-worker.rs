@@ -17,7 +17,12 @@
 //!     create PATH exclusively (an existing PATH = two reclaimers at once = exit 3) and remove it
 //!     again. `--stall-after-marker`: once the marker is held, print `marker-held` and block on
 //!     stdin (the test kills us there).
+//! entwurf-lock-worker clear --dir D --gid G
+//!     `lock clear` without force: prints the outcome (exit 0), or the refusal (exit 5).
 //! ```
+//!
+//! In a test build the crash seam of entwurf-fs is compiled in: `ENTWURF_FAULT_ABORT_AT=N`
+//! aborts the worker just before its Nth mutating call (see `tests/faults.rs`).
 
 use std::fs::OpenOptions;
 use std::io::{self, BufRead, ErrorKind, Read, Write};
@@ -155,6 +160,14 @@ fn main() -> ExitCode {
     let result = match args.cmd.as_str() {
         "race" => race(&lock, &args),
         "hold" => hold(&lock, &args),
+        "clear" => match lock.clear(&args.gid, false) {
+            Ok(entwurf_lock::ClearOutcome::Refused { detail, .. }) => Err(Failure(5, detail)),
+            Ok(outcome) => {
+                println!("{outcome:?}");
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        },
         "try" => {
             let r = try_once(&lock, &args);
             println!("marker-held={}", held.load(Ordering::SeqCst));
