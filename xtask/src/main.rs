@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 mod bench;
 mod faults;
+mod fuzz;
 mod live_gate;
 mod pi;
 
@@ -21,8 +22,9 @@ fn main() -> ExitCode {
         Some("pi") => pi::run(&repo_root()),
         Some("bench") => bench::run(&repo_root(), &args[1..]),
         Some("faults") => faults::run(&repo_root(), &args[1..]),
+        Some("fuzz") => fuzz::run(&repo_root(), &args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <live-gate|pi|bench|faults>");
+            eprintln!("usage: cargo xtask <live-gate|pi|bench|faults|fuzz>");
             ExitCode::from(2)
         }
     }
