@@ -99,6 +99,8 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<ExitCode, CliError> {
     })
     .with_observe_timeout_ms(observe)
     .with_trust(dirs.agent, prefix_roots, home.clone())
+    // The preflight judges the cwd as the pi that would be launched does (its version's line).
+    .with_pi_program(launch.pi_program.clone(), std::env::var_os("PATH"))
     .with_home(home.map(|h| h.to_string_lossy().into_owned()))
     .with_sender(sender_provider(&args))
     .with_spawn_bg(Arc::new(EntwurfSpawnHand::new(launch)));
