@@ -1,7 +1,8 @@
 //! The trust preflight for a controlled launch (spec §3.4): may a pi resident be started in this
 //! cwd, and with which launch arguments?
 //!
-//! Facts taken from pi 0.80.10 (`core/trust-manager.js`, `utils/paths.js`):
+//! Facts taken from pi 0.80.10 and 1.6.0 (`core/trust-manager.js`, `utils/paths.js`; where they differ,
+//! [`PiLine`] says which applies):
 //! - the trust store is `<agentDir>/trust.json`, a JSON object mapping a canonical directory path
 //!   to `true`, `false` or `null`; a missing file is an empty store; anything else is an error;
 //! - a lookup canonicalises the cwd (`~` expansion, lexical resolve, `realpath` with a fallback
