@@ -79,32 +79,48 @@ impl NativePushAdapter for NativePushNotWired {
 
 use entwurf_spawn::{PiLine, PreflightConfig};
 
-/// Which pi line's trust rules the preflight applies: a fixed one, or the line of the pi the
-/// spawn-bg hand launches, read from it once (on the first preflight) and kept.
+/// The line of the pi program spawn-bg launches, read from that pi on first use (its installed
+/// `package.json`, else `<pi> --version`) and shared by every clone, so a process reads it once.
+/// A pi whose version cannot be read gets the strictest line's rules.
+#[derive(Debug, Clone)]
+pub struct LaunchedPiLine {
+    program: PathBuf,
+    path_env: Option<std::ffi::OsString>,
+    line: Arc<std::sync::OnceLock<PiLine>>,
+}
+
+impl LaunchedPiLine {
+    /// The line of `program` (`path_env` finds a bare command name); nothing is read yet.
+    pub fn new(program: PathBuf, path_env: Option<std::ffi::OsString>) -> Self {
+        Self {
+            program,
+            path_env,
+            line: Arc::default(),
+        }
+    }
+
+    /// The line, read on the first call.
+    pub fn line(&self) -> PiLine {
+        *self.line.get_or_init(|| {
+            entwurf_spawn::pi_line::installed_pi_version(&self.program, self.path_env.as_deref())
+                .map(|v| PiLine::of_version(&v))
+                .unwrap_or(PiLine::STRICTEST)
+        })
+    }
+}
+
+/// Which pi line's trust rules the preflight applies: a fixed one, or the launched pi's.
 #[derive(Debug)]
 enum TrustLine {
     Fixed(PiLine),
-    OfProgram {
-        program: PathBuf,
-        path_env: Option<std::ffi::OsString>,
-        line: std::sync::OnceLock<PiLine>,
-    },
+    Launched(LaunchedPiLine),
 }
 
 impl TrustLine {
     fn line(&self) -> PiLine {
         match self {
             TrustLine::Fixed(line) => *line,
-            TrustLine::OfProgram {
-                program,
-                path_env,
-                line,
-            } => *line.get_or_init(|| {
-                // A pi whose version cannot be read is judged by the strictest line's rules.
-                entwurf_spawn::pi_line::installed_pi_version(program, path_env.as_deref())
-                    .map(|v| PiLine::of_version(&v))
-                    .unwrap_or(PiLine::STRICTEST)
-            }),
+            TrustLine::Launched(launched) => launched.line(),
         }
     }
 }
@@ -241,16 +257,14 @@ impl Production {
     /// (`path_env` finds a bare command name). Its version is read on the first preflight and
     /// kept; an unreadable one gets the strictest line's rules. Without this (or
     /// [`Production::with_pi_line`]) the strictest line's rules apply.
-    pub fn with_pi_program(
-        mut self,
-        program: PathBuf,
-        path_env: Option<std::ffi::OsString>,
-    ) -> Self {
-        self.trust_line = TrustLine::OfProgram {
-            program,
-            path_env,
-            line: std::sync::OnceLock::new(),
-        };
+    pub fn with_pi_program(self, program: PathBuf, path_env: Option<std::ffi::OsString>) -> Self {
+        self.with_launched_pi_line(LaunchedPiLine::new(program, path_env))
+    }
+
+    /// [`Production::with_pi_program`] with a line that may already have been read (it is
+    /// shared with its clones: several productions of one process read it once).
+    pub fn with_launched_pi_line(mut self, launched: LaunchedPiLine) -> Self {
+        self.trust_line = TrustLine::Launched(launched);
         self
     }
 
