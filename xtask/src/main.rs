@@ -19,7 +19,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("live-gate") => live_gate::run(&repo_root(), &args[1..]),
-        Some("pi") => pi::run(&repo_root()),
+        Some("pi") => pi::run(&repo_root(), &args[1..]),
         Some("bench") => bench::run(&repo_root(), &args[1..]),
         Some("faults") => faults::run(&repo_root(), &args[1..]),
         Some("fuzz") => fuzz::run(&repo_root(), &args[1..]),

@@ -68,7 +68,7 @@ enum Agent {
         #[command(flatten)]
         common: Common,
         /// The sender label the Codex MCP entry passes to `entwurf mcp`.
-        #[arg(long, value_name = "LABEL", default_value = "codex")]
+        #[arg(long, value_name = "LABEL", default_value = "external-mcp/codex")]
         sender_label: String,
     },
 }

@@ -133,7 +133,9 @@ pub fn plan_codex(
     }
 
     let rendered = doc.to_string();
-    let after = if current.is_none() && rendered.is_empty() {
+    // A file left empty by an uninstall goes (the install created it: an empty config.toml
+    // carries nothing).
+    let after = if rendered.trim().is_empty() && (current.is_none() || opts.uninstall) {
         None
     } else {
         Some(rendered)

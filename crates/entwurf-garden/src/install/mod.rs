@@ -105,7 +105,7 @@ pub struct InstallOptions {
     pub replace_reference: bool,
     /// The arguments after the binary for the Claude Code MCP entry (`["mcp"]`).
     pub claude_mcp_args: Vec<String>,
-    /// The arguments after the binary for the Codex MCP entry (`["mcp", "--sender-label", "codex"]`).
+    /// The arguments after the binary for the Codex MCP entry (`["mcp", "--sender-label", "external-mcp/codex"]`).
     pub codex_mcp_args: Vec<String>,
 }
 
@@ -117,7 +117,7 @@ impl InstallOptions {
             uninstall: false,
             replace_reference: false,
             claude_mcp_args: vec!["mcp".into()],
-            codex_mcp_args: vec!["mcp".into(), "--sender-label".into(), "codex".into()],
+            codex_mcp_args: vec!["mcp".into(), "--sender-label".into(), "external-mcp/codex".into()],
         }
     }
 }
