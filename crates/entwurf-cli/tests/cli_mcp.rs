@@ -395,6 +395,14 @@ async fn a_sender_label_sends_as_an_identified_non_replyable_external() {
     assert_eq!(s["receipt"]["transport"], "meta-mailbox");
     let files = w.unread(ARMED);
     assert_eq!(files.len(), 1);
+    assert_eq!(
+        s["messageFile"].as_str().unwrap(),
+        w.p("mailbox")
+            .join(ARMED)
+            .join(&files[0])
+            .display()
+            .to_string()
+    );
     let body = fs::read_to_string(w.p("mailbox").join(ARMED).join(&files[0])).unwrap();
     assert!(
         body.starts_with("[entwurf received ⟵]\n  from:        external-mcp/codex @ "),
