@@ -52,6 +52,9 @@ enum Command {
     Peers(cmd_peers::Args),
     /// Serve the garden's tools over MCP on stdin/stdout (for Claude Code, Codex, …).
     Mcp(cmd_mcp::Args),
+    /// One MCP tool call without MCP framing (used by the pi extension).
+    #[command(hide = true)]
+    McpCall(cmd_mcp::CallArgs),
 }
 
 fn main() -> ExitCode {
@@ -67,6 +70,7 @@ fn main() -> ExitCode {
         Command::Send(a) => cmd_send::run(a, &ctx),
         Command::Peers(a) => cmd_peers::run(a, &ctx),
         Command::Mcp(a) => cmd_mcp::run(a, &ctx),
+        Command::McpCall(a) => cmd_mcp::call(a, &ctx),
     };
     match result {
         Ok(code) => code,

@@ -729,3 +729,62 @@ async fn a_pi_caller_reads_its_own_identity_from_the_environment() {
     let _ = Map::<String, Value>::new();
     c.cancel().await.unwrap();
 }
+
+#[test]
+fn mcp_call_runs_one_tool_with_the_pi_sessions_identity() {
+    let w = World::new();
+    w.golden_world();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_entwurf"));
+    cmd.env_clear()
+        .env("HOME", w.p("home"))
+        .env("PI_SESSION_ID", CALLER)
+        .env("PI_AGENT_ID", "openai-codex/gpt-5.4")
+        .current_dir(w.p("cwd"));
+    for (flag, leaf) in [
+        ("--sessions-dir", "sessions"),
+        ("--mailbox-dir", "mailbox"),
+        ("--receivers-dir", "receivers"),
+        ("--senders-dir", "senders"),
+        ("--lock-dir", "locks"),
+        ("--control-dir", "ctl"),
+    ] {
+        cmd.arg(flag).arg(w.p(leaf));
+    }
+    let args =
+        json!({"target": ARMED, "intent": "fire-and-forget", "message": "from pi"}).to_string();
+    let out = cmd
+        .args(["mcp-call", "entwurf_v2", "--args", &args])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["text"], "entwurf_v2 meta-mailbox → enqueued");
+    assert_eq!(v["isError"], false);
+    assert_eq!(v["structured"]["transport"], "meta-mailbox");
+    let body = fs::read_to_string(w.p("mailbox").join(ARMED).join(&w.unread(ARMED)[0])).unwrap();
+    assert!(
+        body.contains("  from:        openai-codex/gpt-5.4 @ "),
+        "{body}"
+    );
+    assert!(
+        body.contains(&format!(
+            "  session:     {CALLER} (external, non-replyable)\n"
+        )),
+        "{body}"
+    );
+    // Bad --args is an error result, not a crash.
+    let mut bad = std::process::Command::new(env!("CARGO_BIN_EXE_entwurf"));
+    bad.env_clear().env("HOME", w.p("home"));
+    let out = bad
+        .args(["--sessions-dir"])
+        .arg(w.p("sessions"))
+        .args(["mcp-call", "entwurf_peers", "--args", "[1]"])
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["isError"], true);
+    assert!(v["text"]
+        .as_str()
+        .unwrap()
+        .contains("--args must be a JSON object"));
+}
