@@ -43,6 +43,8 @@ const SUITES: &[(&str, &[&str])] = &[
     ("entwurf-control-rpc", &["--tests"]),
     // `entwurf send` end to end against a real pi, through the binary.
     ("entwurf-cli", &["--test", "cli_send"]),
+    // `entwurf mcp` driven by the MCP TypeScript SDK on the pinned Node.
+    ("entwurf-cli", &["--test", "cli_mcp"]),
 ];
 
 /// The gate's options.
@@ -141,6 +143,9 @@ fn gate(root: &Path, opts: &Opts) -> Result<bool, String> {
         install.extension.display()
     );
 
+    let mcp_sdk = crate::mcp_sdk::provision(root, &install.node_bin_dir)?;
+    println!("live-gate: MCP TypeScript SDK at {}", mcp_sdk.display());
+
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     // The contention cell drives real `entwurf send --json` processes.
     run_cargo(
@@ -191,6 +196,11 @@ fn gate(root: &Path, opts: &Opts) -> Result<bool, String> {
             install.extension.clone().into_os_string(),
         ),
         ("ENTWURF_BIN", entwurf_bin.into_os_string()),
+        ("ENTWURF_MCP_SDK_DIR", mcp_sdk.into_os_string()),
+        (
+            "ENTWURF_NODE",
+            install.node_bin_dir.join("node").into_os_string(),
+        ),
         ("RUST_BACKTRACE", "0".into()),
     ];
     let cells_wall = Instant::now();

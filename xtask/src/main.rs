@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 mod bench;
 mod live_gate;
+mod mcp_sdk;
 mod pi;
 
 /// The repository root (the workspace that holds `xtask/`).
