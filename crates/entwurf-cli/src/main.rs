@@ -7,7 +7,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod cmd_doctor;
+mod cmd_hook;
 mod cmd_id;
+mod cmd_install;
 mod cmd_lock;
 mod cmd_mailbox;
 mod cmd_mcp;
@@ -55,6 +58,12 @@ enum Command {
     /// One MCP tool call without MCP framing (used by the pi extension).
     #[command(hide = true)]
     McpCall(cmd_mcp::CallArgs),
+    /// Agent hooks (`entwurf hook claude-code`, run by Claude Code).
+    Hook(cmd_hook::Args),
+    /// Wire entwurf into Claude Code or Codex (`--dry-run`, `--uninstall`).
+    Install(cmd_install::Args),
+    /// Check the installation, the hook log and the store's health.
+    Doctor(cmd_doctor::Args),
 }
 
 fn main() -> ExitCode {
@@ -71,6 +80,9 @@ fn main() -> ExitCode {
         Command::Peers(a) => cmd_peers::run(a, &ctx),
         Command::Mcp(a) => cmd_mcp::run(a, &ctx),
         Command::McpCall(a) => cmd_mcp::call(a, &ctx),
+        Command::Hook(a) => cmd_hook::run(a, &ctx),
+        Command::Install(a) => cmd_install::run(a, &ctx),
+        Command::Doctor(a) => cmd_doctor::run(a, &ctx),
     };
     match result {
         Ok(code) => code,
