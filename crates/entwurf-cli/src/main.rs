@@ -55,6 +55,9 @@ enum Command {
     Peers(cmd_peers::Args),
     /// Serve the garden's tools over MCP on stdin/stdout (for Claude Code, Codex, …).
     Mcp(cmd_mcp::Args),
+    /// One MCP tool call without MCP framing (used by the pi extension).
+    #[command(hide = true)]
+    McpCall(cmd_mcp::CallArgs),
     /// Agent hooks (`entwurf hook claude-code`, run by Claude Code).
     Hook(cmd_hook::Args),
     /// Wire entwurf into Claude Code or Codex (`--dry-run`, `--uninstall`).
@@ -76,6 +79,7 @@ fn main() -> ExitCode {
         Command::Send(a) => cmd_send::run(a, &ctx),
         Command::Peers(a) => cmd_peers::run(a, &ctx),
         Command::Mcp(a) => cmd_mcp::run(a, &ctx),
+        Command::McpCall(a) => cmd_mcp::call(a, &ctx),
         Command::Hook(a) => cmd_hook::run(a, &ctx),
         Command::Install(a) => cmd_install::run(a, &ctx),
         Command::Doctor(a) => cmd_doctor::run(a, &ctx),
