@@ -83,9 +83,7 @@ impl MailboxDir {
     /// [`entwurf_fs::MESSAGE_MAX`]); `AlreadyExists` if the name is taken. A failed write
     /// removes the file again.
     pub(crate) fn write_new_0600(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
-        self.d
-            .write_new(name, Kind::Message, bytes, 0o600, false)
-            .map(|_| ())
+        self.d.write_new(name, Kind::Message, bytes, 0o600, false)
     }
 
     /// Reads `name` whole within the cap of `kind`; `None` when it does not exist.
@@ -149,9 +147,7 @@ impl MailboxDir {
             Replace::Exchange => Publish::Exchange,
             Replace::Rename => Publish::Replace,
         };
-        self.d
-            .write_atomic(target, kind, bytes, publish, false)
-            .map(|_| ())
+        self.d.write_atomic(target, kind, bytes, publish, false)
     }
 }
 
