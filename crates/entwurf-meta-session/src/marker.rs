@@ -358,7 +358,10 @@ pub fn write_sender_marker(
 }
 
 fn read_object(path: &Path) -> Option<Map<String, Value>> {
-    let bytes = crate::fsutil::read_small(path, Kind::Marker).ok()?;
+    object_of(&crate::fsutil::read_small(path, Kind::Marker).ok()?)
+}
+
+fn object_of(bytes: &[u8]) -> Option<Map<String, Value>> {
     match serde_json::from_str::<Value>(&String::from_utf8_lossy(&bytes)).ok()? {
         Value::Object(m) => Some(m),
         _ => None,
@@ -449,10 +452,16 @@ pub fn read_sender_marker(
     owner_pid: i64,
     verify_owner: bool,
 ) -> Option<SenderMarker> {
-    read_sender_marker_at(
-        &sender_marker_path(senders_dir, backend, owner_pid),
-        verify_owner,
-    )
+    // `<backend>` is a directory below the store root: opened without following a link.
+    let dir = entwurf_fs::StoreDir::open_child(senders_dir, backend.as_str()).ok()??;
+    let bytes = dir
+        .read(&format!("{owner_pid}.json"), Kind::Marker)
+        .ok()??;
+    let marker = parse_sender(&object_of(&bytes)?).ok()?;
+    if verify_owner && !owner_is_live(marker.owner_pid, &marker.owner_start_key) {
+        return None;
+    }
+    Some(marker)
 }
 
 /// The identity match: marker and record agree on gardenId, backend and nativeSessionId.
