@@ -625,24 +625,42 @@ impl StoreDir {
     }
 
     /// Removes, among `names` (a listing the caller already has), the temps whose writer is
-    /// dead ([`crate::writer_is_dead`]), and returns the names removed. Names that are not
-    /// our temps, and temps of live writers, are left alone; a failed unlink is skipped.
+    /// dead ([`crate::writer_is_dead`]), and returns the names removed, sorted. Temps of the
+    /// forms earlier versions wrote ([`crate::parse_legacy_temp_name`]) go too: with a pid once
+    /// no process has it, without one once older than [`crate::UNOWNED_TEMP_AGE_SECS`]. Other
+    /// names, and temps of live writers, are left alone; a failed unlink is skipped.
     pub fn sweep_dead_temps<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+        use crate::temp::{parse_legacy_temp_name, pid_exists, LegacyTemp};
         let mut removed = Vec::new();
         let mut verdicts: Vec<(u32, Option<String>, bool)> = Vec::new();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
         for name in names {
-            let Some(w) = parse_temp_name(name) else {
+            if !name.contains(".tmp") {
                 continue;
-            };
-            let dead = match verdicts
-                .iter()
-                .find(|(p, k, _)| *p == w.pid && *k == w.start_key)
-            {
-                Some((_, _, d)) => *d,
-                None => {
-                    let d = writer_is_dead(&w);
-                    verdicts.push((w.pid, w.start_key.clone(), d));
-                    d
+            }
+            let dead = if let Some(w) = parse_temp_name(name) {
+                match verdicts
+                    .iter()
+                    .find(|(p, k, _)| *p == w.pid && *k == w.start_key)
+                {
+                    Some((_, _, d)) => *d,
+                    None => {
+                        let d = writer_is_dead(&w);
+                        verdicts.push((w.pid, w.start_key.clone(), d));
+                        d
+                    }
+                }
+            } else {
+                match parse_legacy_temp_name(name) {
+                    Some(LegacyTemp::Pid(pid)) => pid != std::process::id() && !pid_exists(pid),
+                    Some(LegacyTemp::Unowned) => self.stat(name).ok().flatten().is_some_and(|st| {
+                        #[allow(clippy::unnecessary_cast)]
+                        let mtime = st.st_mtime as i64;
+                        now - mtime > crate::UNOWNED_TEMP_AGE_SECS
+                    }),
+                    None => false,
                 }
             };
             if dead && self.unlink(name).is_ok() {

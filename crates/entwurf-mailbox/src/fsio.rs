@@ -105,12 +105,7 @@ impl MailboxDir {
 
     /// Removes the temps of dead writers among `names` (already listed); returns them.
     pub(crate) fn sweep_dead_temps(&self, names: &[String]) -> Vec<String> {
-        self.d.sweep_dead_temps(
-            names
-                .iter()
-                .filter(|n| n.starts_with('.'))
-                .map(String::as_str),
-        )
+        self.d.sweep_dead_temps(names.iter().map(String::as_str))
     }
 
     /// Writes the doorbell in place (see [`StoreDir::overwrite_in_place`]): never through a
