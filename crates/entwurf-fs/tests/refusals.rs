@@ -350,7 +350,7 @@ fn the_sweep_removes_earlier_versions_temps_of_gone_pids_and_old_unowned_ones() 
     };
     rustix::fs::utimensat(
         rustix::fs::CWD,
-        &t.path().join(&old_msg),
+        t.path().join(&old_msg),
         &rustix::fs::Timestamps {
             last_access: two_hours_ago,
             last_modification: two_hours_ago,

@@ -357,7 +357,7 @@ fn read_object(path: &Path) -> Option<Map<String, Value>> {
 }
 
 fn object_of(bytes: &[u8]) -> Option<Map<String, Value>> {
-    match serde_json::from_str::<Value>(&String::from_utf8_lossy(&bytes)).ok()? {
+    match serde_json::from_str::<Value>(&String::from_utf8_lossy(bytes)).ok()? {
         Value::Object(m) => Some(m),
         _ => None,
     }
