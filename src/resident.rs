@@ -177,10 +177,11 @@ impl Resident {
             .arg("--entwurf-control")
             .arg("--mode")
             .arg("rpc")
-            .arg("--provider")
-            .arg(&target.provider)
-            .arg("--model")
-            .arg(&target.model)
+            // Both lines: a provider always with its model (1.x refuses `--provider` alone).
+            .args(entwurf_spawn::pi_line::provider_model_args(
+                Some(&target.provider),
+                &target.model,
+            ))
             .current_dir(&dirs.cwd)
             .env_clear()
             .env("PATH", path)

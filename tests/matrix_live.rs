@@ -21,7 +21,7 @@ use entwurf_harness::procs::child_pids;
 use entwurf_harness::{
     arm_receiver, check, check_eq, discover_entwurf_bin_from_env, discover_pi_from_env, dispatch,
     make_claude_code_record, make_pi_record, poll_until, record_exists, select_target,
-    socket_accepts, spawn_witness, CellError, DispatchView, LiveTarget, PiLocation, World,
+    socket_accepts, spawn_witness, CellError, DispatchView, LiveTarget, PiLine, PiLocation, World,
 };
 use entwurf_meta_session::GardenId;
 use rstest::{fixture, rstest};
@@ -640,8 +640,11 @@ fn c6_send(
 }
 
 /// C6: owned-outcome to a dormant pi citizen (a record and a saved pi session, no socket) is
-/// executed through spawn-bg: the trust preflight passes (the cwd has no trust-requiring
-/// inputs), a detached `pi --entwurf-control` resident resumes the saved session and stands up
+/// executed through spawn-bg. The cwd's only project file is `.pi/mcp.json`, which the trust
+/// preflight judges as the launched pi's line does: pi 1.x gates it behind trust, so the first
+/// owned-outcome is refused (`untrusted-fail-fast`, nothing launched) and the file is removed;
+/// pi 0.80 does not, so the resume goes ahead with it in place. Then the preflight passes (no
+/// trust-requiring inputs), a detached `pi --entwurf-control` resident resumes the saved session and stands up
 /// its socket under the garden id, the lock is released on that observation (and only then), no
 /// lock file remains, and the resident is reaped at the end. Then, with a trust-requiring input
 /// added to the cwd, the same owned-outcome is refused (`untrusted-fail-fast`) and nothing is
@@ -673,6 +676,33 @@ async fn c6_owned_outcome_resumes_dormant_pi(
     c6_write_models_json(&world, port)?;
     let session_file = c6_write_saved_session(&world, &gid)?;
     world.note(format!("saved session {}", session_file.display()));
+
+    // `.pi/mcp.json` alone: a trust input of pi 1.x, not of pi 0.80.
+    let mcp_json = world.cwd.join(".pi/mcp.json");
+    std::fs::create_dir_all(world.cwd.join(".pi"))
+        .and_then(|()| std::fs::write(&mcp_json, "{\"mcpServers\": {}}\n"))
+        .map_err(|e| CellError::step("write .pi/mcp.json", e))?;
+    world.note(format!(
+        "pi line {}: cwd has only .pi/mcp.json",
+        live.pi.line
+    ));
+    if live.pi.line == PiLine::V1 {
+        let before = std::fs::read(&session_file).unwrap_or_default();
+        let (denied, _) = c6_send(&entwurf, &live, &world, &gid, "c6 mcp.json-only resume")?;
+        check(
+            "mcp-json-only-cwd-is-untrusted-on-pi-1.x",
+            denied.is_rejected("untrusted-fail-fast"),
+            || denied.raw.clone(),
+        )?;
+        check(
+            "mcp-json-only-resume-launched-nothing",
+            std::fs::symlink_metadata(world.socket_path(&gid)).is_err()
+                && std::fs::read(&session_file).unwrap_or_default() == before,
+            || "a socket appeared or the saved session changed".to_owned(),
+        )?;
+        no_lock_left(&world, &gid)?;
+        std::fs::remove_file(&mcp_json).map_err(|e| CellError::step("remove .pi/mcp.json", e))?;
+    }
 
     let prompt = format!("c6 resume {gid}");
     let (v, raw) = c6_send(&entwurf, &live, &world, &gid, &prompt)?;

@@ -173,7 +173,12 @@ fn bench(root: &Path, flags: &Flags) -> Result<Value, String> {
     if !flags.real_pi {
         cmd.args(["--pi-skip", "--no-real-pi was given"]);
     } else {
-        match pi::provision(root) {
+        match pi::provision(root, &[pi::PiLine::DEFAULT]).and_then(|installs| {
+            installs
+                .into_iter()
+                .next()
+                .ok_or_else(|| "no pi line provisioned".to_owned())
+        }) {
             Ok(install) => {
                 cmd.arg("--pi-bin")
                     .arg(&install.pi_bin)
@@ -266,7 +271,8 @@ fn run_live_gate(root: &Path, args: &[&str]) -> Result<(f64, bool), String> {
 /// The reference's four cells (C1, C1b, C2, C3) alone, run concurrently: the figure that
 /// compares with the reference's sequential run of the same four cells.
 fn reference_cells(root: &Path, junit: &Path) -> Value {
-    match run_live_gate(root, &["--cells", "reference"]) {
+    // On the 0.80 line, the pi the reference was built against.
+    match run_live_gate(root, &["--cells", "reference", "--pi-line", "0.80"]) {
         Err(reason) => json!({"status": "failed", "reason": reason}),
         Ok((wall, passed)) => match std::fs::read_to_string(junit) {
             Err(e) => json!({"status": "failed", "reason": format!("{}: {e}", junit.display())}),

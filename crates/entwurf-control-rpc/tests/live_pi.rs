@@ -32,7 +32,16 @@ fn workspace() -> PathBuf {
 fn pi_bin() -> PathBuf {
     let bin = match std::env::var_os("PI_BIN").filter(|v| !v.is_empty()) {
         Some(b) => PathBuf::from(b),
-        None => workspace().join("target/pi/bin/pi"),
+        // The pinned line ENTWURF_PI_LINE names (default 1.x), as `cargo xtask pi` installs it.
+        None => workspace()
+            .join("target/pi")
+            .join(
+                std::env::var("ENTWURF_PI_LINE")
+                    .ok()
+                    .filter(|v| !v.is_empty())
+                    .unwrap_or_else(|| "1.x".to_owned()),
+            )
+            .join("bin/pi"),
     };
     if !bin.is_file() {
         eprintln!("no pi at {}: run `cargo xtask pi` first", bin.display());

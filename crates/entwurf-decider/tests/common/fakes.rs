@@ -50,6 +50,7 @@ pub fn claim_for(g: &str) -> LockClaim {
         nonce: "deadbeefcafef00d".into(),
         owner: "entwurf_v2".into(),
         lock_path: PathBuf::from(format!("/fake/locks/{g}.lock")),
+        start_key: None,
     }
 }
 
