@@ -324,13 +324,39 @@ fn fifo_as_the_receiver_marker_is_not_armed_and_does_not_hang_the_send() {
 }
 
 #[test]
-#[ignore = "the lock file IO belongs to entwurf-lock, which moves onto entwurf-fs separately (issue 13 item 3); un-ignore once it does"]
 fn fifo_as_the_lock_file_does_not_hang_lock_show_or_send() {
     let env = Env::new();
     fs::create_dir_all(env.p("locks")).unwrap();
-    mkfifo(&env.p("locks").join(format!("{GID}.lock")));
+    let lock = env.p("locks").join(format!("{GID}.lock"));
+    mkfifo(&lock);
     let (_, text) = run(&mut env.entwurf(&["lock", "show", GID]));
-    assert!(text.contains("FIFO"), "{text}");
+    assert!(
+        text.contains("FIFO") || text.contains(&lock.display().to_string()),
+        "{text}"
+    );
+    // A pi citizen: the dispatch takes the lock first, and must not block on the FIFO.
+    let r = MetaRecord {
+        schema_version: 2,
+        garden_id: GardenId::parse(GID).unwrap(),
+        backend: Backend::Pi,
+        native_session_id: "native-pi".into(),
+        cwd: "/home/u/proj".into(),
+        model: None,
+        transcript_path: None,
+        parent_garden_id: None,
+        is_entwurf: false,
+        created_at: "2026-06-12T01:00:00.000Z".into(),
+        record_updated_at: "2026-06-12T01:00:00.000Z".into(),
+    };
+    write_record(&env.p("sessions"), &r).unwrap();
+    let (code, text) = run(&mut env.entwurf(&["send", GID, "hello"]));
+    assert_ne!(code, 0, "{text}");
+    assert!(is_fifo(&lock), "the FIFO is left as it was: {text}");
+}
+
+fn is_fifo(p: &Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_fifo())
 }
 
 // ---- row 4: a huge file named like a record ------------------------------------------------

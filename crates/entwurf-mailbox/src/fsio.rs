@@ -83,9 +83,7 @@ impl MailboxDir {
     /// [`entwurf_fs::MESSAGE_MAX`]); `AlreadyExists` if the name is taken. A failed write
     /// removes the file again.
     pub(crate) fn write_new_0600(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
-        self.d
-            .write_new(name, Kind::Message, bytes, 0o600, false)
-            .map(|_| ())
+        self.d.write_new(name, Kind::Message, bytes, 0o600, false)
     }
 
     /// Reads `name` whole within the cap of `kind`; `None` when it does not exist.
@@ -107,12 +105,7 @@ impl MailboxDir {
 
     /// Removes the temps of dead writers among `names` (already listed); returns them.
     pub(crate) fn sweep_dead_temps(&self, names: &[String]) -> Vec<String> {
-        self.d.sweep_dead_temps(
-            names
-                .iter()
-                .filter(|n| n.starts_with('.'))
-                .map(String::as_str),
-        )
+        self.d.sweep_dead_temps(names.iter().map(String::as_str))
     }
 
     /// Writes the doorbell in place (see [`StoreDir::overwrite_in_place`]): never through a
@@ -149,9 +142,7 @@ impl MailboxDir {
             Replace::Exchange => Publish::Exchange,
             Replace::Rename => Publish::Replace,
         };
-        self.d
-            .write_atomic(target, kind, bytes, publish, false)
-            .map(|_| ())
+        self.d.write_atomic(target, kind, bytes, publish, false)
     }
 }
 

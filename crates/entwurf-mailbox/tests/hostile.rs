@@ -126,6 +126,6 @@ fn dead_writers_temps_are_removed_by_list_and_drain_and_reported_and_live_ones_k
 
     std::fs::write(dir.join(&dead_msg), "half").unwrap();
     let d = drain(&store.sessions, &store.mailbox, &gid, now()).unwrap();
-    assert_eq!(d.removed_temps, [dead_msg.clone()]);
+    assert_eq!(d.removed_temps, [dead_msg]);
     assert_eq!(d.messages.len(), 1, "the temp is never a message");
 }

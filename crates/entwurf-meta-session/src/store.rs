@@ -218,7 +218,7 @@ fn write_record_ino(
     let dir = ensure_store(sessions_dir)?;
     let path = record_path(sessions_dir, &record.garden_id);
     let ino = dir
-        .write_atomic(
+        .write_atomic_ino(
             &record_file_name(&record.garden_id),
             Kind::Record,
             &bytes,
