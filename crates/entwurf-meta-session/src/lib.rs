@@ -46,6 +46,7 @@ mod marker;
 mod record;
 mod state;
 mod store;
+mod upsert_lock;
 
 pub use backend::{Backend, Capability, UnknownBackend, WakeMode, ALL_BACKENDS, MARKER_BACKENDS};
 pub use dirs::{expand_tilde, Dirs, DirsError, AGENT_DIR_VAR};
@@ -70,5 +71,6 @@ pub use state::{
 pub use store::{
     list_records, read_record, record_exists, record_path, upsert, upsert_with_mint, write_record,
     Listing, ListingError, Patch, RecordError, RecordStore, SkippedRecord, UpsertAction,
-    UpsertInput, UpsertResult,
+    UpsertInput, UpsertResult, AMBIGUOUS_FIX,
 };
+pub use upsert_lock::{upsert_lock_path, LOCK_STRIPES, UPSERT_LOCK_DIR};
