@@ -40,6 +40,16 @@ pub(crate) enum Replace {
     Rename,
 }
 
+/// What a name that should be a regular file turned out to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NotAFile {
+    Directory,
+    Symlink,
+    Fifo,
+    Socket,
+    Device,
+}
+
 /// An open handle on a mailbox directory (`O_PATH`), with its path for error messages.
 #[derive(Debug)]
 pub(crate) struct MailboxDir {
@@ -113,6 +123,38 @@ impl MailboxDir {
         Ok(Some(bytes))
     }
 
+    /// Reads `name` whole only if it is a regular file: `Ok(None)` when it does not exist,
+    /// `Ok(Some(Err(kind)))` when it is something else (never followed when a symlink, never
+    /// blocked on when a FIFO), `Err` when it cannot be opened or read (`EACCES`, …).
+    pub(crate) fn read_regular(&self, name: &str) -> io::Result<Option<Result<Vec<u8>, NotAFile>>> {
+        let fd = match rustix::fs::openat(
+            &self.fd,
+            name,
+            OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY,
+            Mode::empty(),
+        ) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT) => return Ok(None),
+            Err(Errno::LOOP) => return Ok(Some(Err(NotAFile::Symlink))),
+            Err(e) => return Err(e.into()),
+        };
+        let kind = rustix::fs::FileType::from_raw_mode(rustix::fs::fstat(&fd)?.st_mode);
+        let other = match kind {
+            rustix::fs::FileType::RegularFile => None,
+            rustix::fs::FileType::Directory => Some(NotAFile::Directory),
+            rustix::fs::FileType::Fifo => Some(NotAFile::Fifo),
+            rustix::fs::FileType::Socket => Some(NotAFile::Socket),
+            rustix::fs::FileType::Symlink => Some(NotAFile::Symlink),
+            _ => Some(NotAFile::Device),
+        };
+        if let Some(other) = other {
+            return Ok(Some(Err(other)));
+        }
+        let mut bytes = Vec::with_capacity(512);
+        File::from(fd).take(u64::MAX).read_to_end(&mut bytes)?;
+        Ok(Some(Ok(bytes)))
+    }
+
     /// Writes `bytes` into `name` in place from offset 0 (mode 0600 when created, the existing
     /// mode and inode kept otherwise), shrinking the file only when its old content was
     /// longer. A reader sees the old bytes, the new ones, or a mix while the write runs; it
@@ -181,6 +223,18 @@ impl MailboxDir {
             }
         }
         self.rename(tmp, target)
+    }
+
+    /// Swaps the names `a` and `b` (`renameat2(RENAME_EXCHANGE)`): `Ok(true)` when swapped,
+    /// `Ok(false)` when `b` does not exist or the filesystem cannot exchange (the caller then
+    /// renames instead). Nothing is unlinked.
+    pub(crate) fn exchange(&self, a: &str, b: &str) -> io::Result<bool> {
+        use rustix::fs::RenameFlags;
+        match rustix::fs::renameat_with(&self.fd, a, &self.fd, b, RenameFlags::EXCHANGE) {
+            Ok(()) => Ok(true),
+            Err(Errno::NOENT | Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
     }
 }
 

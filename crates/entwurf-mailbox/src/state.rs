@@ -4,7 +4,7 @@
 
 use std::fmt;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
@@ -46,6 +46,15 @@ impl ReceiptField {
         };
         *slot = Some(value);
         next
+    }
+
+    /// This field's value in `state`.
+    pub fn get(self, state: &ReceiptState) -> Option<&String> {
+        match self {
+            ReceiptField::LastEnqueuedAt => state.last_enqueued_at.as_ref(),
+            ReceiptField::LastDeliveredAt => state.last_delivered_at.as_ref(),
+            ReceiptField::LastReadAt => state.last_read_at.as_ref(),
+        }
     }
 
     /// The JSON key.
@@ -102,80 +111,231 @@ pub fn read_state(mailbox_dir: &Path, gid: &GardenId) -> Result<ReceiptState, Ma
 
 /// Stamps one field to `now` (read-modify-write; creates the dir and the file on first stamp),
 /// writing through a unique tmp file that atomically replaces `state.json`, mode 0600. Returns
-/// the new state.
-///
-/// There is no lock: concurrent stamps race and the last writer wins (as in the reference);
-/// readers never see a half-written file.
+/// the new state. See [`stamp_state_reporting`] for the rules.
 pub fn stamp_state(
     mailbox_dir: &Path,
     gid: &GardenId,
     field: ReceiptField,
     now: DateTime<Utc>,
 ) -> Result<ReceiptState, MailboxError> {
+    stamp_state_reporting(mailbox_dir, gid, field, now).map(|s| s.state)
+}
+
+/// What a stamp did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stamped {
+    /// The state on disk after the stamp (as this writer last wrote or found it).
+    pub state: ReceiptState,
+    /// An unparseable `state.json` that was set aside (its bytes, under this name in the
+    /// mailbox dir) before the state was rebuilt from the all-null one.
+    pub set_aside: Option<PathBuf>,
+}
+
+/// [`stamp_state`], also telling whether an unparseable `state.json` was set aside.
+///
+/// * **Only forward.** Every timestamp field moves forward only: a stamp older than (or equal
+///   to) the one on disk writes nothing, and with the exchange scheme the writer reads the file
+///   its exchange displaced; when that file carries a newer value for any field (a concurrent
+///   writer got in between the read and the swap), it writes the field-wise newest of both
+///   again. Every displaced value is so carried forward by the writer that displaced it, so
+///   after concurrent stamps the file holds the newest value each field was ever stamped with.
+///   (Without exchange, on a filesystem that cannot swap names, the last writer wins, as in the
+///   reference.)
+/// * **Receipts are hints; mail keeps flowing.** A `state.json` that cannot be used (not JSON,
+///   not an object, a wrong version, stray keys, a bad field) is copied whole to
+///   `state.json.unparseable-<16 hex of its content hash>` (0600, never replacing a file; the
+///   same bytes always get the same name, so racing writers save it once) and the state is
+///   rebuilt from the all-null one.
+/// * **Drift is refused** ([`MailboxError::State`]): a body naming another garden id means the
+///   mailbox is in the wrong place (the reference refuses it too); nothing is written.
+pub fn stamp_state_reporting(
+    mailbox_dir: &Path,
+    gid: &GardenId,
+    field: ReceiptField,
+    now: DateTime<Utc>,
+) -> Result<Stamped, MailboxError> {
     let dir = mailbox_dir.join(gid.as_str());
     let d = MailboxDir::open_or_create(&dir).map_err(|e| crate::error::mkdir_err(&dir, e))?;
     stamp_in(&d, gid, field, now, Replace::Exchange)
 }
 
-/// [`stamp_state`] inside an already open mailbox directory.
+/// How many times one stamp re-writes after losing a race (each round only moves fields
+/// forward, so a writer that loses this many rounds in a row leaves a state that is still whole
+/// and at least as new as what it read).
+const STAMP_ROUNDS: usize = 16;
+
+/// [`stamp_state_reporting`] inside an already open mailbox directory.
 pub(crate) fn stamp_in(
     d: &MailboxDir,
     gid: &GardenId,
     field: ReceiptField,
     now: DateTime<Utc>,
     how: Replace,
-) -> Result<ReceiptState, MailboxError> {
-    let current = read_in(d, gid)?;
-    let updated = field.stamped(&current, iso_millis(now));
-    write_atomic_0600(d, STATE_FILE, updated.to_file_string().as_bytes(), how)?;
-    Ok(updated)
+) -> Result<Stamped, MailboxError> {
+    let (current, set_aside) = read_or_set_aside(d, gid)?;
+    let stamp = iso_millis(now);
+    if !is_later(Some(&stamp), field.get(&current)) {
+        // The file already says as much or more: forward only, nothing to write.
+        return Ok(Stamped {
+            state: current,
+            set_aside,
+        });
+    }
+    let mut next = field.stamped(&current, stamp);
+    for _ in 0..STAMP_ROUNDS {
+        let displaced = write_state(d, &next, how)?;
+        match displaced.filter(|old| old.garden_id == *gid) {
+            Some(old) if !dominates(&next, &old) => next = newest_of(&next, &old),
+            _ => break,
+        }
+    }
+    Ok(Stamped {
+        state: next,
+        set_aside,
+    })
 }
 
-/// Reads `state.json` inside an open mailbox directory (absent → all-null), with the same
-/// checks and errors as [`read_state`].
-fn read_in(d: &MailboxDir, gid: &GardenId) -> Result<ReceiptState, MailboxError> {
+/// Reads `state.json` (absent → all-null). An unusable file is set aside and read as
+/// all-null; drift is refused.
+fn read_or_set_aside(
+    d: &MailboxDir,
+    gid: &GardenId,
+) -> Result<(ReceiptState, Option<PathBuf>), MailboxError> {
     let path = d.join(STATE_FILE);
     let bytes = match d.read(STATE_FILE) {
         Ok(Some(b)) => b,
-        Ok(None) => return Ok(ReceiptState::empty(gid)),
+        Ok(None) => return Ok((ReceiptState::empty(gid), None)),
         Err(e) => return Err(io_err("read the receipt state", &path, e)),
     };
-    ReceiptState::parse(&String::from_utf8_lossy(&bytes))
-        .and_then(|s| s.check_drift(gid).map(|()| s))
-        .map_err(|source| MailboxError::State {
-            gid: gid.clone(),
-            path,
-            source,
-        })
+    match ReceiptState::parse(&String::from_utf8_lossy(&bytes)) {
+        Ok(state) => match state.check_drift(gid) {
+            Ok(()) => Ok((state, None)),
+            Err(source) => Err(MailboxError::State {
+                gid: gid.clone(),
+                path,
+                source,
+            }),
+        },
+        Err(_) => {
+            let aside = set_aside(d, &bytes)?;
+            Ok((ReceiptState::empty(gid), Some(aside)))
+        }
+    }
 }
 
-/// Writes `bytes` as `<dir>/<name>` via `<name>.tmp-<pid>-<epochMillis>-<4 hex>` and an atomic
-/// replace (see [`MailboxDir::replace_with`]), mode 0600.
-pub(crate) fn write_atomic_0600(
+/// Saves an unusable state file's bytes under `state.json.unparseable-<hash>` (never replacing
+/// a file; an existing file of that name already holds the same bytes, as far as the hash
+/// tells). Returns its path.
+fn set_aside(d: &MailboxDir, bytes: &[u8]) -> Result<PathBuf, MailboxError> {
+    let name = format!("{STATE_FILE}.unparseable-{:016x}", fnv1a(bytes));
+    match d.create_new_0600(&name) {
+        Ok(mut f) => {
+            if let Err(e) = f.write_all(bytes) {
+                drop(f);
+                let _ = d.remove(&name);
+                return Err(io_err(
+                    "set aside the unparseable receipt state in",
+                    &d.join(&name),
+                    e,
+                ));
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => {
+            return Err(io_err(
+                "set aside the unparseable receipt state in",
+                &d.join(&name),
+                e,
+            ))
+        }
+    }
+    Ok(d.join(&name))
+}
+
+/// FNV-1a, 64 bit (a stable name for the same bytes; not a security hash).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// Whether timestamp `a` is later than `b` (`None` is earliest). Two ISO instants compare as
+/// instants; anything else (a foreign format) as strings.
+fn is_later(a: Option<&String>, b: Option<&String>) -> bool {
+    match (a, b) {
+        (None, _) => false,
+        (Some(_), None) => true,
+        (Some(a), Some(b)) => match (
+            DateTime::parse_from_rfc3339(a),
+            DateTime::parse_from_rfc3339(b),
+        ) {
+            (Ok(x), Ok(y)) => x > y,
+            _ => a > b,
+        },
+    }
+}
+
+const FIELDS: [ReceiptField; 3] = [
+    ReceiptField::LastEnqueuedAt,
+    ReceiptField::LastDeliveredAt,
+    ReceiptField::LastReadAt,
+];
+
+/// Whether every field of `a` is at least as new as the same field of `b`.
+fn dominates(a: &ReceiptState, b: &ReceiptState) -> bool {
+    FIELDS.iter().all(|f| !is_later(f.get(b), f.get(a)))
+}
+
+/// The field-wise newest of `a` and `b` (`a`'s garden id).
+fn newest_of(a: &ReceiptState, b: &ReceiptState) -> ReceiptState {
+    let mut out = a.clone();
+    for f in FIELDS {
+        if is_later(f.get(b), f.get(a)) {
+            if let Some(v) = f.get(b) {
+                out = f.stamped(&out, v.clone());
+            }
+        }
+    }
+    out
+}
+
+/// Writes `state` as `state.json` and returns the state the write displaced, when the
+/// filesystem could swap the names and the displaced file parsed (`None` otherwise).
+fn write_state(
     d: &MailboxDir,
-    name: &str,
-    bytes: &[u8],
+    state: &ReceiptState,
     how: Replace,
-) -> Result<(), MailboxError> {
-    let tmp = format!(
-        "{name}.tmp-{}-{}-{:04x}",
-        std::process::id(),
-        Utc::now().timestamp_millis(),
-        rand::random::<u16>()
-    );
+) -> Result<Option<ReceiptState>, MailboxError> {
+    let tmp = tmp_name(STATE_FILE);
+    let path = d.join(STATE_FILE);
     let result = (|| {
         let mut f = d.create_new_0600(&tmp)?;
         // No fsync (as the reference): a receipt stamp is a hint, and the atomic replace keeps
         // the old state.json whole if we crash.
-        f.write_all(bytes)?;
+        f.write_all(state.to_file_string().as_bytes())?;
         drop(f);
-        d.replace_with(&tmp, name, how)
+        if how == Replace::Exchange && d.exchange(&tmp, STATE_FILE)? {
+            // The old file is now under the tmp name: read it, then drop it.
+            let old = d.read(&tmp).ok().flatten();
+            let _ = d.remove(&tmp);
+            return Ok(old.and_then(|b| ReceiptState::parse(&String::from_utf8_lossy(&b)).ok()));
+        }
+        d.replace_with(&tmp, STATE_FILE, Replace::Rename)
+            .map(|()| None)
     })();
-    if let Err(e) = result {
+    result.map_err(|e| {
         let _ = d.remove(&tmp);
-        return Err(io_err("write the receipt state", &d.join(name), e));
-    }
-    Ok(())
+        io_err("write the receipt state", &path, e)
+    })
+}
+
+fn tmp_name(name: &str) -> String {
+    format!(
+        "{name}.tmp-{}-{}-{:04x}",
+        std::process::id(),
+        Utc::now().timestamp_millis(),
+        rand::random::<u16>()
+    )
 }
 
 #[cfg(test)]
