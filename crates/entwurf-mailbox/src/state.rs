@@ -173,13 +173,24 @@ pub(crate) fn stamp_in(
     how: Replace,
 ) -> Result<Stamped, MailboxError> {
     let (current, set_aside) = read_or_set_aside(d, gid)?;
+    let state = stamp_over(d, gid, current, field, now, how)?;
+    Ok(Stamped { state, set_aside })
+}
+
+/// Writes `field = now` over `current` (what this writer read a moment ago, perhaps stale by
+/// now), only forward, carrying forward whatever newer state its exchange displaces.
+fn stamp_over(
+    d: &MailboxDir,
+    gid: &GardenId,
+    current: ReceiptState,
+    field: ReceiptField,
+    now: DateTime<Utc>,
+    how: Replace,
+) -> Result<ReceiptState, MailboxError> {
     let stamp = iso_millis(now);
     if !is_later(Some(&stamp), field.get(&current)) {
         // The file already says as much or more: forward only, nothing to write.
-        return Ok(Stamped {
-            state: current,
-            set_aside,
-        });
+        return Ok(current);
     }
     let mut next = field.stamped(&current, stamp);
     for _ in 0..STAMP_ROUNDS {
@@ -189,10 +200,7 @@ pub(crate) fn stamp_in(
             _ => break,
         }
     }
-    Ok(Stamped {
-        state: next,
-        set_aside,
-    })
+    Ok(next)
 }
 
 /// Reads `state.json` (absent → all-null). An unusable file is set aside and read as
@@ -341,6 +349,88 @@ fn tmp_name(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    /// Row 3, the interleaving itself: a writer read the state, another wrote a newer stamp,
+    /// then the first writes its older one. Its exchange displaces the newer file; it must put
+    /// the newer stamp back (and keep its own field).
+    #[test]
+    fn a_stale_writer_carries_the_newer_stamp_it_displaced() {
+        let t = tempfile::tempdir().unwrap();
+        let gid = GardenId::parse("20260612T100000-aaaaaa").unwrap();
+        let d = MailboxDir::open_or_create(t.path()).unwrap();
+        let stale = ReceiptState::empty(&gid); // what the slow writer read
+        let newer = stamp_over(
+            &d,
+            &gid,
+            stale.clone(),
+            ReceiptField::LastEnqueuedAt,
+            at("2026-06-12T10:00:02.000Z"),
+            Replace::Exchange,
+        )
+        .unwrap();
+        assert_eq!(
+            newer.last_enqueued_at.as_deref(),
+            Some("2026-06-12T10:00:02.000Z")
+        );
+        // The slow writer: an older enqueue stamp, and a read stamp, both over its stale read.
+        for (field, when) in [
+            (ReceiptField::LastEnqueuedAt, "2026-06-12T10:00:01.000Z"),
+            (ReceiptField::LastReadAt, "2026-06-12T10:00:01.500Z"),
+        ] {
+            stamp_over(&d, &gid, stale.clone(), field, at(when), Replace::Exchange).unwrap();
+            let bytes = d.read(STATE_FILE).unwrap().unwrap();
+            let on_disk = ReceiptState::parse(std::str::from_utf8(&bytes).unwrap()).unwrap();
+            assert_eq!(
+                on_disk.last_enqueued_at.as_deref(),
+                Some("2026-06-12T10:00:02.000Z"),
+                "lastEnqueuedAt went back after a stale {field} stamp"
+            );
+        }
+        let bytes = d.read(STATE_FILE).unwrap().unwrap();
+        let on_disk = ReceiptState::parse(std::str::from_utf8(&bytes).unwrap()).unwrap();
+        assert_eq!(
+            on_disk.last_read_at.as_deref(),
+            Some("2026-06-12T10:00:01.500Z")
+        );
+        let names: Vec<_> = std::fs::read_dir(t.path()).unwrap().collect();
+        assert_eq!(names.len(), 1, "no tmp left");
+    }
+
+    /// Many threads stamping increasing times at once: the file ends at the newest stamp.
+    #[test]
+    fn parallel_stamps_leave_the_newest_stamp() {
+        let t = tempfile::tempdir().unwrap();
+        let gid = GardenId::parse("20260612T100000-aaaaaa").unwrap();
+        let base = at("2026-06-12T10:00:00.000Z");
+        std::thread::scope(|s| {
+            for i in 0..16i64 {
+                let (dir, gid) = (t.path(), &gid);
+                s.spawn(move || {
+                    let d = MailboxDir::open_or_create(dir).unwrap();
+                    for k in 0..100i64 {
+                        let now = base + chrono::Duration::milliseconds(k * 16 + i);
+                        stamp_in(
+                            &d,
+                            gid,
+                            ReceiptField::LastEnqueuedAt,
+                            now,
+                            Replace::Exchange,
+                        )
+                        .unwrap();
+                    }
+                });
+            }
+        });
+        let d = MailboxDir::open_or_create(t.path()).unwrap();
+        let bytes = d.read(STATE_FILE).unwrap().unwrap();
+        let on_disk = ReceiptState::parse(std::str::from_utf8(&bytes).unwrap()).unwrap();
+        let newest = base + chrono::Duration::milliseconds(99 * 16 + 15);
+        assert_eq!(on_disk.last_enqueued_at, Some(iso_millis(newest)));
+    }
 
     #[test]
     fn field_names_round_trip_and_unknown_is_rejected_with_the_reference_text() {
