@@ -31,6 +31,7 @@ mod error;
 mod fsio;
 mod identity;
 mod mailbox;
+mod repair;
 mod state;
 
 use std::path::Path;
@@ -52,6 +53,9 @@ pub use mailbox::{
     deliverability_of, drain, enqueue, enqueue_resolved, list, mailbox_path, send_guarded,
     BadEntry, BadEntryKind, Drained, Enqueued, EntryKind, InboxMessage, LeftUnread, MailboxDirs,
     MailboxEntry, MailboxListing, RandomTags, TagSource, SIGNAL_FILE,
+};
+pub use repair::{
+    repair, GroupRepair, RecordRef, RepairDirs, RepairError, RepairReport, Step, StepKind,
 };
 pub use state::{
     read_state, stamp_state, stamp_state_reporting, state_path, ReceiptField, Stamped,

@@ -343,7 +343,7 @@ fn publish(
 /// Writes `<ISO now>\n` into `inbox.signal` in place (see [`MailboxDir::overwrite_in_place`]):
 /// the new content and mtime fire the watch, as the reference's truncating overwrite does,
 /// without the truncation that makes ext4 flush.
-fn poke(d: &MailboxDir, now: DateTime<Utc>) -> io::Result<()> {
+pub(crate) fn poke(d: &MailboxDir, now: DateTime<Utc>) -> io::Result<()> {
     d.overwrite_in_place(SIGNAL_FILE, format!("{}\n", iso_millis(now)).as_bytes())
 }
 

@@ -46,6 +46,7 @@ mod marker;
 mod record;
 mod state;
 mod store;
+mod twins;
 mod upsert_lock;
 
 pub use backend::{Backend, Capability, UnknownBackend, WakeMode, ALL_BACKENDS, MARKER_BACKENDS};
@@ -73,4 +74,7 @@ pub use store::{
     Listing, ListingError, Patch, RecordError, RecordStore, SkippedRecord, UpsertAction,
     UpsertInput, UpsertResult, AMBIGUOUS_FIX,
 };
-pub use upsert_lock::{upsert_lock_path, LOCK_STRIPES, UPSERT_LOCK_DIR};
+pub use twins::{aside_path, find_twins, move_record_aside, TwinGroup, REPAIRED_DIR};
+pub use upsert_lock::{
+    lock_upserts_of, upsert_lock_path, UpsertLockGuard, LOCK_STRIPES, UPSERT_LOCK_DIR,
+};

@@ -139,6 +139,28 @@ pub(crate) fn lock_native<'a>(
     }
 }
 
+/// The upsert lock of one native id, held by someone other than an upsert (a repair that
+/// rewrites that native id's records). Released on drop.
+#[derive(Debug)]
+pub struct UpsertLockGuard {
+    _lock: NativeLock<'static>,
+}
+
+/// Takes the upsert lock of `native_session_id` (creating `sessions_dir` if needed): our
+/// upserts of that native id wait until the guard is dropped.
+pub fn lock_upserts_of(
+    sessions_dir: &Path,
+    native_session_id: &str,
+) -> Result<UpsertLockGuard, crate::RecordError> {
+    let map = |source| crate::RecordError::UpsertLock {
+        path: upsert_lock_path(sessions_dir, native_session_id),
+        source,
+    };
+    std::fs::create_dir_all(sessions_dir).map_err(map)?;
+    let lock = lock_native(sessions_dir, native_session_id, None).map_err(map)?;
+    Ok(UpsertLockGuard { _lock: lock })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
