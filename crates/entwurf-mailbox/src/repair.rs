@@ -32,6 +32,9 @@ use entwurf_meta_session::{
 };
 use serde::Serialize;
 
+use entwurf_fs::StoreDir;
+use rustix::fs::FileType;
+
 use crate::fsio::MailboxDir;
 use crate::mailbox::{mailbox_path, poke, SIGNAL_FILE};
 use crate::state::{stamp_state_reporting, ReceiptField, STATE_FILE};
@@ -259,23 +262,18 @@ fn plan_mail(
     taken: &mut Vec<String>,
 ) -> Result<Vec<(PathBuf, PathBuf)>, RepairError> {
     let dir = mailbox_path(mailbox_dir, gid);
-    let rd = match std::fs::read_dir(&dir) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(io_err("list the mailbox", &dir)(e)),
+    let Some(d) = StoreDir::open_child(mailbox_dir, gid.as_str())
+        .map_err(io_err("open the mailbox", &dir))?
+    else {
+        return Ok(Vec::new());
     };
-    let mut names = Vec::new();
-    for entry in rd {
-        let entry = entry.map_err(io_err("list the mailbox", &dir))?;
-        let Ok(name) = entry.file_name().into_string() else {
-            continue;
-        };
-        let unread = name.ends_with(".msg") || name.ends_with(".msg.delivered");
-        let regular = entry.file_type().map(|t| t.is_file()).unwrap_or(false);
-        if unread && regular && !name.starts_with('.') {
-            names.push(name);
-        }
-    }
+    let mut names: Vec<String> = d
+        .names()
+        .map_err(io_err("list the mailbox", &dir))?
+        .into_iter()
+        .filter(|n| !n.starts_with('.') && (n.ends_with(".msg") || n.ends_with(".msg.delivered")))
+        .filter(|n| matches!(d.stat(n), Ok(Some(st)) if FileType::from_raw_mode(st.st_mode) == FileType::RegularFile))
+        .collect();
     names.sort();
     Ok(names
         .into_iter()
@@ -307,18 +305,35 @@ fn free_name(dir: &Path, name: &str, taken: &[String]) -> String {
         .unwrap_or_else(|| format!("{stem}-repaired.msg"))
 }
 
-/// Moves one message into the kept mailbox without replacing anything; `None` when a drain
-/// took it meanwhile (noted as a warning).
+fn name_of(p: &Path) -> &str {
+    p.file_name().and_then(|n| n.to_str()).unwrap_or("")
+}
+
+/// Moves one message into the kept mailbox without replacing anything (both directories
+/// opened through the store layer, never through a symlink); `None` when a drain took it
+/// meanwhile (noted as a warning).
 fn move_mail(
     from: &Path,
     keep_box: &Path,
     to: &Path,
     report: &mut RepairReport,
 ) -> Result<Option<PathBuf>, RepairError> {
-    MailboxDir::open_or_create(keep_box).map_err(io_err("create the mailbox", keep_box))?;
+    let (Some(from_root), Some(keep_root)) =
+        (from.parent().and_then(Path::parent), keep_box.parent())
+    else {
+        return Ok(None);
+    };
+    let from_dir = from.parent().unwrap_or(from);
+    let Some(src) = StoreDir::open_child(from_root, name_of(from_dir))
+        .map_err(io_err("open the mailbox", from_dir))?
+    else {
+        return Ok(None);
+    };
+    let dst = StoreDir::open_or_create_child(keep_root, name_of(keep_box))
+        .map_err(io_err("create the mailbox", keep_box))?;
     let mut to = to.to_path_buf();
     for _ in 0..16 {
-        match rename_no_replace(from, &to) {
+        match rename_no_replace(&src, name_of(from), &dst, name_of(&to)) {
             Ok(()) => return Ok(Some(to)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 report.warnings.push(format!(
@@ -328,12 +343,8 @@ fn move_mail(
                 return Ok(None);
             }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                let name = to
-                    .file_name()
-                    .and_then(|n| n.to_str())
-                    .unwrap_or("x.msg")
-                    .to_owned();
-                to = keep_box.join(free_name(keep_box, &name, &[name.clone()]));
+                let name = name_of(&to).to_owned();
+                to = keep_box.join(free_name(keep_box, &name, std::slice::from_ref(&name)));
             }
             Err(e) => return Err(io_err("move the message", from)(e)),
         }
@@ -343,15 +354,28 @@ fn move_mail(
     )))
 }
 
-/// `renameat2(RENAME_NOREPLACE)` across two directories of one filesystem, or link + unlink
-/// where the filesystem lacks it.
-fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
-    use rustix::fs::{renameat_with, RenameFlags, CWD};
-    match renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE) {
+/// `renameat2(RENAME_NOREPLACE)` from one directory handle to another, or link + unlink where
+/// the filesystem lacks it (never a check-then-rename). A small primitive that belongs in
+/// `entwurf-fs` next to its single-directory sibling.
+fn rename_no_replace(
+    from_dir: &StoreDir,
+    from: &str,
+    to_dir: &StoreDir,
+    to: &str,
+) -> io::Result<()> {
+    use rustix::fs::{linkat, renameat_with, unlinkat, AtFlags, RenameFlags};
+    use rustix::io::Errno;
+    entwurf_fs::check_name(from_dir.path(), from)?;
+    entwurf_fs::check_name(to_dir.path(), to)?;
+    match renameat_with(from_dir, from, to_dir, to, RenameFlags::NOREPLACE) {
         Ok(()) => Ok(()),
-        Err(e) if e == rustix::io::Errno::INVAL || e == rustix::io::Errno::NOSYS => {
-            std::fs::hard_link(from, to)?;
-            std::fs::remove_file(from)
+        Err(Errno::EXIST) => Err(io::ErrorKind::AlreadyExists.into()),
+        Err(Errno::INVAL | Errno::NOSYS) => {
+            linkat(from_dir, from, to_dir, to, AtFlags::empty()).map_err(|e| match e {
+                Errno::EXIST => io::Error::from(io::ErrorKind::AlreadyExists),
+                e => e.into(),
+            })?;
+            unlinkat(from_dir, from, AtFlags::empty()).map_err(Into::into)
         }
         Err(e) => Err(e.into()),
     }
@@ -367,25 +391,24 @@ fn plan_markers(
     if receiver.symlink_metadata().is_ok() {
         out.push((StepKind::DropReceiverMarker, receiver));
     }
-    let backends = match std::fs::read_dir(dirs.senders) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
-        Err(e) => return Err(io_err("list the sender markers", dirs.senders)(e)),
+    let Some(senders) =
+        StoreDir::open(dirs.senders).map_err(io_err("open the sender markers", dirs.senders))?
+    else {
+        return Ok(out);
     };
     let mut found = Vec::new();
-    for backend in backends.flatten() {
-        if !backend.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-            continue;
-        }
-        let Ok(rd) = std::fs::read_dir(backend.path()) else {
+    let backends = senders
+        .names()
+        .map_err(io_err("list the sender markers", dirs.senders))?;
+    for backend in backends {
+        // A backend dir that is a symlink or a file is not ours to read.
+        let Ok(Some(dir)) = senders.subdir(&backend) else {
             continue;
         };
-        for e in rd.flatten() {
-            let path = e.path();
-            let is_marker = e.file_type().map(|t| t.is_file()).unwrap_or(false)
-                && path.extension().is_some_and(|x| x == "json");
-            if is_marker && read_sender_marker_at(&path, false).is_some_and(|m| &m.garden_id == gid)
-            {
+        let Ok(names) = dir.names() else { continue };
+        for name in names.into_iter().filter(|n| n.ends_with(".json")) {
+            let path = dir.join(&name);
+            if read_sender_marker_at(&path, false).is_some_and(|m| &m.garden_id == gid) {
                 found.push(path);
             }
         }
@@ -395,9 +418,16 @@ fn plan_markers(
     Ok(out)
 }
 
-/// Removes a marker; `false` when it was already gone.
+/// Removes a marker (a symlink is removed itself, never its target); `false` when it was
+/// already gone.
 fn remove_marker(path: &Path) -> Result<bool, RepairError> {
-    match std::fs::remove_file(path) {
+    let (Some(parent), name) = (path.parent(), name_of(path)) else {
+        return Ok(false);
+    };
+    let Some(dir) = StoreDir::open(parent).map_err(io_err("open the markers of", path))? else {
+        return Ok(false);
+    };
+    match dir.unlink(name) {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
         Err(e) => Err(io_err("remove the marker", path)(e)),

@@ -20,13 +20,12 @@
 //! always atomically (tmp + rename, mode 0600, no fsync: it is a cache). A missing, corrupt,
 //! unreadable or older-format file is ignored and rebuilt; failing to write it is harmless.
 
-
 use std::io;
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use rustix::fs::{AtFlags, Statx, StatxFlags};
 use entwurf_fs::{Kind, StoreDir};
+use rustix::fs::{AtFlags, Statx, StatxFlags};
 use serde::{Deserialize, Serialize};
 
 use crate::index::{INDEX_MIN_RECORDS, INDEX_REWRITE_AFTER};
@@ -287,8 +286,13 @@ fn read_one(
     buf: &mut Vec<u8>,
 ) -> Outcome {
     if let Some((index, entry)) = cached {
-        let same = rustix::fs::statx(dir, name, AtFlags::SYMLINK_NOFOLLOW, StatxFlags::BASIC_STATS)
-            .is_ok_and(|st| FileKey::of(&st) == entry.key);
+        let same = rustix::fs::statx(
+            dir,
+            name,
+            AtFlags::SYMLINK_NOFOLLOW,
+            StatxFlags::BASIC_STATS,
+        )
+        .is_ok_and(|st| FileKey::of(&st) == entry.key);
         if same {
             return Outcome::Hit(index);
         }
@@ -520,7 +524,10 @@ mod tests {
             .starts_with("meta-record is not valid JSON: "));
         let e = err(2).unwrap_err();
         assert!(e.starts_with("could not read the file: refusing "), "{e}");
-        assert!(e.contains(&gid(2)) && e.contains("it is a directory"), "{e}");
+        assert!(
+            e.contains(&gid(2)) && e.contains("it is a directory"),
+            "{e}"
+        );
         let e = err(N + 1).unwrap_err();
         assert!(e.contains(&gid(N + 1)) && e.contains("it is a FIFO"), "{e}");
     }

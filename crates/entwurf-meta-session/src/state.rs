@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use entwurf_fs::{Kind, Publish, StoreDir};
 use crate::record::{require_garden_id_value, require_nullable, Got, RecordParseError};
 use crate::{GardenId, V1Receipts};
+use entwurf_fs::{Kind, Publish, StoreDir};
 
 const STATE_KEYS: [&str; 5] = ReceiptState::KEYS;
 

@@ -79,37 +79,58 @@ pub fn aside_path(sessions_dir: &Path, file: &str) -> PathBuf {
 }
 
 /// Moves `<sessions>/<file>` into `<sessions>/.entwurf-repaired/` without replacing anything
-/// there (a taken name gets `.1`, `.2`, …). Returns the new path. Never deletes.
+/// there (a taken name gets `.1`, `.2`, …). Returns the new path. Never deletes; never follows
+/// a symlink at the repaired dir.
 pub fn move_record_aside(sessions_dir: &Path, file: &str) -> Result<PathBuf, RecordError> {
-    let dir = sessions_dir.join(REPAIRED_DIR);
-    let io = |op: &'static str, path: &Path| {
-        let path = path.to_path_buf();
+    let io = |op: &'static str, path: PathBuf| {
         move |source: io::Error| RecordError::Io { op, path, source }
     };
-    match std::fs::create_dir(&dir) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(io("create directory", &dir)(e)),
-    }
+    let store = entwurf_fs::StoreDir::open(sessions_dir)
+        .map_err(io("open", sessions_dir.to_path_buf()))?
+        .ok_or_else(|| RecordError::Io {
+            op: "open",
+            path: sessions_dir.to_path_buf(),
+            source: io::ErrorKind::NotFound.into(),
+        })?;
+    let aside = store
+        .subdir_or_create(REPAIRED_DIR)
+        .map_err(io("create directory", sessions_dir.join(REPAIRED_DIR)))?;
     let from = sessions_dir.join(file);
-    loop {
+    for _ in 0..1024 {
         let to = aside_path(sessions_dir, file);
-        match rename_no_replace(&from, &to) {
+        let name = to
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or(file)
+            .to_owned();
+        match rename_no_replace(&store, file, &aside, &name) {
             Ok(()) => return Ok(to),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(io("move aside", &from)(e)),
+            Err(e) => return Err(io("move aside", from)(e)),
         }
     }
+    Err(io("move aside", from)(io::ErrorKind::AlreadyExists.into()))
 }
 
-/// `renameat2(RENAME_NOREPLACE)`, or link + unlink where the filesystem lacks it.
-fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
-    use rustix::fs::{renameat_with, RenameFlags, CWD};
-    match renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE) {
+/// `renameat2(RENAME_NOREPLACE)` from one directory handle to another, or link + unlink where
+/// the filesystem lacks it (never a check-then-rename).
+fn rename_no_replace(
+    from_dir: &entwurf_fs::StoreDir,
+    from: &str,
+    to_dir: &entwurf_fs::StoreDir,
+    to: &str,
+) -> io::Result<()> {
+    use rustix::fs::{linkat, renameat_with, unlinkat, AtFlags, RenameFlags};
+    use rustix::io::Errno;
+    match renameat_with(from_dir, from, to_dir, to, RenameFlags::NOREPLACE) {
         Ok(()) => Ok(()),
-        Err(e) if e == rustix::io::Errno::INVAL || e == rustix::io::Errno::NOSYS => {
-            std::fs::hard_link(from, to)?;
-            std::fs::remove_file(from)
+        Err(Errno::EXIST) => Err(io::ErrorKind::AlreadyExists.into()),
+        Err(Errno::INVAL | Errno::NOSYS) => {
+            linkat(from_dir, from, to_dir, to, AtFlags::empty()).map_err(|e| match e {
+                Errno::EXIST => io::Error::from(io::ErrorKind::AlreadyExists),
+                e => e.into(),
+            })?;
+            unlinkat(from_dir, from, AtFlags::empty()).map_err(Into::into)
         }
         Err(e) => Err(e.into()),
     }

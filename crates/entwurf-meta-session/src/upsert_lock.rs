@@ -24,7 +24,7 @@ use std::io;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{flock, openat, FlockOperation, Mode, OFlags, CWD};
+use rustix::fs::{flock, openat, FlockOperation, Mode, OFlags};
 use rustix::io::Errno;
 
 /// The lock directory inside the sessions dir.
@@ -79,22 +79,27 @@ impl Drop for NativeLock<'_> {
     }
 }
 
-/// Opens (creating the dir and the file, 0600, never following a symlink) one lock file.
+/// Opens (creating the dir and the file, 0600) one lock file through the store layer: the
+/// lock dir and the file are never followed when they are symlinks, the open never blocks, and
+/// anything but a regular file is refused.
 fn open_lock_file(sessions_dir: &Path, stripe: usize) -> io::Result<OwnedFd> {
-    let dir = sessions_dir.join(UPSERT_LOCK_DIR);
-    match std::fs::create_dir(&dir) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(e),
-    }
-    let path = dir.join(format!("{stripe:02}.lock"));
-    openat(
-        CWD,
-        &path,
+    let dir = entwurf_fs::StoreDir::open_or_create_child(sessions_dir, UPSERT_LOCK_DIR)?;
+    let name = format!("{stripe:02}.lock");
+    let fd = openat(
+        &dir,
+        name.as_str(),
         OFlags::RDWR | OFlags::CREATE | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::NONBLOCK,
         Mode::from_raw_mode(0o600),
     )
-    .map_err(io::Error::from)
+    .map_err(io::Error::from)?;
+    let kind = rustix::fs::FileType::from_raw_mode(rustix::fs::fstat(&fd)?.st_mode);
+    if kind != rustix::fs::FileType::RegularFile {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} is not a regular file", dir.join(&name).display()),
+        ));
+    }
+    Ok(fd)
 }
 
 /// Blocks until the exclusive lock is held (retrying an interrupted wait).
@@ -201,6 +206,28 @@ mod tests {
         );
         drop(k);
         flock(&other, FlockOperation::NonBlockingLockExclusive).unwrap();
+    }
+
+    #[test]
+    fn a_symlinked_lock_dir_or_a_fifo_lock_file_is_refused() {
+        let t = tempfile::tempdir().unwrap();
+        let elsewhere = t.path().join("elsewhere");
+        std::fs::create_dir(&elsewhere).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, t.path().join(UPSERT_LOCK_DIR)).unwrap();
+        assert!(lock_native(t.path(), "n", None).is_err());
+        assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
+        let u = tempfile::tempdir().unwrap();
+        std::fs::create_dir(u.path().join(UPSERT_LOCK_DIR)).unwrap();
+        rustix::fs::mkfifoat(
+            rustix::fs::CWD,
+            &upsert_lock_path(u.path(), "n"),
+            Mode::from_raw_mode(0o600),
+        )
+        .unwrap();
+        assert!(
+            lock_native(u.path(), "n", None).is_err(),
+            "refused, never blocked"
+        );
     }
 
     #[test]
