@@ -11,8 +11,10 @@
 //! * **Why `flock` and not the dispatch lock's claim files.** The kernel drops an `flock` when
 //!   its holder's last descriptor closes, including when the process dies, so there is no stale
 //!   lock to detect and reclaim (the claim files need the pid/ESRCH reclaim dance because they
-//!   outlive their writer); the lock files are never removed (removing one would let two
-//!   holders lock two different inodes of one name), and their content is empty.
+//!   outlive their writer); the lock files are never removed by us, and their content is
+//!   empty. Should someone remove or replace one anyway, a locker notices (the file it locked
+//!   is no longer the one at the path) and locks the new one, so two holders never lock two
+//!   different inodes of one name.
 //! * **What it does not cover.** The reference's writers take no lock (its upsert scans and
 //!   creates unguarded), so a reference process racing ours can still fork an identity; that
 //!   store is recovered with `entwurf record repair`. A directory named like the lock dir, or a
@@ -121,26 +123,55 @@ pub(crate) fn lock_native<'a>(
     kept: Option<&'a mut LockFiles>,
 ) -> io::Result<NativeLock<'a>> {
     let stripe = stripe_of(native_session_id);
+    let path = upsert_lock_path(sessions_dir, native_session_id);
     match kept {
         None => {
-            let fd = open_lock_file(sessions_dir, stripe)?;
-            lock_exclusive(&fd)?;
-            Ok(NativeLock::Owned(fd))
+            // A lock file removed or replaced between our open and our lock would leave us
+            // holding an orphan inode: re-open until the locked file is the one at the path.
+            for _ in 0..16 {
+                let fd = open_lock_file(sessions_dir, stripe)?;
+                lock_exclusive(&fd)?;
+                if still_at(&fd, &path) {
+                    return Ok(NativeLock::Owned(fd));
+                }
+            }
+            Err(io::Error::other(
+                "the upsert lock file keeps being replaced",
+            ))
         }
         Some(files) => {
             if files.open.len() <= stripe {
                 files.open.resize_with(LOCK_STRIPES as usize, || None);
             }
-            let slot = &mut files.open[stripe];
-            if slot.is_none() {
-                *slot = Some(open_lock_file(sessions_dir, stripe)?);
+            for _ in 0..16 {
+                let slot = &mut files.open[stripe];
+                if slot.is_none() {
+                    *slot = Some(open_lock_file(sessions_dir, stripe)?);
+                }
+                let Some(fd) = slot.as_ref() else { continue };
+                lock_exclusive(fd)?;
+                if still_at(fd, &path) {
+                    return Ok(NativeLock::Kept(
+                        files.open[stripe]
+                            .as_ref()
+                            .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?,
+                    ));
+                }
+                // A kept file that was removed meanwhile: drop it (closing unlocks) and reopen.
+                files.open[stripe] = None;
             }
-            let fd = slot
-                .as_ref()
-                .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
-            lock_exclusive(fd)?;
-            Ok(NativeLock::Kept(fd))
+            Err(io::Error::other(
+                "the upsert lock file keeps being replaced",
+            ))
         }
+    }
+}
+
+/// Whether the open lock file is still the file at `path` (same device and inode).
+fn still_at(fd: &OwnedFd, path: &Path) -> bool {
+    match (rustix::fs::fstat(fd), rustix::fs::lstat(path)) {
+        (Ok(a), Ok(b)) => a.st_dev == b.st_dev && a.st_ino == b.st_ino,
+        _ => false,
     }
 }
 
@@ -228,6 +259,22 @@ mod tests {
             lock_native(u.path(), "n", None).is_err(),
             "refused, never blocked"
         );
+    }
+
+    #[test]
+    fn a_kept_lock_file_removed_meanwhile_is_reopened_so_both_lock_the_same_file() {
+        let t = tempfile::tempdir().unwrap();
+        let mut kept = LockFiles::default();
+        drop(lock_native(t.path(), "n", Some(&mut kept)).unwrap());
+        std::fs::remove_file(upsert_lock_path(t.path(), "n")).unwrap();
+        let held = lock_native(t.path(), "n", Some(&mut kept)).unwrap();
+        let other = open_lock_file(t.path(), stripe_of("n")).unwrap();
+        assert_eq!(
+            flock(&other, FlockOperation::NonBlockingLockExclusive),
+            Err(Errno::WOULDBLOCK),
+            "the kept handle re-opened the file now at the path"
+        );
+        drop(held);
     }
 
     #[test]
