@@ -182,21 +182,23 @@ fn drained_json(d: &Drained) -> serde_json::Value {
         "readAt": d.read_at,
         "recordPath": d.record_path,
         "leftUnread": d.left_unread.iter().map(|l| json!({"file": l.file, "error": l.error.to_string()})).collect::<Vec<_>>(),
-        "badEntries": d.bad_entries.iter().map(|b| json!({"file": b.file, "kind": b.kind, "error": bad_what(b), "hint": b.kind.hint()})).collect::<Vec<_>>(),
+        "badEntries": d.bad_entries.iter().map(|b| json!({"file": b.file, "kind": b.kind, "error": b.error.to_string(), "hint": b.kind.hint()})).collect::<Vec<_>>(),
         "stateSetAside": d.state_set_aside,
         "receiptError": d.receipt_error.as_ref().map(MailboxError::to_string),
+        "removedTemps": d.removed_temps,
     })
 }
 
-/// A bad entry's kind, with the OS error when there is one.
+/// A bad entry's kind (with the OS error for an unreadable file, where it is the point).
 fn bad_what(b: &BadEntry) -> String {
     let kind = serde_json::to_value(b.kind)
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))
         .unwrap_or_default();
-    match &b.error {
-        Some(e) => format!("{kind}: {e}"),
-        None => kind,
+    if b.kind == entwurf_mailbox::BadEntryKind::Unreadable {
+        format!("{kind}: {}", b.error)
+    } else {
+        kind
     }
 }
 
@@ -265,6 +267,9 @@ fn render_listing(l: &MailboxListing) -> String {
             EntryKind::Read => "read     ",
         };
         out.push_str(&format!("  {kind} {:>8}  {}\n", e.size, e.file));
+    }
+    for t in &l.removed_temps {
+        out.push_str(&format!("  removed   {t}  (temp file of a dead writer)\n"));
     }
     out
 }

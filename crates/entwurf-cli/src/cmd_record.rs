@@ -123,6 +123,9 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<ExitCode, CliError> {
                 for e in &listing.errors {
                     println!("unreadable  {}  {}", e.filename, e.message);
                 }
+                for t in &listing.removed_temps {
+                    println!("removed     {t}  (temp file of a dead writer)");
+                }
             }
             if strict && !listing.errors.is_empty() {
                 return Err(CliError::UnreadableRecords {

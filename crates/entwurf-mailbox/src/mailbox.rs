@@ -35,7 +35,7 @@
 //! crash at any step still leaves no partial and no orphan message (a `.msg` only ever appears
 //! whole, by rename); a power loss may lose the newest messages, exactly as with the reference.
 
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -45,7 +45,7 @@ use serde::Serialize;
 use crate::body::message_file_name;
 use crate::deliverability::Deliverability;
 use crate::error::{io_err, mkdir_err, MailboxError};
-use crate::fsio::{MailboxDir, NotAFile, Replace};
+use crate::fsio::{MailboxDir, Replace};
 use crate::identity::read_identity;
 use crate::state::{read_state, stamp_in, stamp_state_reporting, ReceiptField};
 
@@ -215,9 +215,17 @@ fn enqueue_with(
     if body.is_empty() {
         return Err(MailboxError::EmptyBody { gid: gid.clone() });
     }
-    // 3. One handle on the mailbox dir; `mkdir -p` only when it is missing.
+    if body.len() as u64 > entwurf_fs::MESSAGE_MAX {
+        return Err(MailboxError::TooLarge {
+            gid: gid.clone(),
+            size: body.len(),
+            cap: entwurf_fs::MESSAGE_MAX,
+        });
+    }
+    // 3. One handle on the mailbox dir (`<gid>` never through a symlink); `mkdir -p` only when
+    //    it is missing.
     let dir = mailbox_path(mailbox_dir, gid);
-    let d = MailboxDir::open_or_create(&dir).map_err(|e| mkdir_err(&dir, e))?;
+    let d = MailboxDir::open_or_create(mailbox_dir, gid).map_err(|e| mkdir_err(&dir, e))?;
 
     // 4. Body under a hidden name nobody globs.
     let tmp = write_hidden(&d, body.as_bytes(), now, tags)?;
@@ -277,7 +285,8 @@ fn enqueue_with(
     })
 }
 
-/// Writes the body to `.<name>.tmp` and returns that tmp name.
+/// Writes the body to a writer-named temp `.<name>.tmp.<pid>.<start key>.<hex>` (a dot name the
+/// doorbell glob and the drain never match, removable once its writer is dead) and returns it.
 fn write_hidden(
     d: &MailboxDir,
     bytes: &[u8],
@@ -286,19 +295,11 @@ fn write_hidden(
 ) -> Result<String, MailboxError> {
     let mut last = None;
     for _ in 0..NAME_ATTEMPTS {
-        let tmp = format!(".{}.tmp", message_file_name(now, tags.next_tag()));
-        match d.create_new_0600(&tmp) {
-            Ok(mut f) => {
-                let written = f.write_all(bytes);
-                drop(f);
-                if let Err(e) = written {
-                    let _ = d.remove(&tmp);
-                    return Err(io_err("write the message body", &d.join(&tmp), e));
-                }
-                return Ok(tmp);
-            }
+        let tmp = entwurf_fs::temp_name(&message_file_name(now, tags.next_tag()));
+        match d.write_new_0600(&tmp, bytes) {
+            Ok(()) => return Ok(tmp),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some(e),
-            Err(e) => return Err(io_err("create the message file", &d.join(&tmp), e)),
+            Err(e) => return Err(io_err("write the message body", &d.join(&tmp), e)),
         }
     }
     Err(io_err(
@@ -317,10 +318,7 @@ fn publish(
     tags: &mut dyn TagSource,
 ) -> Result<String, MailboxError> {
     // The first attempt reuses the tmp file's own name.
-    let first = tmp
-        .strip_prefix('.')
-        .and_then(|n| n.strip_suffix(".tmp"))
-        .map(str::to_owned);
+    let first = entwurf_fs::parse_temp_name(tmp).map(|w| w.target);
     let mut candidate = first.unwrap_or_else(|| message_file_name(now, tags.next_tag()));
     let mut last = None;
     for _ in 0..NAME_ATTEMPTS {
@@ -375,10 +373,10 @@ pub enum BadEntryKind {
     Symlink,
     /// A FIFO (never opened for a blocking read).
     Fifo,
-    /// A socket.
-    Socket,
-    /// A device node.
-    Device,
+    /// A socket, a device or anything else that is not a regular file.
+    Special,
+    /// A regular file over the message cap ([`entwurf_fs::MESSAGE_MAX`]).
+    TooLarge,
     /// A regular file this process may not read.
     Unreadable,
 }
@@ -389,6 +387,9 @@ impl BadEntryKind {
         match self {
             BadEntryKind::Unreadable => {
                 "a message file this user may not read; fix its owner or mode, the next drain takes it"
+            }
+            BadEntryKind::TooLarge => {
+                "larger than any message entwurf sends; move it out of the mailbox to read it by hand"
             }
             _ => "not a message (only regular files are); move it out of the mailbox",
         }
@@ -402,8 +403,8 @@ pub struct BadEntry {
     pub file: String,
     /// What it is.
     pub kind: BadEntryKind,
-    /// The OS error, for an unreadable file.
-    pub error: Option<io::Error>,
+    /// The OS error or the store layer's refusal.
+    pub error: io::Error,
 }
 
 /// What a drain did.
@@ -420,7 +421,7 @@ pub struct Drained {
     /// Unread messages that could not be read or archived (not returned, still unread).
     pub left_unread: Vec<LeftUnread>,
     /// Entries with a message name that are not readable messages (a directory, a symlink, a
-    /// FIFO, an unreadable file): reported, left where they are, never fatal to the drain.
+    /// FIFO, an oversized or unreadable file): reported, left where they are, never fatal.
     pub bad_entries: Vec<BadEntry>,
     /// An unparseable `state.json` the read receipt set aside (see
     /// [`crate::stamp_state_reporting`]).
@@ -428,6 +429,8 @@ pub struct Drained {
     /// Messages were archived but `lastReadAt` could not be stamped. The messages are still
     /// returned (the reference threw here and lost them to the caller).
     pub receipt_error: Option<MailboxError>,
+    /// Temp files of dead writers (crashed enqueues or stamps) this drain removed, sorted.
+    pub removed_temps: Vec<String>,
 }
 
 impl Drained {
@@ -500,6 +503,9 @@ pub struct MailboxListing {
     pub state: ReceiptState,
     /// Whether `inbox.signal` exists.
     pub signal_present: bool,
+    /// Temp files of dead writers (crashed enqueues or stamps) this listing removed, sorted.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub removed_temps: Vec<String>,
 }
 
 impl MailboxListing {
@@ -509,51 +515,59 @@ impl MailboxListing {
     }
 }
 
-/// Lists the file names of a mailbox dir; a missing dir is `None`.
-fn read_names(dir: &Path) -> Result<Option<Vec<String>>, MailboxError> {
-    let rd = match std::fs::read_dir(dir) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io_err("list the mailbox", dir, e)),
+/// Opens a mailbox and lists its file names (sorted); a missing dir is `None`.
+fn open_and_list(
+    mailbox_dir: &Path,
+    gid: &GardenId,
+) -> Result<Option<(MailboxDir, Vec<String>)>, MailboxError> {
+    let dir = mailbox_path(mailbox_dir, gid);
+    let Some(d) =
+        MailboxDir::open(mailbox_dir, gid).map_err(|e| io_err("list the mailbox", &dir, e))?
+    else {
+        return Ok(None);
     };
-    let mut names = Vec::new();
-    for entry in rd {
-        let entry = entry.map_err(|e| io_err("list the mailbox", dir, e))?;
-        // Non-UTF-8 names are never ours; skip them.
-        if let Ok(name) = entry.file_name().into_string() {
-            names.push(name);
-        }
-    }
-    names.sort();
-    Ok(Some(names))
+    let names = d
+        .sorted_names()
+        .map_err(|e| io_err("list the mailbox", &dir, e))?;
+    Ok(Some((d, names)))
 }
 
 /// Shows what is in a mailbox without touching anything. Needs no record (a mailbox outlives
 /// its citizen's record), only a valid garden id.
 pub fn list(mailbox_dir: &Path, gid: &GardenId) -> Result<MailboxListing, MailboxError> {
     let dir = mailbox_path(mailbox_dir, gid);
-    let names = read_names(&dir)?;
-    let exists = names.is_some();
+    let opened = open_and_list(mailbox_dir, gid)?;
+    let exists = opened.is_some();
     let mut entries = Vec::new();
-    for name in names.unwrap_or_default() {
-        if let Some(kind) = EntryKind::of(&name) {
-            let path = dir.join(&name);
-            let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-            entries.push(MailboxEntry {
-                file: name,
-                kind,
-                size,
-            });
+    let mut removed_temps = Vec::new();
+    let mut signal_present = false;
+    if let Some((d, names)) = &opened {
+        removed_temps = d.sweep_dead_temps(names);
+        for name in names {
+            if let Some(kind) = EntryKind::of(name) {
+                let size = d
+                    .stat(name)
+                    .ok()
+                    .flatten()
+                    .map_or(0, |st| u64::try_from(st.st_size).unwrap_or(0));
+                entries.push(MailboxEntry {
+                    file: name.clone(),
+                    kind,
+                    size,
+                });
+            }
         }
+        signal_present = d.stat(SIGNAL_FILE).ok().flatten().is_some();
     }
     let state = read_state(mailbox_dir, gid)?;
     Ok(MailboxListing {
         garden_id: gid.clone(),
-        signal_present: dir.join(SIGNAL_FILE).exists(),
+        signal_present,
         dir,
         exists,
         entries,
         state,
+        removed_temps,
     })
 }
 
@@ -571,19 +585,20 @@ pub fn drain(
 ) -> Result<Drained, MailboxError> {
     let (record, record_path) = read_identity(sessions_dir, gid)?;
     let gid = &record.garden_id;
-    let dir = mailbox_path(mailbox_dir, gid);
-    let names = read_names(&dir)?.unwrap_or_default();
-    // Listed, so it exists; if it vanished since, there is nothing to take.
-    let d = if names.is_empty() {
-        None
-    } else {
-        MailboxDir::open(&dir).map_err(|e| io_err("open the mailbox", &dir, e))?
+    let (d, names) = match open_and_list(mailbox_dir, gid)? {
+        Some((d, names)) => (Some(d), names),
+        None => (None, Vec::new()),
     };
+    // The drain lists the directory anyway: dead writers' temps go now.
+    let removed_temps = d
+        .as_ref()
+        .map(|d| d.sweep_dead_temps(&names))
+        .unwrap_or_default();
     let mut messages = Vec::new();
     let mut left_unread = Vec::new();
     let mut bad_entries = Vec::new();
     for name in names {
-        if !(name.ends_with(".msg") || name.ends_with(".msg.delivered")) {
+        if !(name.ends_with(".msg") || name.ends_with(".msg.delivered")) || name.starts_with('.') {
             continue;
         }
         let Some(d) = &d else { break };
@@ -608,6 +623,7 @@ pub fn drain(
             bad_entries,
             state_set_aside: None,
             receipt_error: None,
+            removed_temps,
         });
     }
     let (read_at, state_set_aside, receipt_error) =
@@ -624,6 +640,7 @@ pub fn drain(
         bad_entries,
         state_set_aside,
         receipt_error,
+        removed_temps,
     })
 }
 
@@ -634,25 +651,46 @@ enum Taken {
     /// Someone else took it first.
     Gone,
     /// Not a readable message; left in place.
-    Bad(BadEntryKind, Option<io::Error>),
+    Bad(BadEntryKind, io::Error),
 }
 
-/// Reads and archives one unread message: only a regular file is read (a symlink is never
-/// followed, a FIFO never blocks the drain); anything else is reported as a bad entry.
+/// Whether a read error means "this entry is not a readable message" (and which kind), as
+/// opposed to a failure worth retrying.
+fn bad_kind_of(e: &io::Error) -> Option<BadEntryKind> {
+    if let Some(fs) = entwurf_fs::fs_error_of(e) {
+        return Some(match fs {
+            entwurf_fs::FsError::TooLarge { .. } => BadEntryKind::TooLarge,
+            entwurf_fs::FsError::NotRegular { found, .. } => match *found {
+                "directory" => BadEntryKind::Directory,
+                "symbolic link" => BadEntryKind::Symlink,
+                "FIFO" => BadEntryKind::Fifo,
+                _ => BadEntryKind::Special,
+            },
+            _ => BadEntryKind::Special,
+        });
+    }
+    match e.kind() {
+        io::ErrorKind::PermissionDenied => Some(BadEntryKind::Unreadable),
+        io::ErrorKind::IsADirectory => Some(BadEntryKind::Directory),
+        _ => None,
+    }
+}
+
+/// Reads and archives one unread message: only a regular file within the message cap is read
+/// (a symlink is never followed, a FIFO never blocks the drain); anything else is a bad entry.
 fn take(d: &MailboxDir, name: &str) -> Result<Taken, MailboxError> {
     let mut candidates = vec![name.to_owned()];
     if name.ends_with(".msg") {
         candidates.push(format!("{name}.delivered"));
     }
     for cand in candidates {
-        let bytes = match d.read_regular(&cand) {
-            Ok(Some(Ok(b))) => b,
-            Ok(Some(Err(kind))) => return Ok(Taken::Bad(bad_kind(kind), None)),
+        let bytes = match d.read(&cand, entwurf_fs::Kind::Message) {
+            Ok(Some(b)) => b,
             Ok(None) => continue,
-            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
-                return Ok(Taken::Bad(BadEntryKind::Unreadable, Some(e)))
-            }
-            Err(e) => return Err(io_err("read the message", &d.join(&cand), e)),
+            Err(e) => match bad_kind_of(&e) {
+                Some(kind) => return Ok(Taken::Bad(kind, e)),
+                None => return Err(io_err("read the message", &d.join(&cand), e)),
+            },
         };
         match d.rename_no_replace(&cand, &format!("{cand}.read")) {
             Ok(()) => {
@@ -666,16 +704,6 @@ fn take(d: &MailboxDir, name: &str) -> Result<Taken, MailboxError> {
         }
     }
     Ok(Taken::Gone)
-}
-
-fn bad_kind(k: NotAFile) -> BadEntryKind {
-    match k {
-        NotAFile::Directory => BadEntryKind::Directory,
-        NotAFile::Symlink => BadEntryKind::Symlink,
-        NotAFile::Fifo => BadEntryKind::Fifo,
-        NotAFile::Socket => BadEntryKind::Socket,
-        NotAFile::Device => BadEntryKind::Device,
-    }
 }
 
 #[cfg(test)]

@@ -456,7 +456,7 @@ fn notify_keeper(
             .warnings
             .push(format!("the moved mail's receipt was not stamped: {e}")),
     }
-    let rung = MailboxDir::open_or_create(keep_box).and_then(|d| poke(&d, now));
+    let rung = MailboxDir::open_or_create(mailbox_dir, keep).and_then(|d| poke(&d, now));
     if let Err(e) = rung {
         report.warnings.push(format!(
             "the doorbell {} was not rung: {e}",

@@ -3,7 +3,6 @@
 //! serialiser, strict parser and reader — is owned by `entwurf-meta-session`.
 
 use std::fmt;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -11,6 +10,8 @@ use chrono::{DateTime, Utc};
 use entwurf_meta_session::{iso_millis, GardenId, ReceiptState, ReceiptStateError};
 
 use crate::error::{io_err, MailboxError};
+use entwurf_fs::Kind;
+
 use crate::fsio::{MailboxDir, Replace};
 
 pub use entwurf_meta_session::receipt_state_path as state_path;
@@ -155,7 +156,8 @@ pub fn stamp_state_reporting(
     now: DateTime<Utc>,
 ) -> Result<Stamped, MailboxError> {
     let dir = mailbox_dir.join(gid.as_str());
-    let d = MailboxDir::open_or_create(&dir).map_err(|e| crate::error::mkdir_err(&dir, e))?;
+    let d = MailboxDir::open_or_create(mailbox_dir, gid)
+        .map_err(|e| crate::error::mkdir_err(&dir, e))?;
     stamp_in(&d, gid, field, now, Replace::Exchange)
 }
 
@@ -210,9 +212,14 @@ fn read_or_set_aside(
     gid: &GardenId,
 ) -> Result<(ReceiptState, Option<PathBuf>), MailboxError> {
     let path = d.join(STATE_FILE);
-    let bytes = match d.read(STATE_FILE) {
+    let bytes = match d.read(STATE_FILE, Kind::State) {
         Ok(Some(b)) => b,
         Ok(None) => return Ok((ReceiptState::empty(gid), None)),
+        // Too large, a symlink, a FIFO, a directory: not a state file; moved aside whole.
+        Err(e) if entwurf_fs::fs_error_of(&e).is_some() => {
+            let aside = move_aside(d)?;
+            return Ok((ReceiptState::empty(gid), aside));
+        }
         Err(e) => return Err(io_err("read the receipt state", &path, e)),
     };
     match ReceiptState::parse(&String::from_utf8_lossy(&bytes)) {
@@ -236,18 +243,8 @@ fn read_or_set_aside(
 /// tells). Returns its path.
 fn set_aside(d: &MailboxDir, bytes: &[u8]) -> Result<PathBuf, MailboxError> {
     let name = format!("{STATE_FILE}.unparseable-{:016x}", fnv1a(bytes));
-    match d.create_new_0600(&name) {
-        Ok(mut f) => {
-            if let Err(e) = f.write_all(bytes) {
-                drop(f);
-                let _ = d.remove(&name);
-                return Err(io_err(
-                    "set aside the unparseable receipt state in",
-                    &d.join(&name),
-                    e,
-                ));
-            }
-        }
+    match d.write_new_kind(&name, Kind::State, bytes) {
+        Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
         Err(e) => {
             return Err(io_err(
@@ -258,6 +255,26 @@ fn set_aside(d: &MailboxDir, bytes: &[u8]) -> Result<PathBuf, MailboxError> {
         }
     }
     Ok(d.join(&name))
+}
+
+/// Renames whatever is at `state.json` but cannot be read as a file (too large, a symlink, a
+/// FIFO, a directory) to `state.json.unparseable-<pid>-<millis>` (never replacing; a rename
+/// never follows a link). `None` when it vanished meanwhile.
+fn move_aside(d: &MailboxDir) -> Result<Option<PathBuf>, MailboxError> {
+    let name = format!(
+        "{STATE_FILE}.unparseable-{}-{}",
+        std::process::id(),
+        Utc::now().timestamp_millis()
+    );
+    match d.rename_no_replace(STATE_FILE, &name) {
+        Ok(()) => Ok(Some(d.join(&name))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_err(
+            "move aside the unusable receipt state",
+            &d.join(STATE_FILE),
+            e,
+        )),
+    }
 }
 
 /// FNV-1a, 64 bit (a stable name for the same bytes; not a security hash).
@@ -314,36 +331,24 @@ fn write_state(
     state: &ReceiptState,
     how: Replace,
 ) -> Result<Option<ReceiptState>, MailboxError> {
-    let tmp = tmp_name(STATE_FILE);
+    let tmp = entwurf_fs::temp_name(STATE_FILE);
     let path = d.join(STATE_FILE);
     let result = (|| {
-        let mut f = d.create_new_0600(&tmp)?;
         // No fsync (as the reference): a receipt stamp is a hint, and the atomic replace keeps
-        // the old state.json whole if we crash.
-        f.write_all(state.to_file_string().as_bytes())?;
-        drop(f);
+        // the old state.json whole if we crash (a dead writer's temp is swept later).
+        d.write_new_kind(&tmp, Kind::State, state.to_file_string().as_bytes())?;
         if how == Replace::Exchange && d.exchange(&tmp, STATE_FILE)? {
             // The old file is now under the tmp name: read it, then drop it.
-            let old = d.read(&tmp).ok().flatten();
+            let old = d.read(&tmp, Kind::State).ok().flatten();
             let _ = d.remove(&tmp);
             return Ok(old.and_then(|b| ReceiptState::parse(&String::from_utf8_lossy(&b)).ok()));
         }
-        d.replace_with(&tmp, STATE_FILE, Replace::Rename)
-            .map(|()| None)
+        d.rename(&tmp, STATE_FILE).map(|()| None)
     })();
     result.map_err(|e| {
         let _ = d.remove(&tmp);
         io_err("write the receipt state", &path, e)
     })
-}
-
-fn tmp_name(name: &str) -> String {
-    format!(
-        "{name}.tmp-{}-{}-{:04x}",
-        std::process::id(),
-        Utc::now().timestamp_millis(),
-        rand::random::<u16>()
-    )
 }
 
 #[cfg(test)]
@@ -361,7 +366,7 @@ mod tests {
     fn a_stale_writer_carries_the_newer_stamp_it_displaced() {
         let t = tempfile::tempdir().unwrap();
         let gid = GardenId::parse("20260612T100000-aaaaaa").unwrap();
-        let d = MailboxDir::open_or_create(t.path()).unwrap();
+        let d = MailboxDir::open_root(t.path()).unwrap();
         let stale = ReceiptState::empty(&gid); // what the slow writer read
         let newer = stamp_over(
             &d,
@@ -382,7 +387,7 @@ mod tests {
             (ReceiptField::LastReadAt, "2026-06-12T10:00:01.500Z"),
         ] {
             stamp_over(&d, &gid, stale.clone(), field, at(when), Replace::Exchange).unwrap();
-            let bytes = d.read(STATE_FILE).unwrap().unwrap();
+            let bytes = d.read(STATE_FILE, Kind::State).unwrap().unwrap();
             let on_disk = ReceiptState::parse(std::str::from_utf8(&bytes).unwrap()).unwrap();
             assert_eq!(
                 on_disk.last_enqueued_at.as_deref(),
@@ -390,7 +395,7 @@ mod tests {
                 "lastEnqueuedAt went back after a stale {field} stamp"
             );
         }
-        let bytes = d.read(STATE_FILE).unwrap().unwrap();
+        let bytes = d.read(STATE_FILE, Kind::State).unwrap().unwrap();
         let on_disk = ReceiptState::parse(std::str::from_utf8(&bytes).unwrap()).unwrap();
         assert_eq!(
             on_disk.last_read_at.as_deref(),
@@ -410,7 +415,7 @@ mod tests {
             for i in 0..16i64 {
                 let (dir, gid) = (t.path(), &gid);
                 s.spawn(move || {
-                    let d = MailboxDir::open_or_create(dir).unwrap();
+                    let d = MailboxDir::open_root(dir).unwrap();
                     for k in 0..100i64 {
                         let now = base + chrono::Duration::milliseconds(k * 16 + i);
                         stamp_in(
@@ -425,8 +430,8 @@ mod tests {
                 });
             }
         });
-        let d = MailboxDir::open_or_create(t.path()).unwrap();
-        let bytes = d.read(STATE_FILE).unwrap().unwrap();
+        let d = MailboxDir::open_root(t.path()).unwrap();
+        let bytes = d.read(STATE_FILE, Kind::State).unwrap().unwrap();
         let on_disk = ReceiptState::parse(std::str::from_utf8(&bytes).unwrap()).unwrap();
         let newest = base + chrono::Duration::milliseconds(99 * 16 + 15);
         assert_eq!(on_disk.last_enqueued_at, Some(iso_millis(newest)));

@@ -273,6 +273,16 @@ fn write_marker_file<T: Serialize>(
             path: file.clone(),
             source,
         })?;
+    // Arming is rare (a session start) and off the send path: one readdir here removes the
+    // temps of writers that died mid-write (best effort; a failure changes nothing).
+    if let Ok(names) = dir.names() {
+        dir.sweep_dead_temps(
+            names
+                .iter()
+                .filter(|n| n.starts_with('.'))
+                .map(String::as_str),
+        );
+    }
     Ok(file)
 }
 

@@ -260,7 +260,7 @@ pub struct Listing {
     /// Unreadable files (corrupt, drifted, IO failure), sorted by file name.
     pub errors: Vec<ListingError>,
     /// Temp files of dead writers (crashed upserts) this listing removed, sorted.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(rename = "removedTemps", skip_serializing_if = "Vec::is_empty")]
     pub removed_temps: Vec<String>,
 }
 
