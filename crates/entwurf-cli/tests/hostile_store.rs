@@ -246,7 +246,7 @@ fn fifo_as_state_json_is_moved_aside_by_a_send_without_hanging_and_the_mail_flow
     assert_ne!(code, 0, "{text}");
     assert!(text.contains("FIFO"), "{text}");
     // Issue 14 row 2: a send moves it aside (never opened), names it, and delivers.
-    let (code, text) = run(&mut env.entwurf(&["mailbox", "send", GID, "hello"]));
+    let (code, text) = run(&mut env.entwurf(&["send", GID, "hello"]));
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("set aside as"), "{text}");
     assert_eq!(env.msgs().len(), 1, "{:?}", env.msgs());
