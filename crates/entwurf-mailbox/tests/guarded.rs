@@ -342,7 +342,7 @@ fn a_drain_delivers_every_good_message_and_reports_directories_symlinks_and_fifo
     std::os::unix::fs::symlink(&secret, dir.join(names[1])).unwrap();
     rustix::fs::mkfifoat(
         rustix::fs::CWD,
-        &dir.join(names[2]),
+        dir.join(names[2]),
         rustix::fs::Mode::from_raw_mode(0o600),
     )
     .unwrap();

@@ -251,7 +251,7 @@ mod tests {
         std::fs::create_dir(u.path().join(UPSERT_LOCK_DIR)).unwrap();
         rustix::fs::mkfifoat(
             rustix::fs::CWD,
-            &upsert_lock_path(u.path(), "n"),
+            upsert_lock_path(u.path(), "n"),
             Mode::from_raw_mode(0o600),
         )
         .unwrap();
