@@ -145,6 +145,9 @@ pub enum CliError {
     /// The lock crate failed (invalid garden id, unreadable lock file, unusable lock dir, …).
     #[error(transparent)]
     Lock(#[from] entwurf_lock::LockError),
+    /// `entwurf record repair` failed part-way (every step done is safe to repeat).
+    #[error(transparent)]
+    Repair(#[from] entwurf_mailbox::RepairError),
     /// A mailbox operation failed, or the guarded send refused (`mailbox-undeliverable`).
     #[error(transparent)]
     Mailbox(#[from] entwurf_mailbox::MailboxError),
@@ -194,6 +197,7 @@ impl CliError {
             | CliError::UnreadableRecords { .. } => 1,
             CliError::Lock(entwurf_lock::LockError::InvalidGardenId { .. }) => 2,
             CliError::Lock(_) => 1,
+            CliError::Repair(_) => 1,
             CliError::LockClearRefused { .. } => 3,
             CliError::CurrentExe { .. } => 2,
             CliError::Install(e) => {

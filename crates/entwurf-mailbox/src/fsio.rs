@@ -131,6 +131,7 @@ impl MailboxDir {
 
     /// Writes `bytes` as the new `target` through a writer-named temp and an atomic replace
     /// (exchange + unlink, or a plain rename): a reader sees the old file or the new one.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn write_atomic(
         &self,
         target: &str,
@@ -143,6 +144,32 @@ impl MailboxDir {
             Replace::Rename => Publish::Replace,
         };
         self.d.write_atomic(target, kind, bytes, publish, false)
+    }
+
+    /// Creates `name` exclusively (mode 0600) with `bytes`, capped by `kind`.
+    pub(crate) fn write_new_kind(&self, name: &str, kind: Kind, bytes: &[u8]) -> io::Result<()> {
+        self.d
+            .write_new(name, kind, bytes, 0o600, false)
+            .map(|_| ())
+    }
+
+    /// Swaps the names `a` and `b` (`renameat2(RENAME_EXCHANGE)`): `Ok(true)` when swapped,
+    /// `Ok(false)` when `b` does not exist or the filesystem cannot exchange (the caller then
+    /// renames instead). Nothing is unlinked.
+    pub(crate) fn exchange(&self, a: &str, b: &str) -> io::Result<bool> {
+        use rustix::io::Errno;
+        match self.d.exchange(a, b) {
+            Ok(()) => Ok(true),
+            Err(e)
+                if matches!(
+                    e.raw_os_error().map(Errno::from_raw_os_error),
+                    Some(Errno::NOENT | Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP)
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
     }
 }
 
