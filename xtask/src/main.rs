@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod bench;
+mod faults;
 mod live_gate;
 mod pi;
 
@@ -19,8 +20,9 @@ fn main() -> ExitCode {
         Some("live-gate") => live_gate::run(&repo_root(), &args[1..]),
         Some("pi") => pi::run(&repo_root()),
         Some("bench") => bench::run(&repo_root(), &args[1..]),
+        Some("faults") => faults::run(&repo_root(), &args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <live-gate|pi|bench>");
+            eprintln!("usage: cargo xtask <live-gate|pi|bench|faults>");
             ExitCode::from(2)
         }
     }

@@ -163,6 +163,7 @@ fn drained_json(d: &Drained) -> serde_json::Value {
         "recordPath": d.record_path,
         "leftUnread": d.left_unread.iter().map(|l| json!({"file": l.file, "error": l.error.to_string()})).collect::<Vec<_>>(),
         "receiptError": d.receipt_error.as_ref().map(MailboxError::to_string),
+        "removedTemps": d.removed_temps,
     })
 }
 
@@ -231,6 +232,9 @@ fn render_listing(l: &MailboxListing) -> String {
             EntryKind::Read => "read     ",
         };
         out.push_str(&format!("  {kind} {:>8}  {}\n", e.size, e.file));
+    }
+    for t in &l.removed_temps {
+        out.push_str(&format!("  removed   {t}  (temp file of a dead writer)\n"));
     }
     out
 }

@@ -132,6 +132,9 @@ fn print_listing(listing: &entwurf_meta_session::Listing) {
     for e in &listing.errors {
         println!("unreadable  {}  {}", e.filename, e.message);
     }
+    for t in &listing.removed_temps {
+        println!("removed     {t}  (temp file of a dead writer)");
+    }
 }
 
 fn run_upsert(a: UpsertArgs, ctx: &Ctx) -> Result<ExitCode, CliError> {

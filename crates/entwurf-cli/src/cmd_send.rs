@@ -11,7 +11,8 @@ use std::sync::Arc;
 
 use entwurf_decider::{
     dispatch, parse_observe_timeout_ms, parse_prefix_roots, DispatchInput, EntwurfSpawnHand,
-    Intent, LaunchConfig, Mode, Production, ProductionDirs, RunResult, SenderEnvelope, StderrSink,
+    Intent, LaunchConfig, Mode, Production, ProductionDirs, RunResult, SenderEnvelope,
+    SenderProvider, StderrSink,
 };
 
 use crate::ctx::{CliError, Ctx};
@@ -64,45 +65,79 @@ pub struct Args {
     sender_agent_id: Option<String>,
 }
 
-pub fn run(args: Args, ctx: &Ctx) -> Result<ExitCode, CliError> {
-    let dirs = ctx.dirs()?;
-    let home = ctx.home();
-    // The environment is read here, at the edge, once.
-    let observe = parse_observe_timeout_ms(
-        std::env::var("ENTWURF_V2_OBSERVE_TIMEOUT_MS")
-            .ok()
-            .as_deref(),
-    );
-    let prefix_roots = parse_prefix_roots(std::env::var("ENTWURF_PREFIX_ROOTS").ok().as_deref());
-    // Owned-outcome to a dormant pi resumes it: `pi` from PATH (or `PI_BIN`), with the
-    // `ENTWURF_PI_EXTENSION` extension when set; the resident's stderr goes to
-    // `$ENTWURF_SPAWN_LOG_DIR/<gid>.stderr.log` when that is set, else it is discarded.
-    let mut launch = LaunchConfig::new(dirs.agent.clone());
-    if let Some(bin) = std::env::var_os("PI_BIN").filter(|v| !v.is_empty()) {
-        launch.pi_program = PathBuf::from(bin);
-    }
-    if let Some(ext) = std::env::var("ENTWURF_PI_EXTENSION")
-        .ok()
-        .filter(|v| !v.is_empty())
-    {
-        launch.extension_args = vec!["-e".to_owned(), ext];
-    }
-    if let Some(dir) = std::env::var_os("ENTWURF_SPAWN_LOG_DIR").filter(|v| !v.is_empty()) {
-        launch.stderr = StderrSink::LogDir(PathBuf::from(dir));
-    }
-    let production = Production::new(ProductionDirs {
-        sessions: dirs.sessions,
-        mailbox: dirs.mailbox,
-        receivers: dirs.receivers,
-        lock: ctx.lock_dir(),
-        control: ctx.control_dir()?,
-    })
-    .with_observe_timeout_ms(observe)
-    .with_trust(dirs.agent, prefix_roots, home.clone())
-    .with_home(home.map(|h| h.to_string_lossy().into_owned()))
-    .with_sender(sender_provider(&args))
-    .with_spawn_bg(Arc::new(EntwurfSpawnHand::new(launch)));
+/// The production dispatch wiring every sending surface shares (`entwurf send`, `entwurf mcp`),
+/// resolved once from the flags and environment: store dirs, the observe timeout, the trust
+/// preflight, `~` abbreviation and the spawn-bg launch. [`Wiring::build`] adds the sender.
+#[derive(Debug, Clone)]
+pub struct Wiring {
+    dirs: ProductionDirs,
+    agent: PathBuf,
+    observe: u64,
+    prefix_roots: Vec<String>,
+    home: Option<PathBuf>,
+    launch: LaunchConfig,
+}
 
+impl Wiring {
+    pub fn from_ctx(ctx: &Ctx) -> Result<Self, CliError> {
+        let dirs = ctx.dirs()?;
+        // The environment is read here, at the edge, once.
+        let observe = parse_observe_timeout_ms(
+            std::env::var("ENTWURF_V2_OBSERVE_TIMEOUT_MS")
+                .ok()
+                .as_deref(),
+        );
+        let prefix_roots =
+            parse_prefix_roots(std::env::var("ENTWURF_PREFIX_ROOTS").ok().as_deref());
+        // Owned-outcome to a dormant pi resumes it: `pi` from PATH (or `PI_BIN`), with the
+        // `ENTWURF_PI_EXTENSION` extension when set; the resident's stderr goes to
+        // `$ENTWURF_SPAWN_LOG_DIR/<gid>.stderr.log` when that is set, else it is discarded.
+        let mut launch = LaunchConfig::new(dirs.agent.clone());
+        if let Some(bin) = std::env::var_os("PI_BIN").filter(|v| !v.is_empty()) {
+            launch.pi_program = PathBuf::from(bin);
+        }
+        if let Some(ext) = std::env::var("ENTWURF_PI_EXTENSION")
+            .ok()
+            .filter(|v| !v.is_empty())
+        {
+            launch.extension_args = vec!["-e".to_owned(), ext];
+        }
+        if let Some(dir) = std::env::var_os("ENTWURF_SPAWN_LOG_DIR").filter(|v| !v.is_empty()) {
+            launch.stderr = StderrSink::LogDir(PathBuf::from(dir));
+        }
+        Ok(Self {
+            dirs: ProductionDirs {
+                sessions: dirs.sessions,
+                mailbox: dirs.mailbox,
+                receivers: dirs.receivers,
+                lock: ctx.lock_dir(),
+                control: ctx.control_dir()?,
+            },
+            agent: dirs.agent,
+            observe,
+            prefix_roots,
+            home: ctx.home(),
+            launch,
+        })
+    }
+
+    /// The production dispatch with this sender envelope provider.
+    pub fn build(&self, sender: SenderProvider) -> Production {
+        Production::new(self.dirs.clone())
+            .with_observe_timeout_ms(self.observe)
+            .with_trust(
+                self.agent.clone(),
+                self.prefix_roots.clone(),
+                self.home.clone(),
+            )
+            .with_home(self.home.as_ref().map(|h| h.to_string_lossy().into_owned()))
+            .with_sender(sender)
+            .with_spawn_bg(Arc::new(EntwurfSpawnHand::new(self.launch.clone())))
+    }
+}
+
+pub fn run(args: Args, ctx: &Ctx) -> Result<ExitCode, CliError> {
+    let production = Wiring::from_ctx(ctx)?.build(sender_provider(&args));
     let input = DispatchInput {
         target: args.gid,
         intent: match args.intent {

@@ -163,9 +163,18 @@ pub enum CliError {
     /// The message could not be read from stdin.
     #[error("could not read the message from stdin: {source}")]
     Stdin { source: std::io::Error },
+    /// The MCP server stopped abnormally.
+    #[error(transparent)]
+    Mcp(entwurf_mcp::ServeError),
     /// The output could not be written (a full disk, a closed pipe).
     #[error("could not write the output: {source}; check where stdout goes (a full disk?)")]
     Stdout { source: std::io::Error },
+    /// The path of the running binary is unknown (install needs it for the configuration).
+    #[error("cannot tell where this entwurf binary is ({source}); pass --entwurf-bin PATH")]
+    CurrentExe { source: std::io::Error },
+    /// `entwurf install` could not plan or apply.
+    #[error(transparent)]
+    Install(#[from] entwurf_garden::install::InstallError),
     /// `entwurf lock clear` without `--force` while the holder may still be alive.
     #[error("refusing to clear {}: {why}: {detail}; pass --force once you are sure no dispatcher holds it", lock_path.display())]
     LockClearRefused {
@@ -194,12 +203,22 @@ impl CliError {
             CliError::Lock(entwurf_lock::LockError::InvalidGardenId { .. }) => 2,
             CliError::Lock(_) => 1,
             CliError::LockClearRefused { .. } => 3,
+            CliError::CurrentExe { .. } => 2,
+            CliError::Install(e) => {
+                use entwurf_garden::install::InstallError as I;
+                match e {
+                    I::ReferenceInstalled { .. } => 3,
+                    I::Parse { .. } | I::Shape { .. } => 2,
+                    I::Io { .. } | I::Raced { .. } => 1,
+                }
+            }
             CliError::Mailbox(e) => {
                 use entwurf_mailbox::MailboxError as M;
                 match e {
                     M::Undeliverable { .. } => 3,
-                    M::InvalidGardenId(_) | M::EmptyBody { .. } => 2,
+                    M::InvalidGardenId(_) | M::EmptyBody { .. } | M::TooLarge { .. } => 2,
                     M::RecordMissing { .. }
+                    | M::Refused { .. }
                     | M::Record { .. }
                     | M::State { .. }
                     | M::NotADirectory { .. }
@@ -209,7 +228,10 @@ impl CliError {
             }
             CliError::Stdin { .. } => 2,
             CliError::Dispatch(entwurf_decider::DecideError::InvalidGardenId { .. }) => 2,
-            CliError::Dispatch(_) | CliError::Runtime(_) | CliError::Stdout { .. } => 1,
+            CliError::Dispatch(_)
+            | CliError::Runtime(_)
+            | CliError::Mcp(_)
+            | CliError::Stdout { .. } => 1,
         }
     }
 }

@@ -152,10 +152,16 @@ fn print_object(v: &Value) {
 impl CliError {
     /// The `kind` of this failure's JSON object.
     pub fn kind(&self) -> ErrorKind {
+        use entwurf_garden::install::InstallError as I;
         use entwurf_lock::LockError as L;
         use entwurf_mailbox::MailboxError as M;
         match self {
-            CliError::Dirs(_) | CliError::NoHome { .. } => ErrorKind::Config,
+            CliError::Dirs(_)
+            | CliError::NoHome { .. }
+            | CliError::CurrentExe { .. }
+            | CliError::Install(I::Parse { .. } | I::Shape { .. }) => ErrorKind::Config,
+            CliError::Install(I::ReferenceInstalled { .. }) => ErrorKind::Refused,
+            CliError::Install(I::Raced { .. }) => ErrorKind::Busy,
             CliError::InvalidGardenId(_)
             | CliError::Lock(L::InvalidGardenId { .. })
             | CliError::Mailbox(M::InvalidGardenId(_))
@@ -166,14 +172,13 @@ impl CliError {
                 record_kind(e, self.exit_code())
             }
             CliError::Marker(MarkerError::Invalid(_))
-            | CliError::Mailbox(M::EmptyBody { .. })
+            | CliError::Mailbox(M::EmptyBody { .. } | M::TooLarge { .. })
             | CliError::Stdin { .. } => ErrorKind::InvalidInput,
             CliError::NoReceiverMarker { .. } | CliError::Mailbox(M::RecordMissing { .. }) => {
                 ErrorKind::NotFound
             }
-            CliError::UnreadableRecords { .. } | CliError::Mailbox(M::State { .. }) => {
-                ErrorKind::Corrupt
-            }
+            CliError::UnreadableRecords { .. }
+            | CliError::Mailbox(M::State { .. } | M::Refused { .. }) => ErrorKind::Corrupt,
             CliError::PiReceiver { .. }
             | CliError::LockClearRefused { .. }
             | CliError::Mailbox(M::Undeliverable { .. }) => ErrorKind::Refused,
@@ -184,6 +189,7 @@ impl CliError {
 
     /// The file or directory this failure is about, when it names one.
     pub fn path(&self) -> Option<PathBuf> {
+        use entwurf_garden::install::InstallError as I;
         use entwurf_lock::LockError as L;
         use entwurf_mailbox::MailboxError as M;
         match self {
@@ -212,7 +218,16 @@ impl CliError {
                 Some(record_path(sessions_dir, gid))
             }
             CliError::Mailbox(
-                M::State { path, .. } | M::NotADirectory { path } | M::Io { path, .. },
+                M::State { path, .. }
+                | M::NotADirectory { path }
+                | M::Refused { path, .. }
+                | M::Io { path, .. },
+            ) => Some(path.clone()),
+            CliError::Install(
+                I::Parse { path, .. }
+                | I::Shape { path, .. }
+                | I::Io { path, .. }
+                | I::Raced { path },
             ) => Some(path.clone()),
             CliError::Mailbox(M::SignalFailed { signal_path, .. }) => Some(signal_path.clone()),
             _ => None,

@@ -8,9 +8,13 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod cmd_doctor;
+mod cmd_hook;
 mod cmd_id;
+mod cmd_install;
 mod cmd_lock;
 mod cmd_mailbox;
+mod cmd_mcp;
 mod cmd_peers;
 mod cmd_receiver;
 mod cmd_record;
@@ -51,6 +55,14 @@ enum Command {
     Send(cmd_send::Args),
     /// List citizens and socket-only endpoints with their liveness.
     Peers(cmd_peers::Args),
+    /// Serve the garden's tools over MCP on stdin/stdout (for Claude Code, Codex, …).
+    Mcp(cmd_mcp::Args),
+    /// Agent hooks (`entwurf hook claude-code`, run by Claude Code).
+    Hook(cmd_hook::Args),
+    /// Wire entwurf into Claude Code or Codex (`--dry-run`, `--uninstall`).
+    Install(cmd_install::Args),
+    /// Check the installation, the hook log and the store's health.
+    Doctor(cmd_doctor::Args),
 }
 
 fn main() -> ExitCode {
@@ -69,6 +81,10 @@ fn main() -> ExitCode {
         Command::Mailbox(a) => cmd_mailbox::run(a, &ctx),
         Command::Send(a) => cmd_send::run(a, &ctx),
         Command::Peers(a) => cmd_peers::run(a, &ctx),
+        Command::Mcp(a) => cmd_mcp::run(a, &ctx),
+        Command::Hook(a) => cmd_hook::run(a, &ctx),
+        Command::Install(a) => cmd_install::run(a, &ctx),
+        Command::Doctor(a) => cmd_doctor::run(a, &ctx),
     };
     match result {
         Ok(code) => code,

@@ -76,6 +76,29 @@ pub enum MailboxError {
         source: io::Error,
     },
 
+    /// The message body is over the mailbox cap; nothing was written.
+    #[error("message body of {size} bytes is over the {cap}-byte mailbox cap for garden id {gid}; nothing was written. Send a shorter message (or a path to a file holding the text)")]
+    TooLarge {
+        /// The target.
+        gid: GardenId,
+        /// The body's size in bytes.
+        size: usize,
+        /// The cap ([`entwurf_fs::MESSAGE_MAX`]).
+        cap: u64,
+    },
+
+    /// The store layer refused a file or directory in the mailbox (a symlink, a FIFO, a
+    /// device, an oversize file): the error names the path. Nothing was written through it.
+    #[error("{source} — nothing was written through it")]
+    Refused {
+        /// What was being done.
+        op: &'static str,
+        /// The refused path.
+        path: PathBuf,
+        /// The refusal (carries an `entwurf_fs::FsError`).
+        source: io::Error,
+    },
+
     /// Any other filesystem failure.
     #[error("could not {op} {}: {source} — check the path's permissions and free space", path.display())]
     Io {
@@ -97,8 +120,10 @@ impl MailboxError {
             | MailboxError::EmptyBody { gid }
             | MailboxError::Undeliverable { gid, .. }
             | MailboxError::State { gid, .. }
-            | MailboxError::SignalFailed { gid, .. } => Some(gid),
+            | MailboxError::SignalFailed { gid, .. }
+            | MailboxError::TooLarge { gid, .. } => Some(gid),
             MailboxError::InvalidGardenId(_)
+            | MailboxError::Refused { .. }
             | MailboxError::NotADirectory { .. }
             | MailboxError::Io { .. } => None,
         }
@@ -110,7 +135,24 @@ impl MailboxError {
     }
 }
 
+/// A refusal by the store layer, other than "a file is where a directory should be" (which
+/// stays [`MailboxError::NotADirectory`]).
+fn is_refusal(source: &io::Error) -> bool {
+    match entwurf_fs::fs_error_of(source) {
+        Some(entwurf_fs::FsError::NotRegular { found, .. }) => *found != "regular file",
+        Some(_) => true,
+        None => false,
+    }
+}
+
 pub(crate) fn io_err(op: &'static str, path: &Path, source: io::Error) -> MailboxError {
+    if is_refusal(&source) {
+        return MailboxError::Refused {
+            op,
+            path: path.to_path_buf(),
+            source,
+        };
+    }
     if source.kind() == io::ErrorKind::NotADirectory {
         return MailboxError::NotADirectory {
             path: path.to_path_buf(),
@@ -125,6 +167,13 @@ pub(crate) fn io_err(op: &'static str, path: &Path, source: io::Error) -> Mailbo
 
 /// `create_dir_all` failed: a file in the way is reported as [`MailboxError::NotADirectory`].
 pub(crate) fn mkdir_err(dir: &Path, source: io::Error) -> MailboxError {
+    if is_refusal(&source) {
+        return MailboxError::Refused {
+            op: "open the mailbox",
+            path: dir.to_path_buf(),
+            source,
+        };
+    }
     let in_the_way = matches!(
         source.kind(),
         io::ErrorKind::AlreadyExists | io::ErrorKind::NotADirectory

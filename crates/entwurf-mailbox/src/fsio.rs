@@ -21,13 +21,11 @@
 //! [`MailboxDir::overwrite_in_place`] (write from offset 0, shrink only when the old content
 //! was longer).
 
-use std::fs::File;
-use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::io;
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{Mode, OFlags};
-use rustix::io::Errno;
+use entwurf_fs::{Kind, Publish, StoreDir};
+use entwurf_meta_session::GardenId;
 
 /// How a file replaces another inside a [`MailboxDir`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,147 +38,120 @@ pub(crate) enum Replace {
     Rename,
 }
 
-/// An open handle on a mailbox directory (`O_PATH`), with its path for error messages.
+/// An open handle on a mailbox directory `<mailbox>/<gid>` (through `entwurf-fs`: the mailbox
+/// root may be a symlink, `<gid>` and every file in it may not; no open blocks; reads are
+/// capped per file kind).
 #[derive(Debug)]
 pub(crate) struct MailboxDir {
-    fd: OwnedFd,
-    path: PathBuf,
+    d: StoreDir,
 }
 
 impl MailboxDir {
-    /// Opens `dir`, or `None` when it does not exist. Any other failure is returned as is
-    /// (`NotADirectory` when `dir` or an ancestor is a file).
-    pub(crate) fn open(dir: &Path) -> io::Result<Option<Self>> {
-        match rustix::fs::open(
-            dir,
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        ) {
-            Ok(fd) => Ok(Some(Self {
-                fd,
-                path: dir.to_path_buf(),
-            })),
-            Err(Errno::NOENT) => Ok(None),
-            Err(e) => Err(e.into()),
-        }
+    /// Opens `<mailbox_dir>/<gid>`, or `None` when it does not exist. A symlink at `<gid>` is
+    /// refused; a file there is `NotADirectory`.
+    pub(crate) fn open(mailbox_dir: &Path, gid: &GardenId) -> io::Result<Option<Self>> {
+        Ok(StoreDir::open_child(mailbox_dir, gid.as_str())?.map(|d| Self { d }))
     }
 
-    /// Opens `dir`, creating it (`mkdir -p`, default mode) only when it is missing.
-    pub(crate) fn open_or_create(dir: &Path) -> io::Result<Self> {
-        if let Some(d) = Self::open(dir)? {
-            return Ok(d);
-        }
-        std::fs::create_dir_all(dir)?;
-        Self::open(dir)?.ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
+    /// Opens `<mailbox_dir>/<gid>`, creating it (`mkdir -p` of the root, `mkdir` of `<gid>`,
+    /// default mode) only when it is missing.
+    pub(crate) fn open_or_create(mailbox_dir: &Path, gid: &GardenId) -> io::Result<Self> {
+        Ok(Self {
+            d: StoreDir::open_or_create_child(mailbox_dir, gid.as_str())?,
+        })
+    }
+
+    /// Opens a directory given by its own path as the root (tests).
+    #[cfg(test)]
+    pub(crate) fn open_root(dir: &Path) -> io::Result<Self> {
+        Ok(Self {
+            d: StoreDir::open_or_create(dir)?,
+        })
     }
 
     /// The directory's path.
     pub(crate) fn path(&self) -> &Path {
-        &self.path
+        self.d.path()
     }
 
     /// `<dir>/<name>`.
     pub(crate) fn join(&self, name: &str) -> PathBuf {
-        self.path.join(name)
+        self.d.join(name)
     }
 
-    /// Creates `name` exclusively with mode 0600 (fails with `AlreadyExists` if present).
-    pub(crate) fn create_new_0600(&self, name: &str) -> io::Result<File> {
-        let fd = rustix::fs::openat(
-            &self.fd,
-            name,
-            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC,
-            Mode::from_raw_mode(0o600),
-        )?;
-        Ok(File::from(fd))
+    /// Creates `name` exclusively with mode 0600 and writes `bytes` (a message: refused over
+    /// [`entwurf_fs::MESSAGE_MAX`]); `AlreadyExists` if the name is taken. A failed write
+    /// removes the file again.
+    pub(crate) fn write_new_0600(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
+        self.d
+            .write_new(name, Kind::Message, bytes, 0o600, false)
+            .map(|_| ())
     }
 
-    /// Reads `name` whole; `None` when it does not exist.
-    pub(crate) fn read(&self, name: &str) -> io::Result<Option<Vec<u8>>> {
-        let fd = match rustix::fs::openat(
-            &self.fd,
-            name,
-            OFlags::RDONLY | OFlags::CLOEXEC,
-            Mode::empty(),
-        ) {
-            Ok(fd) => fd,
-            Err(Errno::NOENT) => return Ok(None),
-            Err(e) => return Err(e.into()),
-        };
-        let mut bytes = Vec::with_capacity(512);
-        // Through `Take`: no size-hint `fstat` before the reads (the files here are small).
-        File::from(fd).take(u64::MAX).read_to_end(&mut bytes)?;
-        Ok(Some(bytes))
+    /// Reads `name` whole within the cap of `kind`; `None` when it does not exist.
+    pub(crate) fn read(&self, name: &str, kind: Kind) -> io::Result<Option<Vec<u8>>> {
+        self.d.read(name, kind)
     }
 
-    /// Writes `bytes` into `name` in place from offset 0 (mode 0600 when created, the existing
-    /// mode and inode kept otherwise), shrinking the file only when its old content was
-    /// longer. A reader sees the old bytes, the new ones, or a mix while the write runs; it
-    /// never sees the file empty.
+    /// `lstat` of `name`; `None` when it does not exist.
+    pub(crate) fn stat(&self, name: &str) -> io::Result<Option<rustix::fs::Stat>> {
+        self.d.stat(name)
+    }
+
+    /// Every entry name, sorted.
+    pub(crate) fn sorted_names(&self) -> io::Result<Vec<String>> {
+        let mut names = self.d.names()?;
+        names.sort();
+        Ok(names)
+    }
+
+    /// Removes the temps of dead writers among `names` (already listed); returns them.
+    pub(crate) fn sweep_dead_temps(&self, names: &[String]) -> Vec<String> {
+        self.d.sweep_dead_temps(
+            names
+                .iter()
+                .filter(|n| n.starts_with('.'))
+                .map(String::as_str),
+        )
+    }
+
+    /// Writes the doorbell in place (see [`StoreDir::overwrite_in_place`]): never through a
+    /// symlink, never into a FIFO, never empty to a reader.
     pub(crate) fn overwrite_in_place(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
-        let fd = rustix::fs::openat(
-            &self.fd,
-            name,
-            OFlags::WRONLY | OFlags::CREATE | OFlags::CLOEXEC,
-            Mode::from_raw_mode(0o600),
-        )?;
-        let mut f = File::from(fd);
-        f.write_all(bytes)?;
-        let len = bytes.len() as u64;
-        if rustix::fs::fstat(f.as_fd())?.st_size as u64 > len {
-            rustix::fs::ftruncate(f.as_fd(), len)?;
-        }
-        Ok(())
+        self.d.overwrite_in_place(name, Kind::Signal, bytes)
     }
 
-    /// Renames `from` to `to` inside this directory without ever replacing an existing `to`
-    /// (`AlreadyExists` then).
-    ///
-    /// Linux: `renameat2(RENAME_NOREPLACE)`; where the filesystem does not support it, a hard
-    /// link plus unlink of `from`, which also refuses to replace.
+    /// Renames `from` to `to` without ever replacing an existing `to` (`AlreadyExists` then).
     pub(crate) fn rename_no_replace(&self, from: &str, to: &str) -> io::Result<()> {
-        use rustix::fs::RenameFlags;
-        match rustix::fs::renameat_with(&self.fd, from, &self.fd, to, RenameFlags::NOREPLACE) {
-            Ok(()) => return Ok(()),
-            Err(Errno::INVAL | Errno::NOSYS) => {}
-            Err(e) => return Err(e.into()),
-        }
-        rustix::fs::linkat(&self.fd, from, &self.fd, to, rustix::fs::AtFlags::empty())?;
-        self.remove(from)
+        self.d.rename_no_replace(from, to)
     }
 
     /// Renames `from` to `to`, replacing `to`.
     pub(crate) fn rename(&self, from: &str, to: &str) -> io::Result<()> {
-        rustix::fs::renameat(&self.fd, from, &self.fd, to).map_err(Into::into)
+        self.d.rename(from, to)
     }
 
     /// Removes the file `name`.
     pub(crate) fn remove(&self, name: &str) -> io::Result<()> {
-        rustix::fs::unlinkat(&self.fd, name, rustix::fs::AtFlags::empty()).map_err(Into::into)
+        self.d.unlink(name)
     }
 
-    /// Atomically makes the complete file `tmp` the new `target`: a reader of `target` sees
-    /// the old file or the new one, never a mix. `tmp` is gone afterwards.
-    ///
-    /// With [`Replace::Exchange`] the two names are swapped and the old file (now under `tmp`)
-    /// is unlinked; when `target` does not exist yet, or the filesystem cannot exchange, it
-    /// falls back to a plain rename. Should that final unlink fail, the old content stays
-    /// behind under the tmp name (a name nobody reads) and the replace still succeeded.
-    pub(crate) fn replace_with(&self, tmp: &str, target: &str, how: Replace) -> io::Result<()> {
-        if how == Replace::Exchange {
-            use rustix::fs::RenameFlags;
-            match rustix::fs::renameat_with(&self.fd, tmp, &self.fd, target, RenameFlags::EXCHANGE)
-            {
-                Ok(()) => {
-                    let _ = self.remove(tmp);
-                    return Ok(());
-                }
-                // No target yet, or no exchange on this filesystem: a plain rename.
-                Err(Errno::NOENT | Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        self.rename(tmp, target)
+    /// Writes `bytes` as the new `target` through a writer-named temp and an atomic replace
+    /// (exchange + unlink, or a plain rename): a reader sees the old file or the new one.
+    pub(crate) fn write_atomic(
+        &self,
+        target: &str,
+        kind: Kind,
+        bytes: &[u8],
+        how: Replace,
+    ) -> io::Result<()> {
+        let publish = match how {
+            Replace::Exchange => Publish::Exchange,
+            Replace::Rename => Publish::Replace,
+        };
+        self.d
+            .write_atomic(target, kind, bytes, publish, false)
+            .map(|_| ())
     }
 }
 
@@ -198,26 +169,30 @@ pub(crate) mod tests {
         v
     }
 
+    fn gid() -> GardenId {
+        GardenId::parse("20260612T100000-aaaaaa").unwrap()
+    }
+
     #[test]
     fn open_reports_a_missing_dir_as_none_and_open_or_create_makes_it() {
         let t = tempfile::tempdir().unwrap();
-        let dir = t.path().join("a/b");
-        assert!(MailboxDir::open(&dir).unwrap().is_none());
-        assert!(!dir.exists(), "open creates nothing");
-        let d = MailboxDir::open_or_create(&dir).unwrap();
-        assert!(dir.is_dir());
-        assert_eq!(d.path(), dir);
+        let root = t.path().join("a/b");
+        assert!(MailboxDir::open(&root, &gid()).unwrap().is_none());
+        assert!(!root.exists(), "open creates nothing");
+        let d = MailboxDir::open_or_create(&root, &gid()).unwrap();
+        assert!(root.join(gid().as_str()).is_dir());
+        assert_eq!(d.path(), root.join(gid().as_str()));
     }
 
     #[test]
     fn open_of_a_file_is_not_a_directory_and_the_file_survives() {
         let t = tempfile::tempdir().unwrap();
-        let file = t.path().join("f");
+        let file = t.path().join(gid().as_str());
         std::fs::write(&file, "precious").unwrap();
-        for p in [file.clone(), file.join("below")] {
-            let e = MailboxDir::open_or_create(&p).unwrap_err();
-            assert_eq!(e.kind(), io::ErrorKind::NotADirectory, "{p:?}: {e}");
-        }
+        let e = MailboxDir::open_or_create(t.path(), &gid()).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotADirectory, "{e}");
+        let e = MailboxDir::open_or_create(&file, &gid()).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotADirectory, "{e}");
         assert_eq!(std::fs::read_to_string(&file).unwrap(), "precious");
     }
 
@@ -226,14 +201,10 @@ pub(crate) mod tests {
     #[case::plain_rename_fallback(Replace::Rename)]
     fn replace_creates_then_replaces_whole_and_leaves_no_tmp(#[case] how: Replace) {
         let t = tempfile::tempdir().unwrap();
-        let d = MailboxDir::open_or_create(t.path()).unwrap();
-        for (i, content) in ["first\n", "second, longer\n", "3\n"].iter().enumerate() {
-            let tmp = format!("s.tmp-{i}");
-            d.create_new_0600(&tmp)
-                .unwrap()
-                .write_all(content.as_bytes())
+        let d = MailboxDir::open_root(t.path()).unwrap();
+        for content in ["first\n", "second, longer\n", "3\n"] {
+            d.write_atomic("s", Kind::State, content.as_bytes(), how)
                 .unwrap();
-            d.replace_with(&tmp, "s", how).unwrap();
             assert_eq!(
                 std::fs::read_to_string(t.path().join("s")).unwrap(),
                 *content
@@ -248,23 +219,11 @@ pub(crate) mod tests {
         assert_eq!(mode & 0o777, 0o600);
     }
 
-    #[rstest::rstest]
-    #[case::exchange(Replace::Exchange)]
-    #[case::plain_rename_fallback(Replace::Rename)]
-    fn replace_with_a_missing_tmp_fails_and_keeps_the_target(#[case] how: Replace) {
-        let t = tempfile::tempdir().unwrap();
-        let d = MailboxDir::open_or_create(t.path()).unwrap();
-        std::fs::write(t.path().join("s"), "kept").unwrap();
-        let e = d.replace_with("absent.tmp", "s", how).unwrap_err();
-        assert_eq!(e.kind(), io::ErrorKind::NotFound);
-        assert_eq!(std::fs::read_to_string(t.path().join("s")).unwrap(), "kept");
-    }
-
     #[test]
     fn overwrite_in_place_keeps_inode_and_mode_and_shrinks_only_a_longer_file() {
         use std::os::unix::fs::{MetadataExt, PermissionsExt};
         let t = tempfile::tempdir().unwrap();
-        let d = MailboxDir::open_or_create(t.path()).unwrap();
+        let d = MailboxDir::open_root(t.path()).unwrap();
         let p = t.path().join("sig");
         d.overwrite_in_place("sig", b"2026-06-14T03:05:00.123Z\n")
             .unwrap();
@@ -299,17 +258,17 @@ pub(crate) mod tests {
     #[test]
     fn read_returns_none_for_absent_and_the_bytes_otherwise() {
         let t = tempfile::tempdir().unwrap();
-        let d = MailboxDir::open_or_create(t.path()).unwrap();
-        assert_eq!(d.read("x").unwrap(), None);
+        let d = MailboxDir::open_root(t.path()).unwrap();
+        assert_eq!(d.read("x", Kind::Message).unwrap(), None);
         let big = "y".repeat(10_000);
         std::fs::write(t.path().join("x"), &big).unwrap();
-        assert_eq!(d.read("x").unwrap(), Some(big.into_bytes()));
+        assert_eq!(d.read("x", Kind::Message).unwrap(), Some(big.into_bytes()));
     }
 
     #[test]
     fn rename_no_replace_refuses_to_replace() {
         let t = tempfile::tempdir().unwrap();
-        let d = MailboxDir::open_or_create(t.path()).unwrap();
+        let d = MailboxDir::open_root(t.path()).unwrap();
         std::fs::write(t.path().join("a"), "a").unwrap();
         std::fs::write(t.path().join("b"), "b").unwrap();
         let e = d.rename_no_replace("a", "b").unwrap_err();

@@ -35,7 +35,7 @@
 //! crash at any step still leaves no partial and no orphan message (a `.msg` only ever appears
 //! whole, by rename); a power loss may lose the newest messages, exactly as with the reference.
 
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -211,9 +211,17 @@ fn enqueue_with(
     if body.is_empty() {
         return Err(MailboxError::EmptyBody { gid: gid.clone() });
     }
-    // 3. One handle on the mailbox dir; `mkdir -p` only when it is missing.
+    if body.len() as u64 > entwurf_fs::MESSAGE_MAX {
+        return Err(MailboxError::TooLarge {
+            gid: gid.clone(),
+            size: body.len(),
+            cap: entwurf_fs::MESSAGE_MAX,
+        });
+    }
+    // 3. One handle on the mailbox dir (`<gid>` never through a symlink); `mkdir -p` only when
+    //    it is missing.
     let dir = mailbox_path(mailbox_dir, gid);
-    let d = MailboxDir::open_or_create(&dir).map_err(|e| mkdir_err(&dir, e))?;
+    let d = MailboxDir::open_or_create(mailbox_dir, gid).map_err(|e| mkdir_err(&dir, e))?;
 
     // 4. Body under a hidden name nobody globs.
     let tmp = write_hidden(&d, body.as_bytes(), now, tags)?;
@@ -268,7 +276,8 @@ fn enqueue_with(
     })
 }
 
-/// Writes the body to `.<name>.tmp` and returns that tmp name.
+/// Writes the body to a writer-named temp `.<name>.tmp.<pid>.<start key>.<hex>` (a dot name the
+/// doorbell glob and the drain never match, removable once its writer is dead) and returns it.
 fn write_hidden(
     d: &MailboxDir,
     bytes: &[u8],
@@ -277,19 +286,11 @@ fn write_hidden(
 ) -> Result<String, MailboxError> {
     let mut last = None;
     for _ in 0..NAME_ATTEMPTS {
-        let tmp = format!(".{}.tmp", message_file_name(now, tags.next_tag()));
-        match d.create_new_0600(&tmp) {
-            Ok(mut f) => {
-                let written = f.write_all(bytes);
-                drop(f);
-                if let Err(e) = written {
-                    let _ = d.remove(&tmp);
-                    return Err(io_err("write the message body", &d.join(&tmp), e));
-                }
-                return Ok(tmp);
-            }
+        let tmp = entwurf_fs::temp_name(&message_file_name(now, tags.next_tag()));
+        match d.write_new_0600(&tmp, bytes) {
+            Ok(()) => return Ok(tmp),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some(e),
-            Err(e) => return Err(io_err("create the message file", &d.join(&tmp), e)),
+            Err(e) => return Err(io_err("write the message body", &d.join(&tmp), e)),
         }
     }
     Err(io_err(
@@ -308,10 +309,7 @@ fn publish(
     tags: &mut dyn TagSource,
 ) -> Result<String, MailboxError> {
     // The first attempt reuses the tmp file's own name.
-    let first = tmp
-        .strip_prefix('.')
-        .and_then(|n| n.strip_suffix(".tmp"))
-        .map(str::to_owned);
+    let first = entwurf_fs::parse_temp_name(tmp).map(|w| w.target);
     let mut candidate = first.unwrap_or_else(|| message_file_name(now, tags.next_tag()));
     let mut last = None;
     for _ in 0..NAME_ATTEMPTS {
@@ -372,6 +370,8 @@ pub struct Drained {
     /// Messages were archived but `lastReadAt` could not be stamped. The messages are still
     /// returned (the reference threw here and lost them to the caller).
     pub receipt_error: Option<MailboxError>,
+    /// Temp files of dead writers (crashed enqueues or stamps) this drain removed, sorted.
+    pub removed_temps: Vec<String>,
 }
 
 impl Drained {
@@ -443,6 +443,9 @@ pub struct MailboxListing {
     pub state: ReceiptState,
     /// Whether `inbox.signal` exists.
     pub signal_present: bool,
+    /// Temp files of dead writers (crashed enqueues or stamps) this listing removed, sorted.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub removed_temps: Vec<String>,
 }
 
 impl MailboxListing {
@@ -452,51 +455,59 @@ impl MailboxListing {
     }
 }
 
-/// Lists the file names of a mailbox dir; a missing dir is `None`.
-fn read_names(dir: &Path) -> Result<Option<Vec<String>>, MailboxError> {
-    let rd = match std::fs::read_dir(dir) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io_err("list the mailbox", dir, e)),
+/// Opens a mailbox and lists its file names (sorted); a missing dir is `None`.
+fn open_and_list(
+    mailbox_dir: &Path,
+    gid: &GardenId,
+) -> Result<Option<(MailboxDir, Vec<String>)>, MailboxError> {
+    let dir = mailbox_path(mailbox_dir, gid);
+    let Some(d) =
+        MailboxDir::open(mailbox_dir, gid).map_err(|e| io_err("list the mailbox", &dir, e))?
+    else {
+        return Ok(None);
     };
-    let mut names = Vec::new();
-    for entry in rd {
-        let entry = entry.map_err(|e| io_err("list the mailbox", dir, e))?;
-        // Non-UTF-8 names are never ours; skip them.
-        if let Ok(name) = entry.file_name().into_string() {
-            names.push(name);
-        }
-    }
-    names.sort();
-    Ok(Some(names))
+    let names = d
+        .sorted_names()
+        .map_err(|e| io_err("list the mailbox", &dir, e))?;
+    Ok(Some((d, names)))
 }
 
 /// Shows what is in a mailbox without touching anything. Needs no record (a mailbox outlives
 /// its citizen's record), only a valid garden id.
 pub fn list(mailbox_dir: &Path, gid: &GardenId) -> Result<MailboxListing, MailboxError> {
     let dir = mailbox_path(mailbox_dir, gid);
-    let names = read_names(&dir)?;
-    let exists = names.is_some();
+    let opened = open_and_list(mailbox_dir, gid)?;
+    let exists = opened.is_some();
     let mut entries = Vec::new();
-    for name in names.unwrap_or_default() {
-        if let Some(kind) = EntryKind::of(&name) {
-            let path = dir.join(&name);
-            let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-            entries.push(MailboxEntry {
-                file: name,
-                kind,
-                size,
-            });
+    let mut removed_temps = Vec::new();
+    let mut signal_present = false;
+    if let Some((d, names)) = &opened {
+        removed_temps = d.sweep_dead_temps(names);
+        for name in names {
+            if let Some(kind) = EntryKind::of(name) {
+                let size = d
+                    .stat(name)
+                    .ok()
+                    .flatten()
+                    .map_or(0, |st| u64::try_from(st.st_size).unwrap_or(0));
+                entries.push(MailboxEntry {
+                    file: name.clone(),
+                    kind,
+                    size,
+                });
+            }
         }
+        signal_present = d.stat(SIGNAL_FILE).ok().flatten().is_some();
     }
     let state = read_state(mailbox_dir, gid)?;
     Ok(MailboxListing {
         garden_id: gid.clone(),
-        signal_present: dir.join(SIGNAL_FILE).exists(),
+        signal_present,
         dir,
         exists,
         entries,
         state,
+        removed_temps,
     })
 }
 
@@ -514,18 +525,19 @@ pub fn drain(
 ) -> Result<Drained, MailboxError> {
     let (record, record_path) = read_identity(sessions_dir, gid)?;
     let gid = &record.garden_id;
-    let dir = mailbox_path(mailbox_dir, gid);
-    let names = read_names(&dir)?.unwrap_or_default();
-    // Listed, so it exists; if it vanished since, there is nothing to take.
-    let d = if names.is_empty() {
-        None
-    } else {
-        MailboxDir::open(&dir).map_err(|e| io_err("open the mailbox", &dir, e))?
+    let (d, names) = match open_and_list(mailbox_dir, gid)? {
+        Some((d, names)) => (Some(d), names),
+        None => (None, Vec::new()),
     };
+    // The drain lists the directory anyway: dead writers' temps go now.
+    let removed_temps = d
+        .as_ref()
+        .map(|d| d.sweep_dead_temps(&names))
+        .unwrap_or_default();
     let mut messages = Vec::new();
     let mut left_unread = Vec::new();
     for name in names {
-        if !(name.ends_with(".msg") || name.ends_with(".msg.delivered")) {
+        if !(name.ends_with(".msg") || name.ends_with(".msg.delivered")) || name.starts_with('.') {
             continue;
         }
         let Some(d) = &d else { break };
@@ -543,6 +555,7 @@ pub fn drain(
             record_path,
             left_unread,
             receipt_error: None,
+            removed_temps,
         });
     }
     let (read_at, receipt_error) =
@@ -557,6 +570,7 @@ pub fn drain(
         record_path,
         left_unread,
         receipt_error,
+        removed_temps,
     })
 }
 
@@ -567,7 +581,7 @@ fn take(d: &MailboxDir, name: &str) -> Result<Option<InboxMessage>, MailboxError
         candidates.push(format!("{name}.delivered"));
     }
     for cand in candidates {
-        let bytes = match d.read(&cand) {
+        let bytes = match d.read(&cand, entwurf_fs::Kind::Message) {
             Ok(Some(b)) => b,
             Ok(None) => continue,
             Err(e) => return Err(io_err("read the message", &d.join(&cand), e)),

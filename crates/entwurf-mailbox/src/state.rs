@@ -3,7 +3,6 @@
 //! serialiser, strict parser and reader — is owned by `entwurf-meta-session`.
 
 use std::fmt;
-use std::io::Write;
 use std::path::Path;
 use std::str::FromStr;
 
@@ -11,6 +10,8 @@ use chrono::{DateTime, Utc};
 use entwurf_meta_session::{iso_millis, GardenId, ReceiptState, ReceiptStateError};
 
 use crate::error::{io_err, MailboxError};
+use entwurf_fs::Kind;
+
 use crate::fsio::{MailboxDir, Replace};
 
 pub use entwurf_meta_session::receipt_state_path as state_path;
@@ -113,7 +114,8 @@ pub fn stamp_state(
     now: DateTime<Utc>,
 ) -> Result<ReceiptState, MailboxError> {
     let dir = mailbox_dir.join(gid.as_str());
-    let d = MailboxDir::open_or_create(&dir).map_err(|e| crate::error::mkdir_err(&dir, e))?;
+    let d = MailboxDir::open_or_create(mailbox_dir, gid)
+        .map_err(|e| crate::error::mkdir_err(&dir, e))?;
     stamp_in(&d, gid, field, now, Replace::Exchange)
 }
 
@@ -135,7 +137,7 @@ pub(crate) fn stamp_in(
 /// checks and errors as [`read_state`].
 fn read_in(d: &MailboxDir, gid: &GardenId) -> Result<ReceiptState, MailboxError> {
     let path = d.join(STATE_FILE);
-    let bytes = match d.read(STATE_FILE) {
+    let bytes = match d.read(STATE_FILE, Kind::State) {
         Ok(Some(b)) => b,
         Ok(None) => return Ok(ReceiptState::empty(gid)),
         Err(e) => return Err(io_err("read the receipt state", &path, e)),
@@ -149,33 +151,17 @@ fn read_in(d: &MailboxDir, gid: &GardenId) -> Result<ReceiptState, MailboxError>
         })
 }
 
-/// Writes `bytes` as `<dir>/<name>` via `<name>.tmp-<pid>-<epochMillis>-<4 hex>` and an atomic
-/// replace (see [`MailboxDir::replace_with`]), mode 0600.
+/// Writes `bytes` as `<dir>/<name>` via a writer-named temp (`entwurf_fs::temp_name`) and an
+/// atomic replace (see [`MailboxDir::write_atomic`]), mode 0600. No fsync (as the reference):
+/// a receipt stamp is a hint, and the atomic replace keeps the old state.json whole if we crash.
 pub(crate) fn write_atomic_0600(
     d: &MailboxDir,
     name: &str,
     bytes: &[u8],
     how: Replace,
 ) -> Result<(), MailboxError> {
-    let tmp = format!(
-        "{name}.tmp-{}-{}-{:04x}",
-        std::process::id(),
-        Utc::now().timestamp_millis(),
-        rand::random::<u16>()
-    );
-    let result = (|| {
-        let mut f = d.create_new_0600(&tmp)?;
-        // No fsync (as the reference): a receipt stamp is a hint, and the atomic replace keeps
-        // the old state.json whole if we crash.
-        f.write_all(bytes)?;
-        drop(f);
-        d.replace_with(&tmp, name, how)
-    })();
-    if let Err(e) = result {
-        let _ = d.remove(&tmp);
-        return Err(io_err("write the receipt state", &d.join(name), e));
-    }
-    Ok(())
+    d.write_atomic(name, Kind::State, bytes, how)
+        .map_err(|e| io_err("write the receipt state", &d.join(name), e))
 }
 
 #[cfg(test)]

@@ -334,7 +334,15 @@ fn an_unreadable_message_stays_unread_and_the_rest_is_drained() {
     assert_eq!(d.messages[0].body, "b");
     assert_eq!(d.left_unread.len(), 1);
     assert_eq!(d.left_unread[0].file, "2026-06-12T10-05-00-123Z-010101.msg");
-    assert!(matches!(d.left_unread[0].error, MailboxError::Io { .. }));
+    assert!(matches!(
+        d.left_unread[0].error,
+        MailboxError::Refused { .. }
+    ));
+    let text = d.left_unread[0].error.to_string();
+    assert!(
+        text.contains(&bad.display().to_string()) && text.contains("directory"),
+        "{text}"
+    );
     assert!(!d.is_clean());
     assert!(bad.is_dir(), "the unreadable entry is kept, unread");
     assert!(

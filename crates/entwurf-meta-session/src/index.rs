@@ -29,9 +29,9 @@
 use std::collections::HashMap;
 use std::fs;
 use std::io;
-use std::os::fd::OwnedFd;
 use std::path::Path;
 
+use entwurf_fs::{Kind, StoreDir};
 use serde::{Deserialize, Serialize};
 
 use crate::record::parse_stored_record;
@@ -77,39 +77,39 @@ struct IndexFile {
     entries: HashMap<String, Cached>,
 }
 
-/// Whether a store directory exists and holds the cache file (from the scan's readdir).
-#[derive(Debug, Default, Clone, Copy)]
+/// What a scan's readdir saw besides the records.
+#[derive(Debug, Default, Clone)]
 pub(crate) struct DirFacts {
     /// `<dir>/.entwurf-upsert-index` is there.
     pub has_index: bool,
+    /// Writer-named temp files (`entwurf_fs::temp_name`) seen in the directory.
+    pub temps: Vec<String>,
+    /// The temps of dead writers this scan removed.
+    pub removed_temps: Vec<String>,
 }
 
 /// Opens a store directory for listing; `None` when it does not exist.
-pub(crate) fn open_store_dir(dir: &Path) -> io::Result<Option<OwnedFd>> {
-    use rustix::fs::{open, Mode, OFlags};
-    match open(
-        dir,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    ) {
-        Ok(fd) => Ok(Some(fd)),
-        Err(e) if e == rustix::io::Errno::NOENT => Ok(None),
-        Err(e) => Err(e.into()),
-    }
+pub(crate) fn open_store_dir(dir: &Path) -> io::Result<Option<StoreDir>> {
+    StoreDir::open(dir)
 }
 
 /// Calls `each(name, d_ino)` for every `*.meta.json` in `dir` with one `getdents` pass and no
-/// allocation per entry. A missing directory has no entries.
+/// allocation per entry, then removes the temps of dead writers the pass saw (a crashed
+/// upsert's). A missing directory has no entries.
 fn for_each_record_name(dir: &Path, each: impl FnMut(&str, u64)) -> io::Result<DirFacts> {
     match open_store_dir(dir)? {
-        Some(fd) => for_each_record_name_in(&fd, each),
+        Some(d) => {
+            let mut facts = for_each_record_name_in(&d, each)?;
+            facts.removed_temps = d.sweep_dead_temps(facts.temps.iter().map(String::as_str));
+            Ok(facts)
+        }
         None => Ok(DirFacts::default()),
     }
 }
 
 /// [`for_each_record_name`] over an open directory (read from its current position).
 pub(crate) fn for_each_record_name_in(
-    fd: &OwnedFd,
+    fd: &StoreDir,
     mut each: impl FnMut(&str, u64),
 ) -> io::Result<DirFacts> {
     use rustix::fs::RawDir;
@@ -125,6 +125,8 @@ pub(crate) fn for_each_record_name_in(
             each(name, entry.ino());
         } else if name == INDEX_FILE_NAME {
             facts.has_index = true;
+        } else if name.starts_with('.') && entwurf_fs::parse_temp_name(name).is_some() {
+            facts.temps.push(name.to_owned());
         }
     }
     Ok(facts)
@@ -138,7 +140,8 @@ fn dir_has_index(dir: &Path) -> io::Result<bool> {
 
 /// Reads and parses one record file: `Ok(parsed)`, or `Err(message)` when it cannot be read.
 pub(crate) fn parse_file(path: &Path) -> Result<Parsed, String> {
-    let bytes = fs::read(path).map_err(|e| format!("could not read the file: {e}"))?;
+    let bytes = crate::fsutil::read_small(path, entwurf_fs::Kind::Record)
+        .map_err(|e| format!("could not read the file: {e}"))?;
     Ok(match parse_stored_record(&bytes) {
         Ok(stored) => Parsed::Native(stored.record.native_session_id),
         Err(e) => Parsed::Corrupt(e.to_string()),
@@ -259,7 +262,7 @@ impl ScanCache {
 
     /// Like [`ScanCache::load`], also telling whether a cache file was there at all.
     pub fn load_if_present(dir: &Path) -> (ScanCache, bool) {
-        let bytes = match fs::read(dir.join(INDEX_FILE_NAME)) {
+        let bytes = match crate::fsutil::read_small(&dir.join(INDEX_FILE_NAME), Kind::Cache) {
             Ok(b) => b,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return (ScanCache::default(), false),
             Err(_) => return (ScanCache::default(), true),

@@ -20,13 +20,12 @@
 //! always atomically (tmp + rename, mode 0600, no fsync: it is a cache). A missing, corrupt,
 //! unreadable or older-format file is ignored and rebuilt; failing to write it is harmless.
 
-use std::fs::File;
-use std::io::{self, Read};
-use std::os::fd::OwnedFd;
+use std::io;
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use rustix::fs::{AtFlags, FileType, Mode, OFlags, Statx, StatxFlags};
+use entwurf_fs::{Kind, StoreDir};
+use rustix::fs::{AtFlags, Statx, StatxFlags};
 use serde::{Deserialize, Serialize};
 
 use crate::index::{INDEX_MIN_RECORDS, INDEX_REWRITE_AFTER};
@@ -70,6 +69,21 @@ impl FileKey {
             size: st.stx_size,
             mtime_ns: ns(st.stx_mtime),
             ctime_ns: ns(st.stx_ctime),
+        }
+    }
+
+    /// The same identity from an `fstat` (what the store layer's open reports).
+    fn of_stat(st: &rustix::fs::Stat) -> FileKey {
+        let ns = |sec: i64, nsec: i64| i128::from(sec) * 1_000_000_000 + i128::from(nsec);
+        FileKey {
+            dev_major: rustix::fs::major(st.st_dev),
+            dev_minor: rustix::fs::minor(st.st_dev),
+            ino: st.st_ino,
+            size: u64::try_from(st.st_size).unwrap_or(0),
+            #[allow(clippy::unnecessary_cast)]
+            mtime_ns: ns(st.st_mtime as i64, st.st_mtime_nsec as i64),
+            #[allow(clippy::unnecessary_cast)]
+            ctime_ns: ns(st.st_ctime as i64, st.st_ctime_nsec as i64),
         }
     }
 
@@ -142,7 +156,7 @@ pub(crate) type ListedFile = (String, Result<MetaRecord, String>);
 /// order of `names`, each file's record or the reason it could not be read.
 pub(crate) fn read_records(
     dir_path: &Path,
-    dir: &OwnedFd,
+    dir: &StoreDir,
     names: Vec<String>,
 ) -> (Vec<ListedFile>, CacheUse) {
     read_records_at(dir_path, dir, names, now_ns())
@@ -151,7 +165,7 @@ pub(crate) fn read_records(
 /// [`read_records`] for a listing that began at `started` (nanoseconds since the epoch).
 fn read_records_at(
     dir_path: &Path,
-    dir: &OwnedFd,
+    dir: &StoreDir,
     names: Vec<String>,
     started: i128,
 ) -> (Vec<ListedFile>, CacheUse) {
@@ -231,7 +245,7 @@ fn match_cache(names: &[String], entries: &[Entry]) -> Vec<Option<usize>> {
 
 /// Checks or reads each name, by up to four threads for large listings (in input order).
 fn read_all(
-    dir: &OwnedFd,
+    dir: &StoreDir,
     names: &[String],
     cached: &[Option<usize>],
     entries: &[Entry],
@@ -266,14 +280,19 @@ fn read_all(
 }
 
 fn read_one(
-    dir: &OwnedFd,
+    dir: &StoreDir,
     name: &str,
     cached: Option<(usize, &Entry)>,
     buf: &mut Vec<u8>,
 ) -> Outcome {
     if let Some((index, entry)) = cached {
-        let same = rustix::fs::statx(dir, name, AtFlags::empty(), StatxFlags::BASIC_STATS)
-            .is_ok_and(|st| FileKey::of(&st) == entry.key);
+        let same = rustix::fs::statx(
+            dir,
+            name,
+            AtFlags::SYMLINK_NOFOLLOW,
+            StatxFlags::BASIC_STATS,
+        )
+        .is_ok_and(|st| FileKey::of(&st) == entry.key);
         if same {
             return Outcome::Hit(index);
         }
@@ -284,7 +303,7 @@ fn read_one(
 /// Opens and parses `name`: the record or the reason, and the identity of what was parsed
 /// (`None` when the file could not be read: such failures may be transient and are not cached).
 fn read_fresh(
-    dir: &OwnedFd,
+    dir: &StoreDir,
     name: &str,
     buf: &mut Vec<u8>,
 ) -> (Result<MetaRecord, String>, Option<FileKey>) {
@@ -300,37 +319,22 @@ fn read_fresh(
 }
 
 /// Reads `name` (relative to `dir`) into `buf`; returns the identity of what was read.
-/// `O_NONBLOCK` keeps a FIFO planted under a record name from hanging the listing.
-fn read_file(dir: &OwnedFd, name: &str, buf: &mut Vec<u8>) -> io::Result<FileKey> {
+/// Through the store layer: never a symlink, never a blocking open (a FIFO planted under a
+/// record name is refused), never more than a record's cap.
+fn read_file(dir: &StoreDir, name: &str, buf: &mut Vec<u8>) -> io::Result<FileKey> {
     buf.clear();
-    let fd = rustix::fs::openat(
-        dir,
-        name,
-        OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK,
-        Mode::empty(),
-    )?;
-    let st = rustix::fs::statx(&fd, "", AtFlags::EMPTY_PATH, StatxFlags::BASIC_STATS)?;
-    if FileType::from_raw_mode(st.stx_mode.into()) != FileType::RegularFile {
-        return Err(io::Error::other("not a regular file"));
-    }
-    // Through `Take`: `File::read_to_end` would fstat and lseek again for a size hint.
-    buf.reserve(usize::try_from(st.stx_size).unwrap_or(0).saturating_add(1));
-    File::from(fd).take(u64::MAX).read_to_end(buf)?;
-    Ok(FileKey::of(&st))
+    let f = dir
+        .open_regular(name)?
+        .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
+    let key = FileKey::of_stat(f.stat());
+    f.read_capped(Kind::Record, buf)?;
+    Ok(key)
 }
 
 /// The cache entries, or `None` when the file is missing, unreadable, of another format,
 /// corrupt, or not sorted by name.
-fn load(dir: &OwnedFd) -> Option<Vec<Entry>> {
-    let fd = rustix::fs::openat(
-        dir,
-        LIST_CACHE_FILE_NAME,
-        OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK | OFlags::NOFOLLOW,
-        Mode::empty(),
-    )
-    .ok()?;
-    let mut bytes = Vec::new();
-    File::from(fd).read_to_end(&mut bytes).ok()?;
+fn load(dir: &StoreDir) -> Option<Vec<Entry>> {
+    let bytes = dir.read(LIST_CACHE_FILE_NAME, Kind::Cache).ok()??;
     let body = bytes.strip_prefix(MAGIC.as_slice())?;
     let entries: Vec<Entry> = postcard::from_bytes(body).ok()?;
     let sorted = entries.windows(2).all(|w| w[0].name < w[1].name);
@@ -496,8 +500,8 @@ mod tests {
         rustix::fs::mknodat(
             rustix::fs::CWD,
             t.path().join(format!("{}.meta.json", gid(N + 1))),
-            FileType::Fifo,
-            Mode::from_raw_mode(0o600),
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
             0,
         )
         .unwrap();
@@ -518,14 +522,14 @@ mod tests {
         assert!(err(1)
             .unwrap_err()
             .starts_with("meta-record is not valid JSON: "));
-        assert_eq!(
-            err(2).unwrap_err(),
-            "could not read the file: not a regular file"
+        let e = err(2).unwrap_err();
+        assert!(e.starts_with("could not read the file: refusing "), "{e}");
+        assert!(
+            e.contains(&gid(2)) && e.contains("it is a directory"),
+            "{e}"
         );
-        assert_eq!(
-            err(N + 1).unwrap_err(),
-            "could not read the file: not a regular file"
-        );
+        let e = err(N + 1).unwrap_err();
+        assert!(e.contains(&gid(N + 1)) && e.contains("it is a FIFO"), "{e}");
     }
 
     #[test]

@@ -9,7 +9,6 @@
 //! an absent, corrupt, dead-owner or reused-pid marker reads as `None`.
 
 use std::fmt;
-use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -17,6 +16,8 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
+
+use entwurf_fs::{Kind, Publish};
 
 use crate::fsutil::{self, EnsureDirError};
 use crate::record::{
@@ -28,61 +29,7 @@ use crate::{Backend, GardenId, MetaRecord};
 /// The default `ownerKind` of a receiver marker.
 pub const DEFAULT_OWNER_KIND: &str = "claude-code-cli";
 
-/// The owner process's start key: `linux:<starttime>` from field 22 of `/proc/<pid>/stat`
-/// (counted after the last `)`, so a `comm` with spaces or parentheses cannot shift it).
-/// Off Linux, `ps:<ps -o lstart= -p pid>`. `""` when the pid is not positive, does not exist,
-/// or cannot be read — and an empty key never matches anything.
-pub fn process_start_key(pid: i64) -> String {
-    if pid <= 0 {
-        return String::new();
-    }
-    start_key_impl(pid)
-}
-
-#[cfg(target_os = "linux")]
-fn start_key_impl(pid: i64) -> String {
-    use std::io::Read;
-    // A stat line is a few hundred bytes: one read into room for 1 KiB and one that sees the
-    // end. (`fs::read_to_string` would stat the file, get size 0 as /proc reports, and grow its
-    // buffer from 32 bytes over half a dozen reads.)
-    let mut buf = Vec::with_capacity(1024);
-    let read = fs::File::open(format!("/proc/{pid}/stat"))
-        .and_then(|f| f.take(64 * 1024).read_to_end(&mut buf));
-    match read {
-        Ok(_) => start_key_from_stat(&String::from_utf8_lossy(&buf)).unwrap_or_default(),
-        Err(_) => String::new(),
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn start_key_impl(pid: i64) -> String {
-    let out = std::process::Command::new("ps")
-        .args(["-o", "lstart=", "-p", &pid.to_string()])
-        .stderr(std::process::Stdio::null())
-        .output();
-    match out {
-        Ok(o) => {
-            let text = String::from_utf8_lossy(&o.stdout).trim().to_owned();
-            if text.is_empty() {
-                String::new()
-            } else {
-                format!("ps:{text}")
-            }
-        }
-        Err(_) => String::new(),
-    }
-}
-
-/// Extracts `linux:<starttime>` from the text of a `/proc/<pid>/stat` file (pure).
-pub fn start_key_from_stat(stat: &str) -> Option<String> {
-    let after = &stat[stat.rfind(')')? + 1..];
-    let field = after.split_whitespace().nth(19)?;
-    if !field.is_empty() && field.bytes().all(|b| b.is_ascii_digit()) {
-        Some(format!("linux:{field}"))
-    } else {
-        None
-    }
-}
+pub use entwurf_fs::{process_start_key, start_key_from_stat};
 
 /// The owner pid as read from a marker: a JSON number, or `None` for anything else (the
 /// reference reads a non-number as `NaN`, which serialises as `null`). A fractional number is
@@ -282,30 +229,61 @@ fn check_non_empty(v: &str, field: &'static str) -> Result<(), MarkerError> {
     }
 }
 
-fn write_marker_file<T: Serialize>(file: &Path, marker: &T) -> Result<(), MarkerError> {
-    let dir = file.parent().unwrap_or(Path::new("."));
-    fsutil::ensure_dir(dir).map_err(|e| match e {
+/// Writes a marker at `<root>/<name>` or `<root>/<sub>/<name>` atomically (writer-named temp
+/// + rename, 0600): the root may be a link, `sub` and `name` may not.
+fn write_marker_file<T: Serialize>(
+    root: &Path,
+    sub: Option<&str>,
+    name: &str,
+    marker: &T,
+) -> Result<PathBuf, MarkerError> {
+    let mut dir = fsutil::open_or_create_store(root).map_err(|e| match e {
         EnsureDirError::NotADirectory(path) => MarkerError::NotADirectory { path },
         EnsureDirError::Io(source) => MarkerError::Io {
             op: "create directory",
-            path: dir.to_path_buf(),
+            path: root.to_path_buf(),
             source,
         },
     })?;
+    if let Some(sub) = sub {
+        dir = dir.subdir_or_create(sub).map_err(|source| {
+            if source.kind() == io::ErrorKind::NotADirectory {
+                MarkerError::NotADirectory {
+                    path: root.join(sub),
+                }
+            } else {
+                MarkerError::Io {
+                    op: "create directory",
+                    path: root.join(sub),
+                    source,
+                }
+            }
+        })?;
+    }
+    let file = dir.join(name);
     let mut text = serde_json::to_string_pretty(marker).map_err(|e| MarkerError::Io {
         op: "serialise",
-        path: file.to_path_buf(),
+        path: file.clone(),
         source: io::Error::other(e),
     })?;
     text.push('\n');
-    let tag: [u8; 4] = rand::random();
-    let hex: String = tag.iter().map(|b| format!("{b:02x}")).collect();
-    let tmp = fsutil::with_suffix(file, &format!(".{hex}.tmp"));
-    fsutil::write_atomic(&tmp, file, text.as_bytes()).map_err(|source| MarkerError::Io {
-        op: "write",
-        path: file.to_path_buf(),
-        source,
-    })
+    dir.write_atomic(name, Kind::Marker, text.as_bytes(), Publish::Replace, true)
+        .map_err(|source| MarkerError::Io {
+            op: "write",
+            path: file.clone(),
+            source,
+        })?;
+    // Arming is rare (a session start) and off the send path: one readdir here removes the
+    // temps of writers that died mid-write (best effort; a failure changes nothing).
+    if let Ok(names) = dir.names() {
+        dir.sweep_dead_temps(
+            names
+                .iter()
+                .filter(|n| n.starts_with('.'))
+                .map(String::as_str),
+        );
+    }
+    Ok(file)
 }
 
 /// `<receivers_dir>/<gid>.json`.
@@ -345,9 +323,12 @@ pub fn write_receiver_marker(
         arm_provenance: input.arm_provenance,
         updated_at: iso_millis(now),
     };
-    let file = receiver_marker_path(receivers_dir, &input.garden_id);
-    write_marker_file(&file, &marker)?;
-    Ok(file)
+    write_marker_file(
+        receivers_dir,
+        None,
+        &format!("{}.json", input.garden_id),
+        &marker,
+    )
 }
 
 /// Writes the sender marker `<senders>/<backend>/<ownerPid>.json` (validated first, atomic, 0600).
@@ -368,13 +349,16 @@ pub fn write_sender_marker(
         owner_start_key: process_start_key(input.owner_pid),
         updated_at: iso_millis(now),
     };
-    let file = sender_marker_path(senders_dir, input.backend, input.owner_pid);
-    write_marker_file(&file, &marker)?;
-    Ok(file)
+    write_marker_file(
+        senders_dir,
+        Some(input.backend.as_str()),
+        &format!("{}.json", input.owner_pid),
+        &marker,
+    )
 }
 
 fn read_object(path: &Path) -> Option<Map<String, Value>> {
-    let bytes = crate::fsutil::read_small(path).ok()?;
+    let bytes = crate::fsutil::read_small(path, Kind::Marker).ok()?;
     match serde_json::from_str::<Value>(&String::from_utf8_lossy(&bytes)).ok()? {
         Value::Object(m) => Some(m),
         _ => None,

@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::fsutil;
 use crate::record::{require_garden_id_value, require_nullable, Got, RecordParseError};
 use crate::{GardenId, V1Receipts};
+use entwurf_fs::{Kind, Publish, StoreDir};
 
 const STATE_KEYS: [&str; 5] = ReceiptState::KEYS;
 
@@ -192,18 +192,22 @@ pub fn read_receipt_state(
     gid: &GardenId,
 ) -> Result<ReceiptState, ReceiptStateError> {
     let path = receipt_state_path(mailbox_dir, gid);
-    match std::fs::read(&path) {
-        Ok(bytes) => {
+    let io = |source| ReceiptStateError::Io {
+        op: "read",
+        path: path.clone(),
+        source,
+    };
+    // `<gid>` and `state.json` are opened without following links (the mailbox root may be one).
+    let Some(dir) = StoreDir::open_child(mailbox_dir, gid.as_str()).map_err(io)? else {
+        return Ok(ReceiptState::empty(gid));
+    };
+    match dir.read(ReceiptState::FILE_NAME, Kind::State).map_err(io)? {
+        Some(bytes) => {
             let state = ReceiptState::parse(&String::from_utf8_lossy(&bytes))?;
             state.check_drift(gid)?;
             Ok(state)
         }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(ReceiptState::empty(gid)),
-        Err(source) => Err(ReceiptStateError::Io {
-            op: "read",
-            path,
-            source,
-        }),
+        None => Ok(ReceiptState::empty(gid)),
     }
 }
 
@@ -230,28 +234,24 @@ pub fn migrate_v1_receipts(
         return Ok(None);
     }
     let path = receipt_state_path(mailbox_dir, gid);
-    let dir = mailbox_dir.join(gid.as_str());
-    fsutil::ensure_dir(&dir).map_err(|e| ReceiptStateError::Io {
-        op: "create directory",
-        path: dir.clone(),
-        source: match e {
-            fsutil::EnsureDirError::Io(e) => e,
-            fsutil::EnsureDirError::NotADirectory(p) => io::Error::new(
-                io::ErrorKind::NotADirectory,
-                format!("{} is not a directory", p.display()),
-            ),
-        },
-    })?;
-    let tmp = fsutil::with_suffix(
-        &path,
-        &format!(".tmp-{}-{}", std::process::id(), fsutil::epoch_millis()),
-    );
-    fsutil::write_atomic(&tmp, &path, &next.to_file_bytes()).map_err(|source| {
+    let dir = StoreDir::open_or_create_child(mailbox_dir, gid.as_str()).map_err(|source| {
         ReceiptStateError::Io {
-            op: "write",
-            path: path.clone(),
+            op: "create directory",
+            path: mailbox_dir.join(gid.as_str()),
             source,
         }
+    })?;
+    dir.write_atomic(
+        ReceiptState::FILE_NAME,
+        Kind::State,
+        &next.to_file_bytes(),
+        Publish::Replace,
+        true,
+    )
+    .map_err(|source| ReceiptStateError::Io {
+        op: "write",
+        path: path.clone(),
+        source,
     })?;
     Ok(Some(next))
 }

@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::fsutil::{self, EnsureDirError, Publish};
+use entwurf_fs::{Kind, Publish, StoreDir};
+
+use crate::fsutil::{self, EnsureDirError};
 use crate::index::{ScanCache, INDEX_MIN_RECORDS, INDEX_REWRITE_AFTER};
 use crate::record::{
     iso_millis, parse_stored_record, record_file_name, validate_parent, Got, MetaRecord,
@@ -116,8 +118,8 @@ fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Rec
     }
 }
 
-fn ensure_store(dir: &Path) -> Result<(), RecordError> {
-    fsutil::ensure_dir(dir).map_err(|e| match e {
+fn ensure_store(dir: &Path) -> Result<StoreDir, RecordError> {
+    fsutil::open_or_create_store(dir).map_err(|e| match e {
         EnsureDirError::NotADirectory(path) => RecordError::NotADirectory { path },
         EnsureDirError::Io(source) => RecordError::Io {
             op: "create directory",
@@ -136,7 +138,8 @@ pub fn record_path(sessions_dir: &Path, gid: &GardenId) -> PathBuf {
 /// A sessions path that is a file, or an unreadable directory, is an error, not `false`.
 pub fn record_exists(sessions_dir: &Path, gid: &GardenId) -> Result<bool, RecordError> {
     let path = record_path(sessions_dir, gid);
-    match fs::metadata(&path) {
+    // lstat: a symlink planted under a record name exists (and is refused when read).
+    match fs::symlink_metadata(&path) {
         Ok(_) => Ok(true),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
         Err(e) if e.kind() == io::ErrorKind::NotADirectory => Err(RecordError::NotADirectory {
@@ -155,7 +158,7 @@ pub fn record_exists(sessions_dir: &Path, gid: &GardenId) -> Result<bool, Record
 /// normalised to v2 (they are not rewritten).
 pub fn read_record(sessions_dir: &Path, gid: &GardenId) -> Result<MetaRecord, RecordError> {
     let path = record_path(sessions_dir, gid);
-    let bytes = match fsutil::read_small(&path) {
+    let bytes = match fsutil::read_small(&path, Kind::Record) {
         Ok(b) => b,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             return Err(RecordError::NotFound {
@@ -192,8 +195,9 @@ pub fn read_record(sessions_dir: &Path, gid: &GardenId) -> Result<MetaRecord, Re
     Ok(record)
 }
 
-/// Writes `record` to `<sessions_dir>/<gid>.meta.json` atomically: `mkdir -p`, tmp file
-/// `<file>.tmp-<pid>-<epochMillis>` created 0600, then rename. Returns the path.
+/// Writes `record` to `<sessions_dir>/<gid>.meta.json` atomically: `mkdir -p`, a writer-named
+/// temp (`entwurf_fs::temp_name`) created 0600, then rename. Returns the path. A record over
+/// `entwurf_fs::RECORD_MAX` bytes is refused and nothing is written.
 ///
 /// The bytes are checked with the reader first: a record the reader would reject (empty `cwd`,
 /// `Some("")` model, schemaVersion ≠ 2, …) is refused with [`RecordError::InvalidInput`] and
@@ -211,13 +215,16 @@ fn write_record_ino(
 ) -> Result<(PathBuf, u64), RecordError> {
     let bytes = record.to_file_bytes();
     parse_stored_record(&bytes).map_err(RecordError::InvalidInput)?;
-    ensure_store(sessions_dir)?;
+    let dir = ensure_store(sessions_dir)?;
     let path = record_path(sessions_dir, &record.garden_id);
-    let tmp = fsutil::with_suffix(
-        &path,
-        &format!(".tmp-{}-{}", std::process::id(), fsutil::epoch_millis()),
-    );
-    let ino = fsutil::write_atomic_ino(&tmp, &path, &bytes, publish, sync)
+    let ino = dir
+        .write_atomic(
+            &record_file_name(&record.garden_id),
+            Kind::Record,
+            &bytes,
+            publish,
+            sync,
+        )
         .map_err(io_err("write", &path))?;
     Ok((path, ino))
 }
@@ -238,6 +245,9 @@ pub struct Listing {
     pub records: Vec<MetaRecord>,
     /// Unreadable files (corrupt, drifted, IO failure), sorted by file name.
     pub errors: Vec<ListingError>,
+    /// Temp files of dead writers (crashed upserts) this listing removed, sorted.
+    #[serde(rename = "removedTemps", skip_serializing_if = "Vec::is_empty")]
+    pub removed_temps: Vec<String>,
 }
 
 impl Listing {
@@ -277,11 +287,14 @@ pub fn list_records(sessions_dir: &Path) -> Result<Listing, RecordError> {
         return Ok(Listing::default());
     };
     let mut names = Vec::new();
-    crate::index::for_each_record_name_in(&dir, |name, _| names.push(name.to_owned()))
+    let facts = crate::index::for_each_record_name_in(&dir, |name, _| names.push(name.to_owned()))
         .map_err(list_err)?;
     names.sort_unstable();
     let (files, _) = crate::listcache::read_records(sessions_dir, &dir, names);
-    let mut listing = Listing::default();
+    let mut listing = Listing {
+        removed_temps: dir.sweep_dead_temps(facts.temps.iter().map(String::as_str)),
+        ..Listing::default()
+    };
     for (name, parsed) in files {
         match parsed {
             Err(message) => listing.errors.push(ListingError {
@@ -625,7 +638,7 @@ fn verify(dir: &Path, names: &[String], native: &str) -> Option<Vec<(String, Sto
     names
         .iter()
         .map(|name| {
-            let stored = fs::read(dir.join(name))
+            let stored = fsutil::read_small(&dir.join(name), Kind::Record)
                 .ok()
                 .and_then(|b| parse_stored_record(&b).ok())?;
             (stored.record.native_session_id == native).then(|| (name.clone(), stored))

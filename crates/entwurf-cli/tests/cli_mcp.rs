@@ -1,0 +1,723 @@
+//! `entwurf mcp` driven by a real MCP client (rmcp's) over stdio, on temp worlds: the handshake,
+//! the tool list against the reference's golden schemas, every tool's success and error paths,
+//! our stricter defaults, and the reference's own sessions replayed under `--reference`.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use entwurf_control_rpc::test_support::{Script, ScriptedListener};
+use entwurf_meta_session::{
+    write_receiver_marker, write_record, write_sender_marker, ArmProvenance, Backend, GardenId,
+    MetaRecord, ReceiverMarkerInput, SenderMarkerInput,
+};
+use rmcp::model::{CallToolRequestParams, CallToolResult};
+use rmcp::service::RunningService;
+use rmcp::transport::TokioChildProcess;
+use rmcp::{RoleClient, ServiceExt};
+use serde_json::{json, Map, Value};
+
+/// A temp world: stores, control dir, a cwd and a HOME, all under one temp dir.
+struct World {
+    tmp: tempfile::TempDir,
+}
+
+const CALLER: &str = "20261206T214142-f88292";
+const ARMED: &str = "20261206T214142-bd9d96";
+const UNARMED: &str = "20261206T214142-51a7e2";
+const DORMANT: &str = "20261206T214142-a6cc3a";
+
+impl World {
+    fn new() -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        for d in ["home", "ctl", "cwd", "sessions", "mailbox"] {
+            fs::create_dir_all(tmp.path().join(d)).unwrap();
+        }
+        Self { tmp }
+    }
+
+    fn root(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    fn p(&self, leaf: &str) -> PathBuf {
+        self.root().join(leaf)
+    }
+
+    fn record(&self, gid: &str, backend: Backend, model: Option<&str>) -> MetaRecord {
+        let r = MetaRecord {
+            schema_version: 2,
+            garden_id: GardenId::parse(gid).unwrap(),
+            backend,
+            native_session_id: format!("native-{gid}"),
+            cwd: self.p("cwd").display().to_string(),
+            model: model.map(str::to_owned),
+            transcript_path: None,
+            parent_garden_id: None,
+            is_entwurf: false,
+            created_at: "2026-12-06T21:41:42.000Z".into(),
+            record_updated_at: "2026-12-06T21:41:42.000Z".into(),
+        };
+        write_record(&self.p("sessions"), &r).unwrap();
+        r
+    }
+
+    /// Arms `r`'s receiver, owned by this (live) test process.
+    fn arm(&self, r: &MetaRecord) {
+        write_receiver_marker(
+            &self.p("receivers"),
+            &ReceiverMarkerInput {
+                garden_id: r.garden_id.clone(),
+                backend: r.backend,
+                native_session_id: r.native_session_id.clone(),
+                owner_pid: i64::from(std::process::id()),
+                owner_kind: None,
+                arm_provenance: ArmProvenance::SessionStart,
+            },
+            chrono::Utc::now(),
+        )
+        .unwrap();
+    }
+
+    /// A sender marker owned by this test process: the server's parent, so the server finds
+    /// it by walking up its process chain.
+    fn sender_marker(&self, r: &MetaRecord) {
+        write_sender_marker(
+            &self.p("senders"),
+            &SenderMarkerInput {
+                backend: r.backend,
+                garden_id: r.garden_id.clone(),
+                native_session_id: r.native_session_id.clone(),
+                cwd: self.p("cwd").display().to_string(),
+                owner_pid: i64::from(std::process::id()),
+            },
+            chrono::Utc::now(),
+        )
+        .unwrap();
+    }
+
+    /// The golden world: an armed and an unarmed claude-code citizen, a dormant pi, and the
+    /// caller's own (dormant) pi record.
+    fn golden_world(&self) {
+        let armed = self.record(ARMED, Backend::ClaudeCode, None);
+        self.arm(&armed);
+        self.record(UNARMED, Backend::ClaudeCode, None);
+        self.record(DORMANT, Backend::Pi, Some("gpt-5.4"));
+        self.record(CALLER, Backend::Pi, Some("gpt-5.4"));
+    }
+
+    fn unread(&self, gid: &str) -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(self.p("mailbox").join(gid))
+            .map(|rd| {
+                rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.ends_with(".msg") || n.ends_with(".msg.delivered"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+
+    /// `entwurf mcp <args>` as an MCP child: cleared environment, HOME and every store inside
+    /// the world, cwd `<world>/cwd`, plus `envs`.
+    async fn client(&self, args: &[&str], envs: &[(&str, &str)]) -> RunningService<RoleClient, ()> {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_entwurf"));
+        cmd.env_clear()
+            .env("HOME", self.p("home"))
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .current_dir(self.p("cwd"));
+        for (flag, leaf) in [
+            ("--sessions-dir", "sessions"),
+            ("--mailbox-dir", "mailbox"),
+            ("--receivers-dir", "receivers"),
+            ("--senders-dir", "senders"),
+            ("--lock-dir", "locks"),
+            ("--control-dir", "ctl"),
+        ] {
+            cmd.arg(flag).arg(self.p(leaf));
+        }
+        cmd.arg("mcp").args(args);
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        ().serve(TokioChildProcess::new(cmd).unwrap())
+            .await
+            .unwrap()
+    }
+}
+
+async fn call(c: &RunningService<RoleClient, ()>, name: &str, args: Value) -> CallToolResult {
+    let mut p = CallToolRequestParams::new(name.to_owned());
+    if let Value::Object(m) = args {
+        p = p.with_arguments(m);
+    }
+    c.call_tool(p).await.unwrap()
+}
+
+fn text(r: &CallToolResult) -> String {
+    let v = serde_json::to_value(&r.content).unwrap();
+    v[0]["text"].as_str().unwrap().to_owned()
+}
+
+fn is_error(r: &CallToolResult) -> bool {
+    r.is_error == Some(true)
+}
+
+fn golden(name: &str) -> Value {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures/golden/mcp")
+        .join(name);
+    serde_json::from_str(&fs::read_to_string(p).unwrap()).unwrap()
+}
+
+/// Replaces what varies per run: the temp root, KST and ISO timestamps, message file names.
+fn normalise(s: &str, root: &Path) -> String {
+    let s = s.replace(&root.display().to_string(), "<tmp>");
+    let kst = regex_lite::Regex::new(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} KST").unwrap();
+    let iso = regex_lite::Regex::new(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z").unwrap();
+    let msg =
+        regex_lite::Regex::new(r"\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}-\d{3}Z-[0-9a-f]{6}\.msg")
+            .unwrap();
+    let s = msg.replace_all(&s, "<msg>").into_owned();
+    let s = kst.replace_all(&s, "<kst>").into_owned();
+    iso.replace_all(&s, "<iso>").into_owned()
+}
+
+/// Removes every `description` key (our descriptions are our own words).
+fn strip_descriptions(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.remove("description");
+            for x in m.values_mut() {
+                strip_descriptions(x);
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(strip_descriptions),
+        _ => {}
+    }
+}
+
+/// Replays a golden session against `client`, comparing texts and `isError` after
+/// normalisation. `register_native` is compared by prefix: we refuse it without probing.
+async fn replay(world: &World, client: &RunningService<RoleClient, ()>, session: &Value) {
+    for (i, c) in session["calls"].as_array().unwrap().iter().enumerate() {
+        let name = c["name"].as_str().unwrap();
+        let mut args = c["arguments"].clone();
+        // The golden paths are `<tmp>`-relative.
+        if let Some(cwd) = args.get_mut("cwd") {
+            *cwd = json!(cwd
+                .as_str()
+                .unwrap()
+                .replace("<tmp>", &world.root().display().to_string()));
+        }
+        let got = call(client, name, args).await;
+        let want = &c["result"];
+        let want_text = want["content"][0]["text"].as_str().unwrap();
+        let want_err = want["isError"].as_bool().unwrap_or(false);
+        assert_eq!(is_error(&got), want_err, "call {i} ({name}): isError");
+        let got_text = normalise(&text(&got), world.root());
+        if name == "entwurf_register_native" {
+            assert!(
+                got_text.starts_with("entwurf_register_native error: entwurf_register_native: refusing to register antigravity conversation \"ag-1\""),
+                "call {i}: {got_text}"
+            );
+            continue;
+        }
+        assert_eq!(
+            got_text,
+            normalise(want_text, Path::new("<tmp>")),
+            "call {i} ({name})"
+        );
+        assert!(
+            got.structured_content.is_none(),
+            "--reference sends text only"
+        );
+    }
+}
+
+#[tokio::test]
+async fn initialize_names_the_server_entwurf_with_tools() {
+    let w = World::new();
+    let c = w.client(&[], &[]).await;
+    let info = c.peer_info().unwrap();
+    assert_eq!(info.server_info.as_ref().unwrap().name, "entwurf");
+    assert!(info.capabilities.tools.is_some());
+    c.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_reference_tool_list_has_the_golden_input_schemas() {
+    let w = World::new();
+    let c = w.client(&["--reference"], &[]).await;
+    let tools = c.list_all_tools().await.unwrap();
+    let mut got: Vec<Value> = tools
+        .iter()
+        .map(|t| json!({"name": t.name, "inputSchema": *t.input_schema}))
+        .collect();
+    let mut want: Vec<Value> = golden("tools-list.json")
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| json!({"name": t["name"], "inputSchema": t["inputSchema"]}))
+        .collect();
+    got.iter_mut().for_each(strip_descriptions);
+    want.iter_mut().for_each(strip_descriptions);
+    assert_eq!(got, want);
+    assert!(tools.iter().all(|t| t.output_schema.is_none()));
+    // Our descriptions are shorter than the reference's.
+    let ours: usize = tools
+        .iter()
+        .map(|t| t.description.as_ref().unwrap().len())
+        .sum();
+    let theirs: usize = golden("tools-list.json")
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["description"].as_str().unwrap().len())
+        .sum();
+    assert!(ours * 2 < theirs, "{ours} vs {theirs}");
+    c.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_default_tool_list_adds_peek_wait_and_output_schemas() {
+    let w = World::new();
+    let c = w.client(&[], &[]).await;
+    let tools = c.list_all_tools().await.unwrap();
+    let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
+    assert_eq!(
+        names,
+        [
+            "entwurf_v2",
+            "entwurf_self",
+            "entwurf_peers",
+            "entwurf_inbox_read",
+            "entwurf_register_native",
+            "entwurf_inbox_peek",
+            "entwurf_inbox_wait"
+        ]
+    );
+    assert!(tools.iter().all(|t| t.output_schema.is_some()));
+    let read = tools
+        .iter()
+        .find(|t| t.name == "entwurf_inbox_read")
+        .unwrap();
+    assert!(
+        read.input_schema.get("required").is_none(),
+        "gardenId defaults to the caller's"
+    );
+    c.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn golden_identified_session_replays_under_reference_switches() {
+    let w = World::new();
+    w.golden_world();
+    let c = w
+        .client(
+            &["--reference"],
+            &[
+                ("PI_SESSION_ID", CALLER),
+                ("PI_AGENT_ID", "openai-codex/gpt-5.4"),
+            ],
+        )
+        .await;
+    replay(&w, &c, &golden("calls-identified.json")).await;
+    c.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn golden_anonymous_session_replays_under_reference_switches() {
+    let w = World::new();
+    w.golden_world();
+    let c = w.client(&["--reference"], &[]).await;
+    replay(&w, &c, &golden("calls-anonymous.json")).await;
+    // The anonymous body carries the reference's external envelope.
+    let body = fs::read_to_string(w.p("mailbox").join(ARMED).join(&w.unread(ARMED)[0])).unwrap();
+    assert!(
+        body.contains("  from:        external-mcp/unknown-host @ "),
+        "{body}"
+    );
+    assert!(body.contains("  session:     external-mcp (external, non-replyable)\n"));
+    c.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn golden_require_sender_session_replays_under_reference_switches() {
+    let w = World::new();
+    w.golden_world();
+    let c = w
+        .client(
+            &["--reference"],
+            &[("ENTWURF_BRIDGE_REQUIRE_META_SENDER", "1")],
+        )
+        .await;
+    replay(&w, &c, &golden("calls-require-sender.json")).await;
+    assert!(w.unread(ARMED).is_empty());
+    c.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn anonymous_sends_are_refused_by_default_and_nothing_is_written() {
+    let w = World::new();
+    w.golden_world();
+    let c = w.client(&[], &[]).await;
+    let r = call(
+        &c,
+        "entwurf_v2",
+        json!({"target": ARMED, "intent": "fire-and-forget", "message": "hi"}),
+    )
+    .await;
+    assert!(is_error(&r));
+    assert!(
+        text(&r).starts_with("entwurf_v2 error: entwurf mcp refused: anonymous sends are off."),
+        "{}",
+        text(&r)
+    );
+    assert!(text(&r).contains("--allow-anonymous"));
+    assert!(w.unread(ARMED).is_empty());
+    c.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_sender_label_sends_as_an_identified_non_replyable_external() {
+    let w = World::new();
+    w.golden_world();
+    let c = w
+        .client(&["--sender-label", "external-mcp/codex"], &[])
+        .await;
+    let r = call(&c, "entwurf_v2", json!({"target": ARMED, "intent": "fire-and-forget", "message": "from codex", "wants_reply": true})).await;
+    assert!(!is_error(&r), "{}", text(&r));
+    assert_eq!(text(&r), "entwurf_v2 meta-mailbox → enqueued");
+    let s = r.structured_content.unwrap();
+    assert_eq!(s["outcome"], "enqueued");
+    assert_eq!(s["transport"], "meta-mailbox");
+    assert_eq!(s["delivered"], true);
+    assert_eq!(s["receipt"]["transport"], "meta-mailbox");
+    let files = w.unread(ARMED);
+    assert_eq!(files.len(), 1);
+    let body = fs::read_to_string(w.p("mailbox").join(ARMED).join(&files[0])).unwrap();
+    assert!(
+        body.starts_with("[entwurf received ⟵]\n  from:        external-mcp/codex @ "),
+        "{body}"
+    );
+    assert!(body.contains("  session:     external-mcp (external, non-replyable)\n"));
+    assert!(body.contains("  wants reply: yes\n"));
+    assert!(body.ends_with("────\nfrom codex\n"));
+    // Without an identity, entwurf_self still refuses: a label is not a reply address.
+    let me = call(&c, "entwurf_self", json!({})).await;
+    assert!(is_error(&me));
+    // Codex stays a sender only: mail to a codex citizen is never deliverable.
+    let codex = w.record("20261206T214142-c0dec5", Backend::Codex, None);
+    w.arm(&codex);
+    let r = call(
+        &c,
+        "entwurf_v2",
+        json!({"target": "20261206T214142-c0dec5", "intent": "fire-and-forget", "message": "x"}),
+    )
+    .await;
+    assert!(is_error(&r));
+    assert_eq!(
+        text(&r),
+        "entwurf_v2 rejected: mailbox-undeliverable (observed liveness: unsupported)"
+    );
+    c.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_meta_session_caller_is_found_by_its_sender_marker_and_reads_only_its_own_inbox() {
+    let w = World::new();
+    w.golden_world();
+    let me = w.record("20261206T214142-3e3e3e", Backend::ClaudeCode, None);
+    w.arm(&me);
+    w.sender_marker(&me);
+    let c = w.client(&[], &[]).await;
+
+    let s = call(&c, "entwurf_self", json!({})).await;
+    assert!(!is_error(&s), "{}", text(&s));
+    let t = normalise(&text(&s), w.root());
+    assert!(t.starts_with("sessionId:  20261206T214142-3e3e3e\nagentId:    meta-session/claude-code\norigin:     meta-session\nreplyable:  true\ncwd:        <tmp>/cwd\ntimestamp:  <kst>\nmailboxPath: <tmp>/mailbox/20261206T214142-3e3e3e\n\n{"), "{t}");
+    assert_eq!(
+        s.structured_content.as_ref().unwrap()["origin"],
+        "meta-session"
+    );
+
+    // A send carries the replyable meta-session envelope.
+    let r = call(
+        &c,
+        "entwurf_v2",
+        json!({"target": ARMED, "intent": "fire-and-forget", "message": "reply to me"}),
+    )
+    .await;
+    assert_eq!(text(&r), "entwurf_v2 meta-mailbox → enqueued");
+    let body = fs::read_to_string(w.p("mailbox").join(ARMED).join(&w.unread(ARMED)[0])).unwrap();
+    assert!(
+        body.contains("  from:        meta-session/claude-code @ "),
+        "{body}"
+    );
+    assert!(body.contains(
+        "  session:     20261206T214142-3e3e3e (meta-session, replyable — reply via entwurf_v2"
+    ));
+
+    // Someone else's inbox is refused and left untouched.
+    let r = call(&c, "entwurf_inbox_read", json!({"gardenId": ARMED})).await;
+    assert!(is_error(&r));
+    assert!(
+        text(&r).contains("it is not yours (you are 20261206T214142-3e3e3e)"),
+        "{}",
+        text(&r)
+    );
+    assert_eq!(w.unread(ARMED).len(), 1);
+
+    // Mail to me: peek lists without draining, read (no gardenId) drains mine.
+    let r = call(&c, "entwurf_v2", json!({"target": "20261206T214142-3e3e3e", "intent": "fire-and-forget", "message": "note to self"})).await;
+    assert!(!is_error(&r), "{}", text(&r));
+    let p = call(&c, "entwurf_inbox_peek", json!({})).await;
+    assert!(
+        text(&p).contains(": 1 unread (nothing drained"),
+        "{}",
+        text(&p)
+    );
+    assert_eq!(p.structured_content.as_ref().unwrap()["unread"], 1);
+    assert_eq!(w.unread("20261206T214142-3e3e3e").len(), 1);
+    let r = call(&c, "entwurf_inbox_read", json!({})).await;
+    let t = normalise(&text(&r), w.root());
+    assert!(t.starts_with("[entwurf inbox read ⟵]\n  garden:   20261206T214142-3e3e3e\n  messages: 1\n  receipt:  lastReadAt=<iso>\n\n--- message 1 (<msg>) ---\n[entwurf received ⟵]\n"), "{t}");
+    assert!(t.ends_with("note to self\n"));
+    assert!(w.unread("20261206T214142-3e3e3e").is_empty());
+    assert_eq!(r.structured_content.as_ref().unwrap()["count"], 1);
+
+    // Waiting on an empty inbox times out; mail already waiting returns at once.
+    let r = call(&c, "entwurf_inbox_wait", json!({"timeoutMs": 0})).await;
+    assert_eq!(r.structured_content.as_ref().unwrap()["timedOut"], true);
+    c.cancel().await.unwrap();
+
+    // --any-inbox restores the reference: any mailbox can be drained.
+    let c = w.client(&["--any-inbox"], &[]).await;
+    let r = call(&c, "entwurf_inbox_read", json!({"gardenId": ARMED})).await;
+    assert!(!is_error(&r), "{}", text(&r));
+    assert!(w.unread(ARMED).is_empty());
+    c.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn inbox_wait_wakes_when_mail_arrives() {
+    let w = World::new();
+    let me = w.record("20261206T214142-3e3e3e", Backend::ClaudeCode, None);
+    w.arm(&me);
+    w.sender_marker(&me);
+    let c = w.client(&[], &[]).await;
+    let waiter = {
+        let peer = c.peer().clone();
+        tokio::spawn(async move {
+            peer.call_tool(
+                CallToolRequestParams::new("entwurf_inbox_wait")
+                    .with_arguments(json!({"timeoutMs": 600000}).as_object().unwrap().clone()),
+            )
+            .await
+        })
+    };
+    // A second client sends while the first waits (either order must end with one unread).
+    let sender = w
+        .client(&["--sender-label", "external-mcp/test"], &[])
+        .await;
+    let r = call(&sender, "entwurf_v2", json!({"target": "20261206T214142-3e3e3e", "intent": "fire-and-forget", "message": "wake up"})).await;
+    assert!(!is_error(&r), "{}", text(&r));
+    let got = waiter.await.unwrap().unwrap();
+    let s = got.structured_content.unwrap();
+    assert_eq!(s["unread"], 1);
+    assert_eq!(s["timedOut"], false);
+    sender.cancel().await.unwrap();
+    c.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn control_socket_paths_render_sent_hints_locks_and_failures() {
+    let w = World::new();
+    let live = "20261206T214142-11ee11";
+    w.record(live, Backend::Pi, Some("m"));
+    let rt_listener = {
+        let sock = w.p("ctl").join(format!("{live}.sock"));
+        ScriptedListener::start(
+            &sock,
+            Script::reply_lines(&[
+                r#"{"type":"response","command":"send","success":true,"data":{"delivered":true}}"#,
+            ]),
+        )
+        .unwrap()
+    };
+    let c = w
+        .client(&["--sender-label", "external-mcp/test"], &[])
+        .await;
+    let r = call(
+        &c,
+        "entwurf_v2",
+        json!({"target": live, "intent": "fire-and-forget", "message": "hi", "mode": "steer"}),
+    )
+    .await;
+    assert_eq!(text(&r), "entwurf_v2 control-socket → sent");
+    assert!(!is_error(&r));
+    let r = call(
+        &c,
+        "entwurf_v2",
+        json!({"target": live, "intent": "owned-outcome", "message": "hi"}),
+    )
+    .await;
+    assert!(is_error(&r));
+    assert_eq!(text(&r), "entwurf_v2 rejected: owned-live-no-autosend (observed liveness: alive)\n  → target is live — owned-outcome never auto-sends. Use intent: fire-and-forget (with wants_reply if you need a reply).");
+
+    // Someone holds the target's lock: target-locked with the holder.
+    let lock = entwurf_lock::Lock::new(w.p("locks"));
+    let entwurf_lock::AcquireOutcome::Acquired(claim) =
+        lock.acquire(&GardenId::parse(live).unwrap()).unwrap()
+    else {
+        panic!("lock")
+    };
+    let r = call(
+        &c,
+        "entwurf_v2",
+        json!({"target": live, "intent": "fire-and-forget", "message": "hi"}),
+    )
+    .await;
+    let t = normalise(&text(&r), w.root());
+    assert!(t.starts_with(&format!("entwurf_v2 rejected: target-locked (observed liveness: n/a)\n  target-locked: <tmp>/locks/{live}.lock\n")), "{t}");
+    assert!(
+        t.contains(&format!("\n  holder: pid {} on ", std::process::id())),
+        "{t}"
+    );
+    lock.release(&claim).unwrap();
+    drop(rt_listener);
+
+    // A listener that hangs up: execution failed, never retry-safe.
+    let gone = "20261206T214142-22ee22";
+    w.record(gone, Backend::Pi, Some("m"));
+    let _l = ScriptedListener::start(
+        &w.p("ctl").join(format!("{gone}.sock")),
+        Script::accept_then_close(),
+    )
+    .unwrap();
+    let r = call(
+        &c,
+        "entwurf_v2",
+        json!({"target": gone, "intent": "fire-and-forget", "message": "hi"}),
+    )
+    .await;
+    assert!(is_error(&r));
+    assert!(
+        text(&r).starts_with("entwurf_v2 control-socket execution failed: "),
+        "{}",
+        text(&r)
+    );
+    assert!(text(&r).ends_with(" (retry-safe: false)"));
+    assert_eq!(
+        r.structured_content.as_ref().unwrap()["outcome"],
+        "execution-failed"
+    );
+
+    // Peers shows the live pi with its get_info-less liveness and the dead one.
+    let p = call(&c, "entwurf_peers", json!({})).await;
+    let t = normalise(&text(&p), w.root());
+    assert!(
+        t.starts_with(
+            "Garden citizens (meta-record):\n- 20261206T214142-11ee11  backend=pi  liveness="
+        ),
+        "{t}"
+    );
+    c.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn bad_arguments_and_unknown_tools_are_error_results_naming_the_field() {
+    let w = World::new();
+    let c = w.client(&["--sender-label", "x/y"], &[]).await;
+    let cases = [
+        (
+            "entwurf_v2",
+            json!({"intent": "fire-and-forget", "message": "m"}),
+            "at target",
+        ),
+        (
+            "entwurf_v2",
+            json!({"target": "g", "intent": "fire-and-forget", "message": "m", "mode": "now"}),
+            "received 'now' at mode",
+        ),
+        (
+            "entwurf_v2",
+            json!({"target": "g", "intent": "fire-and-forget", "message": "m", "extra": 1}),
+            "'extra' at arguments",
+        ),
+        (
+            "entwurf_inbox_wait",
+            json!({"timeoutMs": 700000}),
+            "less than or equal to 600000 at timeoutMs",
+        ),
+        (
+            "entwurf_inbox_wait",
+            json!({"timeoutMs": "soon"}),
+            "at timeoutMs",
+        ),
+        (
+            "entwurf_register_native",
+            json!({"backend": "codex", "nativeSessionId": "a", "cwd": "/"}),
+            "at backend",
+        ),
+    ];
+    for (tool, args, needle) in cases {
+        let r = call(&c, tool, args).await;
+        assert!(is_error(&r));
+        assert!(
+            text(&r).starts_with(&format!(
+                "MCP error -32602: Input validation error: Invalid arguments for tool {tool}: "
+            )),
+            "{}",
+            text(&r)
+        );
+        assert!(text(&r).ends_with(needle), "{} / {needle}", text(&r));
+    }
+    let r = call(&c, "nope", json!({})).await;
+    assert_eq!(text(&r), "MCP error -32602: Tool nope not found");
+    let r = call(
+        &c,
+        "entwurf_register_native",
+        json!({"backend": "antigravity", "nativeSessionId": "ag-1", "cwd": "/w"}),
+    )
+    .await;
+    assert!(is_error(&r));
+    assert!(text(&r).contains("this build has no antigravity (native-push) adapter"));
+    assert!(
+        !w.p("sessions").read_dir().unwrap().any(|_| true),
+        "nothing written"
+    );
+    // An invalid target is an error, not a receipt.
+    let r = call(
+        &c,
+        "entwurf_v2",
+        json!({"target": "../etc", "intent": "fire-and-forget", "message": "m"}),
+    )
+    .await;
+    assert_eq!(text(&r), "entwurf_v2 error: entwurf_v2 decider: refusing to dispatch to an invalid garden id (\"../etc\").");
+    // The server is still serving after all of that.
+    assert_eq!(c.list_all_tools().await.unwrap().len(), 7);
+    c.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_pi_caller_reads_its_own_identity_from_the_environment() {
+    let w = World::new();
+    w.golden_world();
+    let c = w
+        .client(
+            &[],
+            &[
+                ("PI_SESSION_ID", CALLER),
+                ("PI_AGENT_ID", "openai-codex/gpt-5.4"),
+            ],
+        )
+        .await;
+    let r = call(&c, "entwurf_self", json!({})).await;
+    let s = r.structured_content.unwrap();
+    assert_eq!(s["origin"], "pi-session");
+    assert_eq!(s["socketState"], "expected");
+    assert_eq!(s["replyable"], false);
+    let _ = Map::<String, Value>::new();
+    c.cancel().await.unwrap();
+}

@@ -1,0 +1,80 @@
+//! `cargo xtask faults`: the crash suite in its own fault build.
+//!
+//! Builds the `entwurf` binary and the crash suite (`crates/entwurf-cli/tests/faults.rs`) with
+//! `--features fault-injection` into `target/faults` (so the seam never reaches the normal or
+//! release builds), then runs every scenario (`ENTWURF_FAULTS_FULL=1`: the basic ones that
+//! `cargo test` runs too, plus empty stores and stores large enough to keep index caches)
+//! under every kill point. Prints the kill points per operation and the violations; exits
+//! non-zero on any violation or build failure.
+//!
+//! Not covered yet: the dispatch lock (acquire / reclaim / release). Its file IO lives in
+//! `entwurf-lock`, which moves onto entwurf-fs separately; once it does, its operations get
+//! kill points here like the others.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, ExitCode, Stdio};
+
+pub fn run(root: &Path, args: &[String]) -> ExitCode {
+    if let Some(a) = args.first() {
+        eprintln!("cargo xtask faults: unknown argument {a:?} (it takes none)");
+        return ExitCode::from(2);
+    }
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut child = match Command::new(cargo)
+        .current_dir(root)
+        .args([
+            "test",
+            "-p",
+            "entwurf-cli",
+            "--features",
+            "fault-injection",
+            "--target-dir",
+            "target/faults",
+            "--test",
+            "faults",
+            "--",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("ENTWURF_FAULTS_FULL", "1")
+        .stdout(Stdio::piped())
+        .spawn()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("cargo xtask faults: cannot run cargo: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let mut summary = None;
+    if let Some(out) = child.stdout.take() {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if let Some(rest) = line.strip_prefix("faults: ") {
+                println!("{rest}");
+                if rest.starts_with("total kill points") {
+                    summary = Some(rest.to_owned());
+                }
+            } else if line.starts_with("test result") || line.contains("panicked") {
+                println!("{line}");
+            }
+        }
+    }
+    let ok = child.wait().map(|s| s.success()).unwrap_or(false);
+    println!(
+        "lock acquire / reclaim / release: not covered yet (entwurf-lock is not on entwurf-fs)"
+    );
+    match (ok, summary) {
+        (true, Some(s)) => {
+            println!("cargo xtask faults: PASS ({s})");
+            ExitCode::SUCCESS
+        }
+        (_, s) => {
+            println!(
+                "cargo xtask faults: FAIL ({})",
+                s.unwrap_or_else(|| "the suite did not finish".into())
+            );
+            ExitCode::from(1)
+        }
+    }
+}
