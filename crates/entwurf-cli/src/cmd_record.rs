@@ -111,30 +111,39 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<ExitCode, CliError> {
         RecordCommand::List { strict } => {
             let dirs = ctx.dirs()?;
             let listing = list_records(&dirs.sessions)?;
-            if ctx.global.json {
-                println!("{}", json!(listing));
-            } else {
-                for r in &listing.records {
-                    println!(
-                        "{}  {:<11}  {}  {}",
-                        r.garden_id, r.backend, r.native_session_id, r.cwd
-                    );
-                }
-                for e in &listing.errors {
-                    println!("unreadable  {}  {}", e.filename, e.message);
-                }
-                for t in &listing.removed_temps {
-                    println!("removed     {t}  (temp file of a dead writer)");
-                }
-            }
             if strict && !listing.errors.is_empty() {
+                // Under --json the listing travels as the error object's `details`.
+                if !ctx.global.json {
+                    print_listing(&listing);
+                }
                 return Err(CliError::UnreadableRecords {
                     count: listing.errors.len(),
                     dir: dirs.sessions,
+                    listing: Box::new(json!(listing)),
                 });
+            }
+            if ctx.global.json {
+                println!("{}", json!(listing));
+            } else {
+                print_listing(&listing);
             }
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+fn print_listing(listing: &entwurf_meta_session::Listing) {
+    for r in &listing.records {
+        println!(
+            "{}  {:<11}  {}  {}",
+            r.garden_id, r.backend, r.native_session_id, r.cwd
+        );
+    }
+    for e in &listing.errors {
+        println!("unreadable  {}  {}", e.filename, e.message);
+    }
+    for t in &listing.removed_temps {
+        println!("removed     {t}  (temp file of a dead writer)");
     }
 }
 
