@@ -19,6 +19,7 @@ import * as fs from "node:fs";
 import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
+import { registerEntwurfTools } from "./entwurf-tools.ts";
 
 const FLAG = "entwurf-control";
 const STATUS_KEY = "entwurf-control";
@@ -151,6 +152,8 @@ function lastAssistantText(ctx: ExtensionContext): Json {
 export default function entwurfControl(pi: ExtensionAPI): void {
 	let listening: Listening | null = null;
 	let sessionNamed = false;
+
+	registerEntwurfTools(pi);
 
 	pi.registerFlag(FLAG, {
 		description: "Enable per-session control socket under ~/.pi/entwurf-control",
