@@ -20,6 +20,7 @@ import * as fs from "node:fs";
 import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
+import { registerEntwurfTools } from "./entwurf-tools.ts";
 
 const FLAG = "entwurf-control";
 const STATUS_KEY = "entwurf-control";
@@ -154,6 +155,8 @@ function lastAssistantText(ctx: ExtensionContext): Json {
 export default function entwurfControl(pi: ExtensionAPI): void {
 	let listening: Listening | null = null;
 	let sessionNamed = false;
+
+	registerEntwurfTools(pi);
 
 	pi.registerFlag(FLAG, {
 		description: "Enable per-session control socket under ~/.pi/entwurf-control",
