@@ -35,8 +35,9 @@ mod world;
 pub use check::{check, check_eq, CellError};
 pub use discovery::{
     default_extension, default_pi_bin, discover_pi, discover_pi_from_env, workspace_root,
-    DiscoveryError, PiLocation, ENV_PI_BIN, ENV_PI_EXTENSION,
+    DiscoveryError, PiLocation, ENV_PI_BIN, ENV_PI_EXTENSION, ENV_PI_LINE,
 };
+pub use entwurf_spawn::PiLine;
 pub use live::{
     arm_receiver, discover_entwurf_bin_from_env, dispatch, make_claude_code_record, make_pi_record,
     production, record_exists, spawn_witness, ENV_ENTWURF_BIN,

@@ -21,7 +21,7 @@ use entwurf_harness::procs::child_pids;
 use entwurf_harness::{
     arm_receiver, check, check_eq, discover_entwurf_bin_from_env, discover_pi_from_env, dispatch,
     make_claude_code_record, make_pi_record, poll_until, record_exists, select_target,
-    socket_accepts, spawn_witness, CellError, DispatchView, LiveTarget, PiLocation, World,
+    socket_accepts, spawn_witness, CellError, DispatchView, LiveTarget, PiLine, PiLocation, World,
 };
 use entwurf_meta_session::GardenId;
 use rstest::{fixture, rstest};
@@ -640,8 +640,11 @@ fn c6_send(
 }
 
 /// C6: owned-outcome to a dormant pi citizen (a record and a saved pi session, no socket) is
-/// executed through spawn-bg: the trust preflight passes (the cwd has no trust-requiring
-/// inputs), a detached `pi --entwurf-control` resident resumes the saved session and stands up
+/// executed through spawn-bg. The cwd's only project file is `.pi/mcp.json`, which the trust
+/// preflight judges as the launched pi's line does: pi 1.x gates it behind trust, so the first
+/// owned-outcome is refused (`untrusted-fail-fast`, nothing launched) and the file is removed;
+/// pi 0.80 does not, so the resume goes ahead with it in place. Then the preflight passes (no
+/// trust-requiring inputs), a detached `pi --entwurf-control` resident resumes the saved session and stands up
 /// its socket under the garden id, the lock is released on that observation (and only then), no
 /// lock file remains, and the resident is reaped at the end. Then, with a trust-requiring input
 /// added to the cwd, the same owned-outcome is refused (`untrusted-fail-fast`) and nothing is
@@ -673,6 +676,33 @@ async fn c6_owned_outcome_resumes_dormant_pi(
     c6_write_models_json(&world, port)?;
     let session_file = c6_write_saved_session(&world, &gid)?;
     world.note(format!("saved session {}", session_file.display()));
+
+    // `.pi/mcp.json` alone: a trust input of pi 1.x, not of pi 0.80.
+    let mcp_json = world.cwd.join(".pi/mcp.json");
+    std::fs::create_dir_all(world.cwd.join(".pi"))
+        .and_then(|()| std::fs::write(&mcp_json, "{\"mcpServers\": {}}\n"))
+        .map_err(|e| CellError::step("write .pi/mcp.json", e))?;
+    world.note(format!(
+        "pi line {}: cwd has only .pi/mcp.json",
+        live.pi.line
+    ));
+    if live.pi.line == PiLine::V1 {
+        let before = std::fs::read(&session_file).unwrap_or_default();
+        let (denied, _) = c6_send(&entwurf, &live, &world, &gid, "c6 mcp.json-only resume")?;
+        check(
+            "mcp-json-only-cwd-is-untrusted-on-pi-1.x",
+            denied.is_rejected("untrusted-fail-fast"),
+            || denied.raw.clone(),
+        )?;
+        check(
+            "mcp-json-only-resume-launched-nothing",
+            std::fs::symlink_metadata(world.socket_path(&gid)).is_err()
+                && std::fs::read(&session_file).unwrap_or_default() == before,
+            || "a socket appeared or the saved session changed".to_owned(),
+        )?;
+        no_lock_left(&world, &gid)?;
+        std::fs::remove_file(&mcp_json).map_err(|e| CellError::step("remove .pi/mcp.json", e))?;
+    }
 
     let prompt = format!("c6 resume {gid}");
     let (v, raw) = c6_send(&entwurf, &live, &world, &gid, &prompt)?;
@@ -804,6 +834,196 @@ async fn c6_owned_outcome_resumes_dormant_pi(
     )?;
     no_lock_left(&world, &gid)?;
     drop(model_endpoint);
+    world.pass();
+    Ok(())
+}
+
+// ---- C7: the pi model's own entwurf_v2 tool (our extension → `entwurf mcp-call`) -------------
+
+/// A scripted OpenAI-compatible endpoint for C7: a prompt carrying [`C7_TRIGGER`] is answered with
+/// one `entwurf_v2` tool call; a request that already holds a tool result, or any other prompt,
+/// with a short text. Every request body is kept for the checks.
+struct C7Model {
+    port: u16,
+    bodies: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+const C7_TRIGGER: &str = "C7-CALL-ENTWURF-V2";
+const C7_PROVIDER: &str = "entwurf-live-scripted";
+const C7_MODEL: &str = "tool-caller";
+
+fn c7_sse(chunks: &[serde_json::Value]) -> String {
+    let mut body = String::new();
+    for c in chunks {
+        body.push_str(&format!("data: {c}\n\n"));
+    }
+    body.push_str("data: [DONE]\n\n");
+    format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+fn c7_chunk(delta: serde_json::Value, finish: Option<&str>) -> serde_json::Value {
+    serde_json::json!({"id": "c7", "object": "chat.completion.chunk", "created": 0, "model": C7_MODEL,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+}
+
+fn c7_read_request(stream: &mut std::net::TcpStream) -> Option<String> {
+    use std::io::Read as _;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let header_end = loop {
+        let n = stream.read(&mut chunk).ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..header_end]).to_ascii_lowercase();
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    while buf.len() < header_end + len {
+        let n = stream.read(&mut chunk).ok()?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    Some(String::from_utf8_lossy(&buf[header_end..]).into_owned())
+}
+
+impl C7Model {
+    fn start(target: &GardenId, message: &str) -> Result<Self, CellError> {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")
+            .map_err(|e| CellError::step("bind the scripted model", e))?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| CellError::step("read the scripted model port", e))?
+            .port();
+        let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let args = serde_json::json!({"target": target.as_str(), "intent": "fire-and-forget", "message": message}).to_string();
+        let kept = std::sync::Arc::clone(&bodies);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let kept = std::sync::Arc::clone(&kept);
+                let args = args.clone();
+                std::thread::spawn(move || {
+                    let Some(body) = c7_read_request(&mut stream) else {
+                        return;
+                    };
+                    let reply = if body.contains("\"role\":\"tool\"") || !body.contains(C7_TRIGGER)
+                    {
+                        c7_sse(&[
+                            c7_chunk(
+                                serde_json::json!({"role": "assistant", "content": "ok"}),
+                                None,
+                            ),
+                            c7_chunk(serde_json::json!({}), Some("stop")),
+                        ])
+                    } else {
+                        c7_sse(&[
+                            c7_chunk(
+                                serde_json::json!({"role": "assistant", "content": null, "tool_calls": [
+                                {"index": 0, "id": "call_c7", "type": "function",
+                                 "function": {"name": "entwurf_v2", "arguments": args}}]}),
+                                None,
+                            ),
+                            c7_chunk(serde_json::json!({}), Some("tool_calls")),
+                        ])
+                    };
+                    if let Ok(mut v) = kept.lock() {
+                        v.push(body);
+                    }
+                    let _ = stream.write_all(reply.as_bytes());
+                });
+            }
+        });
+        Ok(Self { port, bodies })
+    }
+
+    fn bodies(&self) -> Vec<String> {
+        self.bodies.lock().map(|v| v.clone()).unwrap_or_default()
+    }
+}
+
+/// C7: resident A's model (a scripted provider, no credentials) answers a prompt with an
+/// `entwurf_v2` tool call to resident B; our extension's tool runs `entwurf mcp-call` as A's
+/// session, the control-socket send reaches B, B's transcript holds the message, and A's next
+/// model request carries the tool result `entwurf_v2 control-socket → sent`.
+#[rstest]
+#[tokio::test]
+#[ignore = "live: needs a real pi (cargo xtask live-gate)"]
+async fn c7_pi_model_sends_with_entwurf_v2_tool(
+    live: Result<Live, CellError>,
+) -> Result<(), CellError> {
+    let live = live?;
+    // The extension's tool runs the binary the gate built.
+    discover_entwurf_bin_from_env()?;
+    let world = World::new("c7")?;
+    let a = world.mint_gid("tool-caller");
+    let b = world.mint_gid("tool-target");
+    make_pi_record(&world, &b)?;
+    let message = format!("c7 hello from a pi model tool {b}");
+    let model = C7Model::start(&b, &message)?;
+    let models = serde_json::json!({"providers": {C7_PROVIDER: {
+        "baseUrl": format!("http://127.0.0.1:{}/v1", model.port),
+        "api": "openai-completions",
+        "apiKey": "entwurf-live-no-key",
+        "models": [{"id": C7_MODEL}]
+    }}});
+    std::fs::write(world.agent.join("models.json"), format!("{models:#}\n"))
+        .map_err(|e| CellError::step("write models.json", e))?;
+    let target = LiveTarget {
+        provider: C7_PROVIDER.to_owned(),
+        model: C7_MODEL.to_owned(),
+    };
+    let pa = world.start_resident(&live.pi, &target, &a)?;
+    let pb = world.start_resident(&live.pi, &target, &b)?;
+    pa.wait_for_socket()?;
+    pb.wait_for_socket()?;
+
+    let v = dispatch(
+        &world,
+        fire_and_forget(&a, &format!("{C7_TRIGGER}: send b the message")),
+    )
+    .await?;
+    check(
+        "trigger-reached-resident-a",
+        v.is_executed("control-socket", "sent"),
+        || v.raw.clone(),
+    )?;
+    delivered(&world, &message)?;
+    let timeouts = entwurf_harness::Timeouts::STANDARD;
+    let _ = poll_until(timeouts.settle, timeouts.poll, || {
+        model
+            .bodies()
+            .iter()
+            .any(|b| b.contains("entwurf_v2 control-socket → sent"))
+            .then_some(())
+    });
+    let bodies = model.bodies();
+    check(
+        "a-model-got-the-tool-result-sent",
+        bodies.iter().any(|b| {
+            b.contains("\"role\":\"tool\"") && b.contains("entwurf_v2 control-socket → sent")
+        }),
+        || format!("model requests: {bodies:?}"),
+    )?;
+    let got = transcript_messages(&world, &message, &[message.clone()]);
+    check(
+        "b-sees-a-as-the-sender",
+        got.iter().any(|c| c.contains(a.as_str())),
+        || format!("{got:?}"),
+    )?;
+    no_lock_left(&world, &b)?;
     world.pass();
     Ok(())
 }

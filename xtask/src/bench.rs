@@ -7,7 +7,7 @@
 //!
 //! ```text
 //! cargo xtask bench [--json] [--control-socket PATH] [--with-live-gate] [--no-real-pi] [--quick]
-//!                   [--only control_socket,breakdown,real_pi,mailbox,hook,lock,scaling] [--tmp DIR]
+//!                   [--only control_socket,breakdown,real_pi,mailbox,mcp,hook,lock,scaling] [--tmp DIR]
 //!                   [--also-tmpfs DIR]
 //! ```
 //!
@@ -176,7 +176,12 @@ fn bench(root: &Path, flags: &Flags) -> Result<Value, String> {
     if !flags.real_pi {
         cmd.args(["--pi-skip", "--no-real-pi was given"]);
     } else {
-        match pi::provision(root) {
+        match pi::provision(root, &[pi::PiLine::DEFAULT]).and_then(|installs| {
+            installs
+                .into_iter()
+                .next()
+                .ok_or_else(|| "no pi line provisioned".to_owned())
+        }) {
             Ok(install) => {
                 cmd.arg("--pi-bin")
                     .arg(&install.pi_bin)
@@ -269,7 +274,8 @@ fn run_live_gate(root: &Path, args: &[&str]) -> Result<(f64, bool), String> {
 /// The reference's four cells (C1, C1b, C2, C3) alone, run concurrently: the figure that
 /// compares with the reference's sequential run of the same four cells.
 fn reference_cells(root: &Path, junit: &Path) -> Value {
-    match run_live_gate(root, &["--cells", "reference"]) {
+    // On the 0.80 line, the pi the reference was built against.
+    match run_live_gate(root, &["--cells", "reference", "--pi-line", "0.80"]) {
         Err(reason) => json!({"status": "failed", "reason": reason}),
         Ok((wall, passed)) => match std::fs::read_to_string(junit) {
             Err(e) => json!({"status": "failed", "reason": format!("{}: {e}", junit.display())}),
@@ -442,6 +448,63 @@ fn num(v: &Value) -> String {
             Value::String(s) => s.clone(),
             other => other.to_string(),
         },
+    }
+}
+
+/// The `entwurf mcp` rows: ready (start → tools/list answered) and an `entwurf_v2` call, ours
+/// and the reference bridge's when it was measured, with the ratio the targets are set on.
+fn mcp_rows(t: &mut Table, v: &Value) {
+    let ours = &v["ours"];
+    let refv = &v["reference"];
+    let ratio = |key: &str| -> String {
+        match (ours[key]["p50_ms"].as_f64(), refv[key]["p50_ms"].as_f64()) {
+            (Some(a), Some(b)) if b > 0.0 => format!("{:.3} x ref (ref p50 {b} ms)", a / b),
+            _ => "ref not measured".to_owned(),
+        }
+    };
+    t.section("3c. entwurf mcp: process start to tools/list answered");
+    if status_row(t, ours) {
+        let r = &ours["ready_to_tools_list"];
+        t.row(
+            "p50",
+            num(&r["p50_ms"]),
+            "ms",
+            &format!("<= 0.05 x ref; {}", ratio("ready_to_tools_list")),
+        );
+        t.row("p90", num(&r["p90_ms"]), "ms", "");
+        t.row("samples", num(&r["n"]), "starts", "");
+    }
+    t.section("3d. entwurf mcp: entwurf_v2 call round trip to an armed mailbox citizen");
+    if status_row(t, ours) {
+        let r = &ours["v2_call_mailbox"];
+        t.row(
+            "p50",
+            num(&r["p50_ms"]),
+            "ms/call",
+            &format!("<= 0.2 x ref; {}", ratio("v2_call_mailbox")),
+        );
+        t.row("p99", num(&r["p99_ms"]), "ms/call", "");
+        t.row(
+            "samples (after warm-up)",
+            format!("{} (+{})", num(&r["n"]), num(&ours["warmup"])),
+            "calls",
+            "",
+        );
+    }
+    if refv.get("status").and_then(Value::as_str) == Some("ok") {
+        t.section("3e. the reference's MCP bridge, same driver");
+        t.row(
+            "ready p50",
+            num(&refv["ready_to_tools_list"]["p50_ms"]),
+            "ms",
+            "",
+        );
+        t.row(
+            "entwurf_v2 call p50",
+            num(&refv["v2_call_mailbox"]["p50_ms"]),
+            "ms/call",
+            "",
+        );
     }
 }
 
@@ -639,6 +702,9 @@ fn render_table(r: &Value) -> String {
     if let Some(v) = r.get("mailbox_dispatch_tmpfs") {
         t.section("3b. the same, every store on tmpfs (/dev/shm)");
         latency_rows(&mut t, v, "<= 0.2 x ref (ref here 0.56)", "");
+    }
+    if let Some(v) = r.get("mcp") {
+        mcp_rows(&mut t, v);
     }
     if let Some(v) = r.get("lock") {
         t.section("4. lock acquire + release");

@@ -7,9 +7,9 @@
 //! under every kill point. Prints the kill points per operation and the violations; exits
 //! non-zero on any violation or build failure.
 //!
-//! Not covered yet: the dispatch lock (acquire / reclaim / release). Its file IO lives in
-//! `entwurf-lock`, which moves onto entwurf-fs separately; once it does, its operations get
-//! kill points here like the others.
+//! Then the dispatch lock's own suite (`crates/entwurf-lock/tests/faults.rs`: acquire, reclaim,
+//! reclaim under an abandoned marker, release and clear, each killed at every point) in the same
+//! fault build.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -61,10 +61,8 @@ pub fn run(root: &Path, args: &[String]) -> ExitCode {
         }
     }
     let ok = child.wait().map(|s| s.success()).unwrap_or(false);
-    println!(
-        "lock acquire / reclaim / release: not covered yet (entwurf-lock is not on entwurf-fs)"
-    );
-    match (ok, summary) {
+    let lock_ok = run_lock_suite(root);
+    match (ok && lock_ok, summary) {
         (true, Some(s)) => {
             println!("cargo xtask faults: PASS ({s})");
             ExitCode::SUCCESS
@@ -77,4 +75,36 @@ pub fn run(root: &Path, args: &[String]) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// The lock's crash suite (`entwurf-lock`'s `tests/faults.rs`) in the fault build: prints its
+/// kill points per scenario; `false` on any violation or failure.
+fn run_lock_suite(root: &Path) -> bool {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let out = Command::new(cargo)
+        .current_dir(root)
+        .args([
+            "test",
+            "-p",
+            "entwurf-lock",
+            "--target-dir",
+            "target/faults",
+            "--test",
+            "faults",
+            "--",
+            "--nocapture",
+        ])
+        .output();
+    let Ok(out) = out else {
+        println!("lock: cannot run cargo");
+        return false;
+    };
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        if let Some(rest) = line.strip_prefix("lock faults: ") {
+            println!("lock {rest}");
+        } else if line.starts_with("test result") || line.contains("panicked") {
+            println!("lock: {line}");
+        }
+    }
+    out.status.success()
 }

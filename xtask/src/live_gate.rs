@@ -1,9 +1,10 @@
 //! `cargo xtask live-gate`: the release gate against a real pi.
 //!
-//! Provisions the pinned pi (the same code as `cargo xtask pi`), builds the live test binaries,
-//! runs every ignored live cell as its own process, all at once (the floor is one pi boot),
-//! prints one line per cell and a summary, writes `target/live-gate/junit.xml`, and exits
-//! non-zero when any cell fails or none is found.
+//! Provisions the pinned pi lines (the same code as `cargo xtask pi`; default both, 0.80 and
+//! 1.x, `--pi-line` picks one), builds the live test binaries, runs every ignored live cell on
+//! every line as its own process — both lines' cells in one pool, a few at a time — prints one
+//! line per cell and line, a summary per line, writes `target/live-gate/junit.xml` (the line is
+//! in every test name), and exits non-zero when any cell fails or none is found.
 
 use std::fmt::Write as _;
 use std::fs::File;
@@ -12,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::Instant;
 
-use crate::pi;
+use crate::pi::{self, PiLine};
 
 /// A test binary and the package / target it came from.
 struct Suite {
@@ -21,8 +22,9 @@ struct Suite {
     exe: PathBuf,
 }
 
-/// One ignored live test, run as its own process.
+/// One ignored live test on one pi line, run as its own process.
 struct Cell {
+    line: PiLine,
     suite: String,
     exe: PathBuf,
     test: String,
@@ -32,6 +34,8 @@ struct Outcome {
     cell: Cell,
     passed: bool,
     seconds: f64,
+    /// When the cell started and ended, in seconds since the cells began.
+    span: (f64, f64),
     log: PathBuf,
     failure: String,
 }
@@ -43,6 +47,8 @@ const SUITES: &[(&str, &[&str])] = &[
     ("entwurf-control-rpc", &["--tests"]),
     // `entwurf send` end to end against a real pi, through the binary.
     ("entwurf-cli", &["--test", "cli_send"]),
+    // `entwurf mcp` driven by the MCP TypeScript SDK on the pinned Node.
+    ("entwurf-cli", &["--test", "cli_mcp"]),
 ];
 
 /// The gate's options.
@@ -52,6 +58,8 @@ struct Opts {
     jobs: usize,
     /// Run only cells whose `suite::test` name contains one of these (empty: every cell).
     cells: Vec<String>,
+    /// The pi lines to run every cell on.
+    lines: Vec<PiLine>,
 }
 
 /// The four cells the reference's own live gate has (C1, C1b, C2, C3): `--cells reference`.
@@ -91,8 +99,9 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
             .unwrap_or(2)
             .max(2),
         cells: Vec::new(),
+        lines: PiLine::ALL.to_vec(),
     };
-    let usage = "usage: cargo xtask live-gate [--jobs N] [--cells NAME[,NAME…]|reference]";
+    let usage = "usage: cargo xtask live-gate [--jobs N] [--cells NAME[,NAME…]|reference] [--pi-line 0.80|1.x|all]";
     let mut it = args.iter();
     while let Some(flag) = it.next() {
         let value = it.next();
@@ -103,6 +112,9 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
                     .ok()
                     .filter(|n| *n > 0)
                     .ok_or_else(|| format!("--jobs wants a positive number, got {n:?}"))?;
+            }
+            ("--pi-line", Some(value)) => {
+                opts.lines = pi::parse_lines(value).map_err(|e| format!("{e}; {usage}"))?;
             }
             ("--cells", Some(list)) if list == "reference" => {
                 opts.cells = REFERENCE_CELLS.iter().map(|c| (*c).to_owned()).collect();
@@ -133,13 +145,24 @@ fn selected(cells: &[String], suite: &str, test: &str) -> bool {
 fn gate(root: &Path, opts: &Opts) -> Result<bool, String> {
     let jobs = opts.jobs;
     let wall = Instant::now();
-    let install = pi::provision(root)?;
-    println!(
-        "live-gate: pi {} at {} (extension {})",
-        install.version,
-        install.pi_bin.display(),
-        install.extension.display()
-    );
+    let installs = pi::provision(root, &opts.lines)?;
+    for install in &installs {
+        println!(
+            "live-gate: pi {} (line {}) at {} (extension {})",
+            install.version,
+            install.line,
+            install.pi_bin.display(),
+            install.extension.display()
+        );
+    }
+
+    // The MCP TypeScript SDK runs on the first line's pinned Node.
+    let node_dir = installs
+        .first()
+        .map(|i| i.node_bin_dir.clone())
+        .ok_or("no pi line was provisioned")?;
+    let mcp_sdk = crate::mcp_sdk::provision(root, &node_dir)?;
+    println!("live-gate: MCP TypeScript SDK at {}", mcp_sdk.display());
 
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     // The contention cell drives real `entwurf send --json` processes.
@@ -151,19 +174,26 @@ fn gate(root: &Path, opts: &Opts) -> Result<bool, String> {
     let target_dir = target_dir(root);
     let entwurf_bin = target_dir.join("debug/entwurf");
 
-    let mut cells = Vec::new();
+    let mut tests = Vec::new();
     for (package, selector) in SUITES {
         for suite in build_suites(&cargo, root, package, selector)? {
             for test in list_ignored(&suite.exe)? {
-                if !selected(&opts.cells, &suite.name, &test) {
-                    continue;
+                if selected(&opts.cells, &suite.name, &test) {
+                    tests.push((suite.name.clone(), suite.exe.clone(), test));
                 }
-                cells.push(Cell {
-                    suite: suite.name.clone(),
-                    exe: suite.exe.clone(),
-                    test,
-                });
             }
+        }
+    }
+    // Line by line, oldest first: 0.80's slower boots start first, 1.x's fill in behind them.
+    let mut cells = Vec::new();
+    for install in &installs {
+        for (suite, exe, test) in &tests {
+            cells.push(Cell {
+                line: install.line,
+                suite: suite.clone(),
+                exe: exe.clone(),
+                test: test.clone(),
+            });
         }
     }
     if cells.is_empty() {
@@ -180,19 +210,39 @@ fn gate(root: &Path, opts: &Opts) -> Result<bool, String> {
         .map_err(|e| format!("cannot create {}: {e}", log_dir.display()))?;
     let total_cells = cells.len();
     println!(
-        "live-gate: running {total_cells} cells, {} at a time",
+        "live-gate: running {} cells on {} pi line(s) ({total_cells} runs), {} at a time",
+        tests.len(),
+        installs.len(),
         jobs.min(total_cells)
     );
 
-    let env: Vec<(&str, std::ffi::OsString)> = vec![
-        ("PI_BIN", install.pi_bin.clone().into_os_string()),
-        (
-            "ENTWURF_PI_EXTENSION",
-            install.extension.clone().into_os_string(),
-        ),
-        ("ENTWURF_BIN", entwurf_bin.into_os_string()),
-        ("RUST_BACKTRACE", "0".into()),
-    ];
+    let envs: Vec<(PiLine, Vec<(&str, std::ffi::OsString)>)> = installs
+        .iter()
+        .map(|install| {
+            let env = vec![
+                ("PI_BIN", install.pi_bin.clone().into_os_string()),
+                ("ENTWURF_PI_LINE", install.line.name().into()),
+                (
+                    "ENTWURF_PI_EXTENSION",
+                    install.extension.clone().into_os_string(),
+                ),
+                ("ENTWURF_BIN", entwurf_bin.clone().into_os_string()),
+                ("ENTWURF_MCP_SDK_DIR", mcp_sdk.clone().into_os_string()),
+                (
+                    "ENTWURF_NODE",
+                    install.node_bin_dir.join("node").into_os_string(),
+                ),
+                ("RUST_BACKTRACE", "0".into()),
+            ];
+            (install.line, env)
+        })
+        .collect();
+    let env_of = |line: PiLine| {
+        envs.iter()
+            .find(|(l, _)| *l == line)
+            .map(|(_, env)| env.as_slice())
+            .unwrap_or_default()
+    };
     let cells_wall = Instant::now();
     let queue = std::sync::Mutex::new(cells.into_iter().enumerate().collect::<Vec<_>>());
     let done = std::sync::Mutex::new(Vec::new());
@@ -206,11 +256,13 @@ fn gate(root: &Path, opts: &Opts) -> Result<bool, String> {
                 };
                 let Some((i, cell)) = next else { break };
                 let log = log_dir.join(format!(
-                    "{}__{}.log",
+                    "pi-{}__{}__{}.log",
+                    sanitize(cell.line.name()),
                     sanitize(&cell.suite),
                     sanitize(&cell.test)
                 ));
-                let outcome = run_cell(cell, log, &env);
+                let env = env_of(cell.line);
+                let outcome = run_cell(cell, log, env, cells_wall);
                 done.lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .push((i, outcome));
@@ -230,15 +282,17 @@ fn gate(root: &Path, opts: &Opts) -> Result<bool, String> {
     for o in &outcomes {
         let name = format!("{}::{}", o.cell.suite, o.cell.test);
         println!(
-            "{}  {name:<width$}  {:>6.2}s",
+            "{}  pi {:<4}  {name:<width$}  {:>6.2}s",
             if o.passed { "PASS" } else { "FAIL" },
+            o.cell.line.name(),
             o.seconds
         );
     }
     let failed: Vec<&Outcome> = outcomes.iter().filter(|o| !o.passed).collect();
     for o in &failed {
         println!(
-            "\n--- {}::{} failed (log {}):\n{}",
+            "\n--- pi {}: {}::{} failed (log {}):\n{}",
+            o.cell.line,
             o.cell.suite,
             o.cell.test,
             o.log.display(),
@@ -249,8 +303,27 @@ fn gate(root: &Path, opts: &Opts) -> Result<bool, String> {
     let junit = out_dir.join("junit.xml");
     write_junit(&junit, &outcomes, cells_seconds)?;
     let total = wall.elapsed().as_secs_f64();
+    println!();
+    for install in &installs {
+        let mine: Vec<&Outcome> = outcomes
+            .iter()
+            .filter(|o| o.cell.line == install.line)
+            .collect();
+        let (first, last) = mine.iter().fold((f64::MAX, 0.0_f64), |(a, b), o| {
+            (a.min(o.span.0), b.max(o.span.1))
+        });
+        let failures = mine.iter().filter(|o| !o.passed).count();
+        println!(
+            "live-gate: pi {} ({}): {} passed, {failures} failed of {} cells; wall {:.2}s (its first cell's start to its last cell's end)",
+            install.line,
+            install.version,
+            mine.len() - failures,
+            mine.len(),
+            (last - first).max(0.0),
+        );
+    }
     println!(
-        "\nlive-gate: {} passed, {} failed of {} cells; cells wall {:.2}s; total wall {:.2}s (with provisioning and build); JUnit {}",
+        "live-gate: {} passed, {} failed of {} cells; cells wall {:.2}s (every line, the JUnit total); total wall {:.2}s (with provisioning and build); JUnit {}",
         outcomes.len() - failed.len(),
         failed.len(),
         outcomes.len(),
@@ -264,7 +337,12 @@ fn gate(root: &Path, opts: &Opts) -> Result<bool, String> {
     Ok(failed.is_empty())
 }
 
-fn run_cell(cell: Cell, log: PathBuf, env: &[(&str, std::ffi::OsString)]) -> Outcome {
+fn run_cell(
+    cell: Cell,
+    log: PathBuf,
+    env: &[(&str, std::ffi::OsString)],
+    epoch: Instant,
+) -> Outcome {
     let start = Instant::now();
     let result = (|| -> Result<bool, String> {
         let file =
@@ -293,6 +371,7 @@ fn run_cell(cell: Cell, log: PathBuf, env: &[(&str, std::ffi::OsString)]) -> Out
         Ok(status.success() && text.contains("test result: ok. 1 passed"))
     })();
     let seconds = start.elapsed().as_secs_f64();
+    let begun = start.duration_since(epoch).as_secs_f64();
     let (passed, failure) = match result {
         Ok(true) => (true, String::new()),
         Ok(false) => (false, failure_excerpt(&log)),
@@ -302,6 +381,7 @@ fn run_cell(cell: Cell, log: PathBuf, env: &[(&str, std::ffi::OsString)]) -> Out
         cell,
         passed,
         seconds,
+        span: (begun, begun + seconds),
         log,
         failure,
     }
@@ -450,12 +530,14 @@ fn junit_xml(outcomes: &[Outcome], seconds: f64) -> String {
         r#"<testsuites name="live-gate" tests="{}" failures="{failures}" errors="0" time="{seconds:.3}">"#,
         outcomes.len()
     );
-    let mut suites: Vec<&str> = outcomes.iter().map(|o| o.cell.suite.as_str()).collect();
-    suites.dedup();
+    let mut suites: Vec<String> = outcomes.iter().map(junit_suite).collect();
     suites.sort();
     suites.dedup();
-    for suite in suites {
-        let in_suite: Vec<&Outcome> = outcomes.iter().filter(|o| o.cell.suite == suite).collect();
+    for suite in &suites {
+        let in_suite: Vec<&Outcome> = outcomes
+            .iter()
+            .filter(|o| junit_suite(o) == *suite)
+            .collect();
         let f = in_suite.iter().filter(|o| !o.passed).count();
         let t: f64 = in_suite.iter().map(|o| o.seconds).fold(0.0, f64::max);
         let _ = writeln!(
@@ -469,7 +551,7 @@ fn junit_xml(outcomes: &[Outcome], seconds: f64) -> String {
                 x,
                 r#"    <testcase classname="{}" name="{}" time="{:.3}""#,
                 xml_escape(suite),
-                xml_escape(&o.cell.test),
+                xml_escape(&junit_test_name(o)),
                 o.seconds
             );
             if o.passed {
@@ -490,6 +572,16 @@ fn junit_xml(outcomes: &[Outcome], seconds: f64) -> String {
     x
 }
 
+/// The JUnit suite of a cell: `pi-<line>::<package>::<target>`.
+fn junit_suite(o: &Outcome) -> String {
+    format!("pi-{}::{}", o.cell.line, o.cell.suite)
+}
+
+/// The JUnit test name of a cell: `<test> [pi <line>]`.
+fn junit_test_name(o: &Outcome) -> String {
+    format!("{} [pi {}]", o.cell.test, o.cell.line)
+}
+
 fn write_junit(path: &Path, outcomes: &[Outcome], seconds: f64) -> Result<(), String> {
     let tmp = path.with_extension(format!("xml.{}.tmp", std::process::id()));
     std::fs::write(&tmp, junit_xml(outcomes, seconds))
@@ -504,12 +596,14 @@ mod tests {
     fn outcome(test: &str, passed: bool, failure: &str) -> Outcome {
         Outcome {
             cell: Cell {
+                line: PiLine::V1,
                 suite: "entwurf-harness::matrix_live".into(),
                 exe: PathBuf::from("/x"),
                 test: test.into(),
             },
             passed,
             seconds: 1.5,
+            span: (0.0, 1.5),
             log: PathBuf::from("/log"),
             failure: failure.into(),
         }
@@ -529,11 +623,15 @@ mod tests {
             o,
             Opts {
                 jobs: 2,
-                cells: vec!["c2_".into(), "c3_".into()]
+                cells: vec!["c2_".into(), "c3_".into()],
+                lines: PiLine::ALL.to_vec(),
             }
         );
         let o = parse_opts(&args(&["--cells", "reference"])).unwrap();
         assert_eq!(o.cells.len(), 4);
+        let o = parse_opts(&args(&["--pi-line", "0.80"])).unwrap();
+        assert_eq!(o.lines, vec![PiLine::V0_80]);
+        assert!(parse_opts(&args(&["--pi-line", "2.x"])).is_err());
     }
 
     #[test]
@@ -586,7 +684,7 @@ mod tests {
             2.0,
         );
         assert!(xml.contains(r#"tests="2" failures="1""#), "{xml}");
-        assert!(xml.contains(r#"<testcase classname="entwurf-harness::matrix_live" name="c1_control_socket" time="1.500"/>"#), "{xml}");
+        assert!(xml.contains(r#"<testcase classname="pi-1.x::entwurf-harness::matrix_live" name="c1_control_socket [pi 1.x]" time="1.500"/>"#), "{xml}");
         assert!(
             xml.contains("invariant broken: no-msg: &lt;a.msg&gt; &amp; more"),
             "{xml}"

@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use entwurf_decider::{
     dispatch, parse_observe_timeout_ms, parse_prefix_roots, DispatchInput, EntwurfSpawnHand,
-    Intent, LaunchConfig, Mode, Production, ProductionDirs, RunResult, SenderEnvelope,
-    SenderProvider, StderrSink,
+    Intent, LaunchConfig, LaunchedPiLine, Mode, Production, ProductionDirs, RunResult,
+    SenderEnvelope, SenderProvider, StderrSink,
 };
 
 use crate::ctx::{CliError, Ctx};
@@ -76,6 +76,9 @@ pub struct Wiring {
     prefix_roots: Vec<String>,
     home: Option<PathBuf>,
     launch: LaunchConfig,
+    /// The line of the pi that spawn-bg launches: the trust preflight applies its rules. Read
+    /// from that pi once per process, on the first preflight, and shared by every dispatch.
+    pi_line: LaunchedPiLine,
 }
 
 impl Wiring {
@@ -105,6 +108,7 @@ impl Wiring {
         if let Some(dir) = std::env::var_os("ENTWURF_SPAWN_LOG_DIR").filter(|v| !v.is_empty()) {
             launch.stderr = StderrSink::LogDir(PathBuf::from(dir));
         }
+        let pi_line = LaunchedPiLine::new(launch.pi_program.clone(), std::env::var_os("PATH"));
         Ok(Self {
             dirs: ProductionDirs {
                 sessions: dirs.sessions,
@@ -118,6 +122,7 @@ impl Wiring {
             prefix_roots,
             home: ctx.home(),
             launch,
+            pi_line,
         })
     }
 
@@ -130,6 +135,7 @@ impl Wiring {
                 self.prefix_roots.clone(),
                 self.home.clone(),
             )
+            .with_launched_pi_line(self.pi_line.clone())
             .with_home(self.home.as_ref().map(|h| h.to_string_lossy().into_owned()))
             .with_sender(sender)
             .with_spawn_bg(Arc::new(EntwurfSpawnHand::new(self.launch.clone())))

@@ -328,15 +328,21 @@ fn peers_on_empty_stores() {
 /// back `sent`, and `peers` sees it alive. Run with `cargo test -p entwurf-cli --test cli_send
 /// -- --ignored`; it is skipped from plain `cargo test` because it boots a real pi (seconds).
 #[test]
-#[ignore = "boots a real pi from target/pi (cargo xtask pi)"]
+#[ignore = "boots a real pi from target/pi/<line> (cargo xtask pi)"]
 fn live_send_to_a_real_pi_is_sent() {
     use std::io::Write;
     use std::process::Stdio;
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    // Same overrides as `cargo xtask pi`: PI_BIN, ENTWURF_PI_EXTENSION.
+    // Same overrides as `cargo xtask pi`: PI_BIN, ENTWURF_PI_EXTENSION; the pinned line is
+    // ENTWURF_PI_LINE's (default 1.x).
+    let line = std::env::var("ENTWURF_PI_LINE")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| "1.x".to_owned());
     let pi = std::env::var_os("PI_BIN")
+        .filter(|v| !v.is_empty())
         .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target/pi/bin/pi"));
+        .unwrap_or_else(|| root.join("target/pi").join(line).join("bin/pi"));
     let ext = std::env::var_os("ENTWURF_PI_EXTENSION")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("pi/extensions/entwurf-control.ts"));

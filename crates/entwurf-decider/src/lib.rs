@@ -34,7 +34,8 @@ pub use hands::{
     SpawnBgHand, SpawnBgResumeResult, SpawnBgUnavailable, SpawnDiagnostic, TransportHands,
 };
 pub use production::{
-    dispatch, NativePushAdapter, NativePushNotWired, Production, ProductionDirs, SenderProvider,
+    dispatch, LaunchedPiLine, NativePushAdapter, NativePushNotWired, Production, ProductionDirs,
+    SenderProvider,
 };
 pub use release::{
     check_in_domain_lock, decide_release_policy, ReleaseEvent, ReleasePolicy, ReleasePolicyError,

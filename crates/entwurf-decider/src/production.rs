@@ -77,7 +77,53 @@ impl NativePushAdapter for NativePushNotWired {
     }
 }
 
-use entwurf_spawn::PreflightConfig;
+use entwurf_spawn::{PiLine, PreflightConfig};
+
+/// The line of the pi program spawn-bg launches, read from that pi on first use (its installed
+/// `package.json`, else `<pi> --version`) and shared by every clone, so a process reads it once.
+/// A pi whose version cannot be read gets the strictest line's rules.
+#[derive(Debug, Clone)]
+pub struct LaunchedPiLine {
+    program: PathBuf,
+    path_env: Option<std::ffi::OsString>,
+    line: Arc<std::sync::OnceLock<PiLine>>,
+}
+
+impl LaunchedPiLine {
+    /// The line of `program` (`path_env` finds a bare command name); nothing is read yet.
+    pub fn new(program: PathBuf, path_env: Option<std::ffi::OsString>) -> Self {
+        Self {
+            program,
+            path_env,
+            line: Arc::default(),
+        }
+    }
+
+    /// The line, read on the first call.
+    pub fn line(&self) -> PiLine {
+        *self.line.get_or_init(|| {
+            entwurf_spawn::pi_line::installed_pi_version(&self.program, self.path_env.as_deref())
+                .map(|v| PiLine::of_version(&v))
+                .unwrap_or(PiLine::STRICTEST)
+        })
+    }
+}
+
+/// Which pi line's trust rules the preflight applies: a fixed one, or the launched pi's.
+#[derive(Debug)]
+enum TrustLine {
+    Fixed(PiLine),
+    Launched(LaunchedPiLine),
+}
+
+impl TrustLine {
+    fn line(&self) -> PiLine {
+        match self {
+            TrustLine::Fixed(line) => *line,
+            TrustLine::Launched(launched) => launched.line(),
+        }
+    }
+}
 
 /// The connections of alive probes, kept (one per socket path) from the probe under the lock
 /// until the send that follows takes it, or until the lock for that target is released.
@@ -119,6 +165,7 @@ pub struct Production {
     sender: SenderProvider,
     home: Option<String>,
     preflight: PreflightConfig,
+    trust_line: TrustLine,
     spawn_bg: Arc<dyn SpawnBgHand>,
     native_push: Arc<dyn NativePushAdapter>,
     probes: ProbeStash,
@@ -153,7 +200,9 @@ impl Production {
                 agent_dir,
                 prefix_roots: Vec::new(),
                 home_dir: None,
+                pi_line: PiLine::STRICTEST,
             },
+            trust_line: TrustLine::Fixed(PiLine::STRICTEST),
             spawn_bg: Arc::new(SpawnBgUnavailable),
             native_push: Arc::new(NativePushNotWired),
             probes: ProbeStash::default(),
@@ -178,25 +227,51 @@ impl Production {
         self
     }
 
-    /// Sets the trust preflight configuration.
+    /// Sets the trust preflight configuration; its `pi_line` is the line whose rules apply
+    /// (replacing an earlier [`Production::with_pi_program`]).
     pub fn with_preflight(mut self, preflight: PreflightConfig) -> Self {
+        self.trust_line = TrustLine::Fixed(preflight.pi_line);
         self.preflight = preflight;
         self
     }
 
     /// Sets the trust preflight from its parts: the agent dir holding `trust.json`, the operator
-    /// prefix roots (`ENTWURF_PREFIX_ROOTS`, already split), and the home dir for `~`.
+    /// prefix roots (`ENTWURF_PREFIX_ROOTS`, already split), and the home dir for `~`. Which pi
+    /// line's rules apply is left as it is ([`Production::with_pi_program`]).
     pub fn with_trust(
-        self,
+        mut self,
         agent_dir: PathBuf,
         prefix_roots: Vec<String>,
         home_dir: Option<PathBuf>,
     ) -> Self {
-        self.with_preflight(PreflightConfig {
+        self.preflight = PreflightConfig {
             agent_dir,
             prefix_roots,
             home_dir,
-        })
+            pi_line: self.preflight.pi_line,
+        };
+        self
+    }
+
+    /// The preflight judges projects by the rules of the pi `program` that spawn-bg launches
+    /// (`path_env` finds a bare command name). Its version is read on the first preflight and
+    /// kept; an unreadable one gets the strictest line's rules. Without this (or
+    /// [`Production::with_pi_line`]) the strictest line's rules apply.
+    pub fn with_pi_program(self, program: PathBuf, path_env: Option<std::ffi::OsString>) -> Self {
+        self.with_launched_pi_line(LaunchedPiLine::new(program, path_env))
+    }
+
+    /// [`Production::with_pi_program`] with a line that may already have been read (it is
+    /// shared with its clones: several productions of one process read it once).
+    pub fn with_launched_pi_line(mut self, launched: LaunchedPiLine) -> Self {
+        self.trust_line = TrustLine::Launched(launched);
+        self
+    }
+
+    /// The preflight judges projects by `line`'s rules (when the launched pi's line is known).
+    pub fn with_pi_line(mut self, line: PiLine) -> Self {
+        self.trust_line = TrustLine::Fixed(line);
+        self
     }
 
     /// Plugs in a spawn-bg hand (it must release through the [`LockRelease`] it is given).
@@ -320,7 +395,11 @@ impl DispatchSeams for Production {
     }
 
     async fn preflight_for_cwd(&self, cwd: &str) -> Result<Preflight, IoFailure> {
-        let p = entwurf_spawn::preflight_for_cwd(Path::new(cwd), &self.preflight)
+        let config = PreflightConfig {
+            pi_line: self.trust_line.line(),
+            ..self.preflight.clone()
+        };
+        let p = entwurf_spawn::preflight_for_cwd(Path::new(cwd), &config)
             .map_err(|e| IoFailure::from_error(&e))?;
         Ok(Preflight {
             kind: p.kind,
@@ -452,7 +531,10 @@ impl Production {
                 tags,
             ),
         }
-        .map(|_| MailboxAck { success: true })
+        .map(|e| MailboxAck {
+            success: true,
+            state_set_aside: e.state_set_aside,
+        })
         .map_err(|e| IoFailure::from_error(&e))
     }
 }

@@ -717,6 +717,65 @@ async fn owned_outcome_to_a_dormant_pi_record_never_spawns_in_this_build() {
     assert!(w.lock_dir_entries().is_empty());
 }
 
+/// The trust preflight judges a cwd whose only project file is `.pi/mcp.json` by the line of the
+/// pi that spawn-bg would launch, read from that pi's installed `package.json` (the launcher is
+/// never run to learn it): pi 1.x gates `mcp.json` (untrusted-fail-fast), pi 0.80 does not (the
+/// dispatch goes on to the spawn-bg hand, which this build does not wire).
+#[rstest::rstest]
+#[case::pi_0_80("0.80.10", false)]
+#[case::pi_1_6("1.6.0", true)]
+#[tokio::test]
+async fn the_preflight_judges_mcp_json_by_the_launched_pis_line(
+    #[case] version: &str,
+    #[case] refused: bool,
+) {
+    use std::os::unix::fs::PermissionsExt;
+    let w = World::new();
+    let root = w.dirs.sessions.parent().unwrap().to_path_buf();
+    let project = root.join("project");
+    std::fs::create_dir_all(project.join(".pi")).unwrap();
+    std::fs::write(project.join(".pi/mcp.json"), "{\"mcpServers\": {}}\n").unwrap();
+    let mut rec = identity_for(GID, Backend::Pi);
+    rec.cwd = project.display().to_string();
+    write_record(&w.dirs.sessions, &rec).unwrap();
+    // A pi install laid out as `cargo xtask pi` makes it; its launcher must not be run.
+    let install = root.join("pi-install");
+    let manifest = install.join("node_modules/@earendil-works/pi-coding-agent/package.json");
+    std::fs::create_dir_all(manifest.parent().unwrap()).unwrap();
+    std::fs::write(
+        &manifest,
+        format!(r#"{{"name":"@earendil-works/pi-coding-agent","version":"{version}"}}"#),
+    )
+    .unwrap();
+    let ran = root.join("launcher-ran");
+    let launcher = install.join("bin/pi");
+    std::fs::create_dir_all(launcher.parent().unwrap()).unwrap();
+    std::fs::write(&launcher, format!("#!/bin/sh\ntouch '{}'\n", ran.display())).unwrap();
+    std::fs::set_permissions(&launcher, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    let p = w
+        .production()
+        .with_trust(root.join("agent"), vec![], None)
+        .with_pi_program(launcher, None);
+    let r = dispatch(&p, DispatchInput::new(GID, Intent::OwnedOutcome, "resume"))
+        .await
+        .unwrap();
+    match &r {
+        RunResult::Rejected { receipt, .. } if refused => {
+            assert_eq!(receipt.reason(), RejectReason::UntrustedFailFast)
+        }
+        RunResult::ExecutionFailed { error, .. } if !refused => {
+            assert!(
+                error.contains("transport not available: spawn-bg"),
+                "{error}"
+            )
+        }
+        other => panic!("pi {version}: {other:?}"),
+    }
+    assert!(!ran.exists(), "the launcher was run to learn its version");
+    assert!(w.lock_dir_entries().is_empty());
+}
+
 const INSTANT_REPLY: &str = "{\"type\":\"response\",\"command\":\"send\",\"success\":true,\"data\":{\"delivered\":true,\"deliveredAs\":\"direct\",\"wantsReply\":false}}\n";
 
 /// Nothing further is waiting in `listener`'s backlog.

@@ -83,9 +83,34 @@ impl fmt::Display for ClaimPid {
     }
 }
 
-/// The file content for a claim: compact JSON, keys in wire order, plus `\n`.
+/// The lock file's JSON object: the reference's seven keys in wire order, then ours.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ClaimLine<'a> {
+    garden_id: &'a str,
+    pid: &'a ClaimPid,
+    hostname: &'a str,
+    created_at: &'a str,
+    nonce: &'a str,
+    owner: &'a str,
+    lock_path: &'a Path,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    start_key: Option<&'a str>,
+}
+
+/// The file content for a claim: compact JSON, keys in wire order, plus `\n`. A known start key
+/// is written as `startKey` after `lockPath`; without one the bytes are the reference's.
 pub fn claim_line(claim: &LockClaim) -> Result<String, serde_json::Error> {
-    let mut line = serde_json::to_string(claim)?;
+    let mut line = serde_json::to_string(&ClaimLine {
+        garden_id: &claim.garden_id,
+        pid: &claim.pid,
+        hostname: &claim.hostname,
+        created_at: &claim.created_at,
+        nonce: &claim.nonce,
+        owner: &claim.owner,
+        lock_path: &claim.lock_path,
+        start_key: claim.start_key.as_deref().filter(|k| !k.is_empty()),
+    })?;
     line.push('\n');
     Ok(line)
 }
@@ -95,7 +120,9 @@ pub fn claim_line(claim: &LockClaim) -> Result<String, serde_json::Error> {
 ///
 /// Rules (reference §4.2): a JSON object with string `gardenId`, number `pid`, string `hostname`,
 /// string `createdAt`, string `nonce`, `owner == "entwurf_v2"`, and `gardenId == expected`. The
-/// `lockPath` in the file is never read: the holder's `lock_path` is `lock_path`.
+/// `lockPath` in the file is never read: the holder's `lock_path` is `lock_path`. Our extra
+/// `startKey` is taken when it is a non-empty string and ignored otherwise (a lock without it
+/// keeps the reference's liveness rule).
 pub fn parse_holder(raw: &str, lock_path: &Path, expected: &GardenId) -> Option<LockClaim> {
     let value: Value = serde_json::from_str(raw).ok()?;
     let obj = value.as_object()?;
@@ -119,6 +146,9 @@ pub fn parse_holder(raw: &str, lock_path: &Path, expected: &GardenId) -> Option<
         nonce: nonce.to_owned(),
         owner: LOCK_OWNER.to_owned(),
         lock_path: lock_path.to_path_buf(),
+        start_key: text("startKey")
+            .filter(|k| !k.is_empty())
+            .map(str::to_owned),
     })
 }
 
@@ -247,11 +277,15 @@ impl HolderState {
 }
 
 /// Judges a holder: hostname first (another host is never probed), then `kill(pid, 0)` through
-/// `probe` for a probeable pid.
+/// `probe` for a probeable pid. A holder that recorded its start key and whose pid answers
+/// (alive or `EPERM`) is dead when `start_key_of(pid)` reads another, non-empty start key: the
+/// pid now belongs to an unrelated process. Without a recorded key (a reference lock), or when
+/// the current key cannot be read, the reference's rule stands.
 pub fn judge_holder(
     holder: Option<&LockClaim>,
     our_hostname: &str,
     probe: &dyn Fn(i32) -> Result<(), Errno>,
+    start_key_of: &dyn Fn(i32) -> String,
 ) -> HolderState {
     let Some(holder) = holder else {
         return HolderState::Corrupt;
@@ -262,10 +296,84 @@ pub fn judge_holder(
     let Some(pid) = holder.pid.probe_pid() else {
         return HolderState::UnprobeablePid;
     };
-    match classify_kill(probe(pid)) {
+    let state = match classify_kill(probe(pid)) {
         ProcessLiveness::Alive => HolderState::Alive,
-        ProcessLiveness::Dead => HolderState::Dead,
+        ProcessLiveness::Dead => return HolderState::Dead,
         ProcessLiveness::Denied => HolderState::Denied,
+    };
+    match &holder.start_key {
+        Some(recorded) if is_other_process(&start_key_of(pid), recorded) => HolderState::Dead,
+        _ => state,
+    }
+}
+
+/// A live pid's current start key proves it is another process than the one that recorded
+/// `recorded` only when both are known and differ.
+fn is_other_process(current: &str, recorded: &str) -> bool {
+    !current.is_empty() && !recorded.is_empty() && current != recorded
+}
+
+/// Who created a `.reclaim` marker, as we write it into the marker (the reference's marker is
+/// empty, and an empty or unreadable marker is never taken over).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MarkerCreator {
+    /// The creator's pid.
+    pub pid: u32,
+    /// The creator's hostname.
+    pub hostname: String,
+    /// The creator's start key (`linux:<starttime>`); may be empty when it could not be read.
+    pub start_key: String,
+    /// ISO-8601 UTC with milliseconds, at creation.
+    pub created_at: String,
+}
+
+/// The marker file content: compact JSON plus `\n`.
+pub fn marker_line(creator: &MarkerCreator) -> Result<String, serde_json::Error> {
+    let mut line = serde_json::to_string(creator)?;
+    line.push('\n');
+    Ok(line)
+}
+
+/// Parses a marker's text; `None` for an empty (reference) marker or anything that is not our
+/// shape (an object with a positive integer `pid`, string `hostname`, `startKey`, `createdAt`).
+pub fn parse_marker(raw: &str) -> Option<MarkerCreator> {
+    let value: Value = serde_json::from_str(raw).ok()?;
+    let obj = value.as_object()?;
+    let text = |key: &str| obj.get(key).and_then(Value::as_str).map(str::to_owned);
+    let pid = obj
+        .get("pid")
+        .and_then(Value::as_u64)
+        .and_then(|p| u32::try_from(p).ok())?;
+    Some(MarkerCreator {
+        pid,
+        hostname: text("hostname")?,
+        start_key: text("startKey")?,
+        created_at: text("createdAt")?,
+    })
+}
+
+/// Is the marker's creator provably gone? Only a creator on our host whose pid is a positive
+/// `i32` and either gives `ESRCH` or now belongs to a process with another (known, non-empty)
+/// start key. Everything else (another host, an unknown key, an unknown `kill` error) keeps the
+/// marker: a reclaim fails closed.
+pub fn marker_creator_is_dead(
+    creator: &MarkerCreator,
+    our_hostname: &str,
+    probe: &dyn Fn(i32) -> Result<(), Errno>,
+    start_key_of: &dyn Fn(i32) -> String,
+) -> bool {
+    if creator.hostname != our_hostname {
+        return false;
+    }
+    let Some(pid) = i32::try_from(creator.pid).ok().filter(|p| *p > 0) else {
+        return false;
+    };
+    match classify_kill(probe(pid)) {
+        ProcessLiveness::Dead => true,
+        ProcessLiveness::Alive | ProcessLiveness::Denied => {
+            is_other_process(&start_key_of(pid), &creator.start_key)
+        }
     }
 }
 
@@ -277,6 +385,10 @@ mod tests {
 
     fn gid() -> GardenId {
         GardenId::parse("20260612T100000-aaaaaa").unwrap()
+    }
+
+    fn no_start_key(pid: i32) -> String {
+        panic!("the start key of {pid} must not be read")
     }
 
     fn holder_with_pid(pid: &str) -> Option<LockClaim> {
@@ -308,7 +420,7 @@ mod tests {
     fn unprobeable_pids_are_not_reclaimable(#[case] pid: &str, #[case] want: HolderState) {
         let h = holder_with_pid(pid).unwrap();
         let probe = |_: i32| -> Result<(), Errno> { panic!("kill must not be called") };
-        let state = judge_holder(Some(&h), "h", &probe);
+        let state = judge_holder(Some(&h), "h", &probe, &no_start_key);
         assert_eq!(state, want);
         assert!(!state.is_reclaimable());
     }
@@ -330,7 +442,7 @@ mod tests {
         let h = holder_with_pid("4242").unwrap();
         let probe = |_: i32| -> Result<(), Errno> { panic!("kill must not be called") };
         assert_eq!(
-            judge_holder(Some(&h), "not-h", &probe),
+            judge_holder(Some(&h), "not-h", &probe, &no_start_key),
             HolderState::OtherHost
         );
     }
@@ -354,6 +466,7 @@ mod tests {
             nonce: "deadbeefcafef00d".into(),
             owner: LOCK_OWNER.into(),
             lock_path: PathBuf::from("/t/locks/20260612T100000-aaaaaa.lock"),
+            start_key: None,
         };
         assert_eq!(
             claim_line(&claim).unwrap(),

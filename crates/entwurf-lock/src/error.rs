@@ -59,6 +59,18 @@ pub enum LockError {
         /// The OS error.
         source: io::Error,
     },
+    /// Our claim (or reclaim marker) would be longer than a lock file may be: the lock path is
+    /// too long. Nothing was written.
+    #[error(
+        "entwurf-v2-lock: the claim for {} would be longer than the {cap}-byte cap of a lock file; nothing was written: use a lock dir with a shorter path",
+        path.display()
+    )]
+    ClaimTooLarge {
+        /// The lock file (or marker).
+        path: PathBuf,
+        /// The cap in bytes.
+        cap: u64,
+    },
     /// The claim could not be encoded (the lock path is not valid UTF-8).
     #[error(
         "entwurf-v2-lock: cannot encode a claim for {}: {source}; use a lock dir whose path is valid UTF-8",
@@ -80,6 +92,19 @@ pub enum LockError {
         path: PathBuf,
         /// The OS error.
         source: io::Error,
+    },
+    /// Something that is not a regular file sits at the lock path: no dispatcher ever writes one,
+    /// so it is neither followed, read, waited on nor taken as a holder.
+    #[error(
+        "entwurf-v2-lock: cannot read the lock file {}: it is a {kind}, not a lock file (no dispatcher writes one; it was not followed or read); {}, then retry",
+        path.display(),
+        kind.removal_hint()
+    )]
+    NotALockFile {
+        /// The lock file path.
+        path: PathBuf,
+        /// What is there instead.
+        kind: crate::EntryKind,
     },
     /// Metadata of the lock or marker could not be read for a reason other than "absent".
     #[error(

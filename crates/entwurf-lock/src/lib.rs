@@ -24,6 +24,7 @@
 
 mod claim;
 mod error;
+mod fsio;
 mod lock;
 mod options;
 
@@ -33,17 +34,19 @@ use serde::{Deserialize, Serialize};
 
 pub use claim::{
     claim_line, classify_kill, contended_detail, corrupt_detail, describe_holder, holder_detail,
-    iso_millis, judge_holder, marker_busy_detail, parse_holder, ClaimPid, HolderState,
-    ProcessLiveness,
+    iso_millis, judge_holder, marker_busy_detail, marker_creator_is_dead, marker_line,
+    parse_holder, parse_marker, ClaimPid, HolderState, MarkerCreator, ProcessLiveness,
 };
 pub use error::LockError;
+pub use fsio::{EntryKind, MAX_LOCK_FILE_BYTES, MAX_MARKER_BYTES};
 pub use lock::{
     lock_path_for, parse_garden_id, reclaim_marker_path, ClearOutcome, Lock, LockStatus,
     ReclaimMarker,
 };
 pub use options::{
-    default_lock_dir, now_iso, os_hostname, random_nonce, real_kill_probe, LockOptions,
-    ProcessProbe, StringSource, LOCK_DIR_ENV,
+    default_lock_dir, now_iso, os_hostname, own_start_key, random_nonce, real_kill_probe,
+    real_start_key, LockOptions, MarkerHook, ProcessProbe, StartKeyProbe, StringSource,
+    LOCK_DIR_ENV,
 };
 pub use rustix::io::Errno;
 
@@ -71,6 +74,13 @@ pub struct LockClaim {
     pub owner: String,
     /// Absolute path of the lock file.
     pub lock_path: PathBuf,
+    /// The holder's process start key (`linux:<starttime>`, see
+    /// [`entwurf_meta_session::process_start_key`]), written into the lock file as one more
+    /// field, `startKey`, after `lockPath` (the reference's parser ignores unknown fields). `None`
+    /// when unknown, and for a reference-written lock. It is not part of this type's serde form,
+    /// so receipts, decisions and `target-locked` diagnostics keep the reference's seven fields.
+    #[serde(skip)]
+    pub start_key: Option<String>,
 }
 
 /// Why an acquire did not get the lock, with the evidence the reference reports.

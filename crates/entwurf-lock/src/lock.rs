@@ -1,21 +1,24 @@
 //! The IO half: acquire, release, inspect and clear against a real directory.
+//!
+//! Every lock file and marker is opened without following a final symlink and without blocking,
+//! checked to be a regular file and read up to a cap (see `fsio`).
 
 use std::fmt;
-use std::fs::{self, OpenOptions};
-use std::io::{self, ErrorKind, Write};
+use std::fs::File;
+use std::io::{self, ErrorKind};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use entwurf_meta_session::GardenId;
 use serde::Serialize;
 
 use crate::claim::{
     claim_line, contended_detail, describe_holder, iso_millis, judge_holder, marker_busy_detail,
-    parse_holder, HolderState,
+    marker_creator_is_dead, marker_line, parse_holder, parse_marker, HolderState, MarkerCreator,
 };
+use crate::fsio::{self, Entry, EntryKind, Publish, WriteFailed};
 use crate::{
     AcquireOutcome, LockClaim, LockConflict, LockError, LockOptions, ReleaseOutcome,
-    LOCK_CONFLICT_REASON, LOCK_OWNER,
+    LOCK_CONFLICT_REASON, LOCK_OWNER, MAX_MARKER_BYTES,
 };
 
 /// Validates `value` as a garden id, with the lock's error text on failure.
@@ -124,8 +127,31 @@ enum Create {
 enum Seen {
     /// No file: its holder released.
     Gone,
-    /// A file, with its parsed holder (`None` when empty, corrupt or another gid's).
+    /// A file, with its parsed holder (`None` when empty, corrupt, too large or another gid's).
     Holder(Option<LockClaim>),
+    /// Not a regular file.
+    NotAFile(EntryKind),
+}
+
+/// The holder in what a read found (`None`: corrupt, too large, or not a file).
+fn holder_in(entry: &Entry, path: &Path, gid: &GardenId) -> Option<LockClaim> {
+    match entry {
+        Entry::Text(raw) => parse_holder(raw, path, gid),
+        Entry::TooLarge | Entry::NotAFile(_) => None,
+    }
+}
+
+/// Whether we got the `.reclaim` marker.
+enum MarkerHold {
+    Held(MarkerGuard),
+    Busy,
+}
+
+/// What an attempt to take over an existing marker found.
+enum TakeOver {
+    Taken(MarkerGuard),
+    Vanished,
+    Busy,
 }
 
 impl Lock {
@@ -167,8 +193,13 @@ impl Lock {
     /// The reference algorithm (§4.3): the claim is built once; an exclusive create writes it;
     /// on `EEXIST` the holder is read (a vanished file gets exactly one more create); a corrupt
     /// file is a conflict and is never deleted; a holder is reclaimed only when it wrote from our
-    /// hostname and `kill(pid, 0)` says `ESRCH`, under an exclusive `.reclaim` marker, after a
-    /// nonce re-check, and never over a fresh acquirer's file. No loops, no sleeps.
+    /// hostname and `kill(pid, 0)` says `ESRCH` (or its pid now has another start key than the
+    /// one it recorded), under an exclusive `.reclaim` marker, after a nonce re-check, and never
+    /// over a fresh acquirer's file. No loops, no sleeps.
+    ///
+    /// Something that is not a regular file at the lock path (a symlink, dangling or not, a
+    /// FIFO, a directory, a socket) is [`LockError::NotALockFile`]: never followed, read or
+    /// waited on, and never mistaken for a busy lock.
     pub fn acquire(&self, gid: &GardenId) -> Result<AcquireOutcome, LockError> {
         let path = self.lock_path(gid);
         let claim = LockClaim {
@@ -179,6 +210,7 @@ impl Lock {
             nonce: (self.opts.nonce)(),
             owner: LOCK_OWNER.to_owned(),
             lock_path: path.clone(),
+            start_key: Some(self.opts.start_key.clone()).filter(|k| !k.is_empty()),
         };
         let line = claim_line(&claim).map_err(|source| LockError::EncodeClaim {
             path: path.clone(),
@@ -194,7 +226,10 @@ impl Lock {
             created_or_taken => created_or_taken,
         };
         match first {
-            Create::Created => return Ok(AcquireOutcome::Acquired(claim)),
+            Create::Created => {
+                self.remove_abandoned_marker(&path);
+                return Ok(AcquireOutcome::Acquired(claim));
+            }
             Create::OpenFailed(e) if e.kind() == ErrorKind::AlreadyExists => {}
             Create::OpenFailed(source) => return Err(LockError::Open { path, source }),
         }
@@ -203,18 +238,22 @@ impl Lock {
         if let Some(h) = &self.hooks.before_first_read {
             h();
         }
-        let holder = match read_text(&path) {
-            Ok(raw) => parse_holder(&raw, &path, gid),
+        let holder = match read_lock(&path) {
+            Ok(Entry::NotAFile(kind)) => return Err(LockError::NotALockFile { path, kind }),
+            Ok(entry) => holder_in(&entry, &path, gid),
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 // The holder released between our create and our read: one more try, no loop.
                 #[cfg(test)]
                 if let Some(h) = &self.hooks.before_retry {
                     h();
                 }
-                return Ok(match try_create(&path, &line)? {
-                    Create::Created => AcquireOutcome::Acquired(claim),
+                return match try_create(&path, &line)? {
+                    Create::Created => {
+                        self.remove_abandoned_marker(&path);
+                        Ok(AcquireOutcome::Acquired(claim))
+                    }
                     Create::OpenFailed(_) => self.lost_race(&path, gid),
-                });
+                };
             }
             Err(source) => return Err(LockError::Read { path, source }),
         };
@@ -227,42 +266,39 @@ impl Lock {
 
         // Reclaim a provably dead same-host holder under the marker.
         let marker = reclaim_marker_path(&path);
-        let _guard = match MarkerGuard::create(&marker) {
-            Ok(g) => g,
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+        let _guard = match self.hold_marker(&marker)? {
+            MarkerHold::Held(g) => g,
+            MarkerHold::Busy => {
                 let detail = marker_busy_detail(&marker, mtime_iso(&marker).as_deref());
                 return Ok(self.conflict(&path, Some(holder), Some(detail)));
-            }
-            Err(source) => {
-                return Err(LockError::ReclaimMarker {
-                    path: marker,
-                    source,
-                })
             }
         };
         #[cfg(test)]
         if let Some(h) = &self.hooks.before_reread {
             h();
         }
-        let current = self.look(&path, gid);
+        let current = self.look(&path, gid)?;
         if !matches!(&current, Seen::Holder(Some(c)) if c.nonce == holder.nonce) {
             // Someone else got there first (or the holder released meanwhile): report that.
-            return Ok(self.conflict_seen(&path, current));
+            return self.conflict_seen(&path, current);
         }
         remove_if_exists(&path)?;
         #[cfg(test)]
         if let Some(h) = &self.hooks.before_recreate {
             h();
         }
-        Ok(match try_create(&path, &line)? {
-            Create::Created => AcquireOutcome::Acquired(claim),
+        match try_create(&path, &line)? {
+            Create::Created => Ok(AcquireOutcome::Acquired(claim)),
             // A fresh acquirer won the gap after our unlink: report it, never overwrite it.
             Create::OpenFailed(_) => self.lost_race(&path, gid),
-        })
+        }
     }
 
     /// Releases `claim`: removes the lock file only when it still carries `claim.nonce` for
     /// `claim.garden_id` (§4.4). The path is `claim.lock_path` (or `<dir>/<gid>.lock` when empty).
+    /// Something that is not a regular file there (never followed or read) is
+    /// [`LockError::NotALockFile`], as the reference's read error for a directory: the lock is
+    /// dirty, never silently "released".
     pub fn release(&self, claim: &LockClaim) -> Result<ReleaseOutcome, LockError> {
         let gid = parse_garden_id(&claim.garden_id)?;
         let path = if claim.lock_path.as_os_str().is_empty() {
@@ -270,8 +306,10 @@ impl Lock {
         } else {
             claim.lock_path.clone()
         };
-        let raw = match read_text(&path) {
-            Ok(raw) => raw,
+        let raw = match read_lock(&path) {
+            Ok(Entry::Text(raw)) => raw,
+            Ok(Entry::TooLarge) => return Ok(ReleaseOutcome::NotOwned),
+            Ok(Entry::NotAFile(kind)) => return Err(LockError::NotALockFile { path, kind }),
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(ReleaseOutcome::Absent),
             Err(source) => return Err(LockError::Read { path, source }),
         };
@@ -281,22 +319,24 @@ impl Lock {
                 _ => return Ok(ReleaseOutcome::NotOwned),
             }
         }
-        match fs::remove_file(&path) {
+        match fsio::unlink(&path) {
             Ok(()) => Ok(ReleaseOutcome::Released),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(ReleaseOutcome::Absent),
             Err(source) => Err(LockError::Unlink { path, source }),
         }
     }
 
-    /// What is on disk for `gid`: `None` when there is no lock file. Creates nothing.
+    /// What is on disk for `gid`: `None` when there is no lock file. Creates nothing. A
+    /// non-regular entry at the lock path is [`LockError::NotALockFile`].
     pub fn inspect(&self, gid: &GardenId) -> Result<Option<LockStatus>, LockError> {
         let path = self.lock_path(gid);
-        let raw = match read_text(&path) {
-            Ok(raw) => raw,
+        let entry = match read_lock(&path) {
+            Ok(Entry::NotAFile(kind)) => return Err(LockError::NotALockFile { path, kind }),
+            Ok(entry) => entry,
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
             Err(source) => return Err(LockError::Read { path, source }),
         };
-        let holder = parse_holder(&raw, &path, gid);
+        let holder = holder_in(&entry, &path, gid);
         let state = self.judge(holder.as_ref());
         let file_mtime = mtime_iso(&path);
         let detail = describe_holder(holder.as_ref(), &path, file_mtime.as_deref());
@@ -313,7 +353,7 @@ impl Lock {
     /// The `.reclaim` marker for `gid`, if one exists.
     pub fn reclaim_marker(&self, gid: &GardenId) -> Result<Option<ReclaimMarker>, LockError> {
         let path = reclaim_marker_path(&self.lock_path(gid));
-        match fs::symlink_metadata(&path) {
+        match std::fs::symlink_metadata(&path) {
             Ok(meta) => Ok(Some(ReclaimMarker {
                 mtime: meta.modified().ok().map(iso_millis),
                 path,
@@ -325,14 +365,21 @@ impl Lock {
 
     /// Removes a lock by hand.
     ///
-    /// Without `force`, only a holder that is provably dead on this host (`ESRCH`) is removed,
-    /// and only under the `.reclaim` marker with the same nonce re-check as a reclaim; a live
-    /// holder, another host's holder, an unprobeable pid, a corrupt file or a present marker is
-    /// refused with the detail text. With `force`, the lock file and any marker are removed.
+    /// Without `force`, only a holder that is provably dead on this host (`ESRCH`, or a reused
+    /// pid) is removed, and only under the `.reclaim` marker with the same nonce re-check as a
+    /// reclaim; a live holder, another host's holder, an unprobeable pid, a corrupt file or a
+    /// marker that is not provably abandoned is refused with the detail text (an abandoned
+    /// marker alone, with no lock file, is removed). With `force`, the lock file (a symlink,
+    /// FIFO or socket in its place too, never followed) and any marker are removed.
     pub fn clear(&self, gid: &GardenId, force: bool) -> Result<ClearOutcome, LockError> {
         let path = self.lock_path(gid);
         let marker = reclaim_marker_path(&path);
-        let status = self.inspect(gid)?;
+        let status = match self.inspect(gid) {
+            Err(LockError::NotALockFile { path, kind }) if force => {
+                Some(self.not_a_file_status(gid, path, kind)?)
+            }
+            other => other?,
+        };
         if force {
             let lock_removed = remove_if_exists(&path)?;
             let marker_removed = remove_if_exists(&marker)?;
@@ -346,12 +393,24 @@ impl Lock {
             });
         }
         let Some(status) = status else {
-            return Ok(match self.reclaim_marker(gid)? {
-                Some(m) => ClearOutcome::Refused {
+            let Some(m) = self.reclaim_marker(gid)? else {
+                return Ok(ClearOutcome::Absent);
+            };
+            // Only a marker: removed when its creator is provably gone (we take it over, and
+            // dropping the guard removes it), else refused.
+            return Ok(match self.take_over_marker(&marker)? {
+                TakeOver::Taken(guard) => {
+                    drop(guard);
+                    ClearOutcome::Cleared {
+                        was: None,
+                        marker_removed: true,
+                    }
+                }
+                TakeOver::Vanished => ClearOutcome::Absent,
+                TakeOver::Busy => ClearOutcome::Refused {
                     status: None,
                     detail: marker_busy_detail(&m.path, m.mtime.as_deref()),
                 },
-                None => ClearOutcome::Absent,
             });
         };
         if !status.state.is_reclaimable() {
@@ -361,20 +420,14 @@ impl Lock {
                 detail,
             });
         }
-        let _guard = match MarkerGuard::create(&marker) {
-            Ok(g) => g,
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+        let _guard = match self.hold_marker(&marker)? {
+            MarkerHold::Held(g) => g,
+            MarkerHold::Busy => {
                 let detail = marker_busy_detail(&marker, mtime_iso(&marker).as_deref());
                 return Ok(ClearOutcome::Refused {
                     status: Some(status),
                     detail,
                 });
-            }
-            Err(source) => {
-                return Err(LockError::ReclaimMarker {
-                    path: marker,
-                    source,
-                })
             }
         };
         let judged_nonce = status.holder.as_ref().map(|h| h.nonce.clone());
@@ -393,16 +446,131 @@ impl Lock {
         })
     }
 
+    /// The status reported for a non-regular entry at the lock path (`clear --force` only).
+    fn not_a_file_status(
+        &self,
+        gid: &GardenId,
+        path: PathBuf,
+        kind: EntryKind,
+    ) -> Result<LockStatus, LockError> {
+        let file_mtime = mtime_iso(&path);
+        Ok(LockStatus {
+            reclaim_marker: self.reclaim_marker(gid)?,
+            detail: format!("{} was a {kind}, not a lock file", path.display()),
+            lock_path: path,
+            holder: None,
+            state: HolderState::Corrupt,
+            file_mtime,
+        })
+    }
+
     fn judge(&self, holder: Option<&LockClaim>) -> HolderState {
-        let probe = &self.opts.probe;
-        judge_holder(holder, &self.opts.hostname, &|pid| probe(pid))
+        let (probe, start_key_of) = (&self.opts.probe, &self.opts.start_key_of);
+        judge_holder(holder, &self.opts.hostname, &|pid| probe(pid), &|pid| {
+            start_key_of(pid)
+        })
+    }
+
+    /// After a plain create won the lock: a `.reclaim` marker next to it can only be left by a
+    /// reclaimer that died after removing a dead holder's file (the lock was free, so nobody
+    /// reclaims it now). Removed when its creator is provably gone, at the cost of one `lstat`
+    /// when there is none; a live reclaimer's marker is left to it.
+    fn remove_abandoned_marker(&self, lock_path: &Path) {
+        let marker = reclaim_marker_path(lock_path);
+        if std::fs::symlink_metadata(&marker).is_ok() {
+            if let Ok(TakeOver::Taken(guard)) = self.take_over_marker(&marker) {
+                drop(guard);
+            }
+        }
+    }
+
+    /// Takes the `.reclaim` marker: creates it with our pid and start key, locked (`flock`)
+    /// from before it is visible; or, when one exists, takes it over if its creator is
+    /// provably gone (see [`Self::take_over_marker`]). At most one more create when the
+    /// existing marker vanishes while we look. `Busy` otherwise (fail closed).
+    fn hold_marker(&self, marker: &Path) -> Result<MarkerHold, LockError> {
+        let creator = MarkerCreator {
+            pid: self.opts.pid,
+            hostname: self.opts.hostname.clone(),
+            start_key: self.opts.start_key.clone(),
+            created_at: (self.opts.clock)(),
+        };
+        let line = marker_line(&creator).map_err(|source| LockError::EncodeClaim {
+            path: marker.to_path_buf(),
+            source,
+        })?;
+        for attempt in 0..2 {
+            let taken = match fsio::publish_new(marker, line.as_bytes(), true) {
+                Ok(Publish::Created(file)) => MarkerGuard::new(marker, file),
+                Ok(Publish::Failed(e)) if e.kind() == ErrorKind::AlreadyExists => {
+                    match self.take_over_marker(marker)? {
+                        TakeOver::Taken(guard) => guard,
+                        TakeOver::Vanished if attempt == 0 => continue,
+                        TakeOver::Vanished | TakeOver::Busy => return Ok(MarkerHold::Busy),
+                    }
+                }
+                Err(WriteFailed(source)) => return Err(write_failed(marker, source)),
+                Ok(Publish::Failed(source)) => {
+                    return Err(LockError::ReclaimMarker {
+                        path: marker.to_path_buf(),
+                        source,
+                    })
+                }
+            };
+            if let Some(hook) = &self.opts.on_marker_held {
+                hook(marker);
+            }
+            return Ok(MarkerHold::Held(taken));
+        }
+        Ok(MarkerHold::Busy)
+    }
+
+    /// Takes over an existing marker, atomically with respect to every other taker: we take
+    /// the marker file's exclusive `flock` without waiting (its creator holds it for as long as
+    /// it lives, so a live creator's marker is never ours, and of two takers only one gets it);
+    /// then its content must name a creator on our host that is provably gone (`ESRCH`, or its
+    /// pid now has another start key); and the path must still name the file we locked. An
+    /// empty marker (the reference's), an unreadable one, or anything not a regular file is
+    /// never taken over.
+    fn take_over_marker(&self, marker: &Path) -> Result<TakeOver, LockError> {
+        let file = match fsio::open_regular(marker, false) {
+            Ok(Ok(file)) => file,
+            Ok(Err(_not_a_file)) => return Ok(TakeOver::Busy),
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(TakeOver::Vanished),
+            Err(_) => return Ok(TakeOver::Busy),
+        };
+        if !fsio::try_flock(&file).unwrap_or(false) {
+            return Ok(TakeOver::Busy);
+        }
+        let creator = match fsio::read_capped(&file, MAX_MARKER_BYTES) {
+            Ok(Entry::Text(raw)) => parse_marker(&raw),
+            _ => None,
+        };
+        let Some(creator) = creator else {
+            return Ok(TakeOver::Busy);
+        };
+        let (probe, start_key_of) = (&self.opts.probe, &self.opts.start_key_of);
+        let gone =
+            marker_creator_is_dead(&creator, &self.opts.hostname, &|pid| probe(pid), &|pid| {
+                start_key_of(pid)
+            });
+        if !gone {
+            return Ok(TakeOver::Busy);
+        }
+        // A taker that finished removed this file while holding its lock; if the path now
+        // names another file (or none), that is a newer marker's business, not ours.
+        match (fsio::identity_at(marker), fsio::identity_of(&file)) {
+            (Ok(at), Ok(ours)) if at == ours => Ok(TakeOver::Taken(MarkerGuard::new(marker, file))),
+            _ => Ok(TakeOver::Busy),
+        }
     }
 
     fn ensure_dir(&self) -> Result<(), LockError> {
         let dir = &self.opts.dir;
-        match fs::create_dir_all(dir) {
+        entwurf_fs::fault::point("mkdir", &dir.to_string_lossy());
+        match std::fs::create_dir_all(dir) {
             Ok(()) => Ok(()),
-            Err(source) => match fs::metadata(dir) {
+            Err(source) => match std::fs::metadata(dir) {
                 Ok(meta) if !meta.is_dir() => Err(LockError::DirNotADirectory { dir: dir.clone() }),
                 _ => Err(LockError::DirCreate {
                     dir: dir.clone(),
@@ -414,34 +582,40 @@ impl Lock {
 
     /// Reads the holder again; any read failure counts as "no holder" (reference `readHolder`).
     fn reread(&self, path: &Path, gid: &GardenId) -> Option<LockClaim> {
-        read_text(path)
+        read_lock(path)
             .ok()
-            .and_then(|raw| parse_holder(&raw, path, gid))
+            .and_then(|entry| holder_in(&entry, path, gid))
     }
 
     /// What the lock file holds right now.
-    fn look(&self, path: &Path, gid: &GardenId) -> Seen {
-        match read_text(path) {
-            Ok(raw) => Seen::Holder(parse_holder(&raw, path, gid)),
+    fn look(&self, path: &Path, gid: &GardenId) -> Result<Seen, LockError> {
+        Ok(match read_lock(path) {
+            Ok(Entry::NotAFile(kind)) => Seen::NotAFile(kind),
+            Ok(entry) => Seen::Holder(holder_in(&entry, path, gid)),
             Err(e) if e.kind() == ErrorKind::NotFound => Seen::Gone,
             Err(_) => Seen::Holder(None),
-        }
+        })
     }
 
     /// The conflict after a create lost to someone else: report the current holder; if the file
     /// is already gone again, the target changed hands while we looked (busy, not corrupt).
-    fn lost_race(&self, path: &Path, gid: &GardenId) -> AcquireOutcome {
+    fn lost_race(&self, path: &Path, gid: &GardenId) -> Result<AcquireOutcome, LockError> {
         #[cfg(test)]
         if let Some(h) = &self.hooks.before_lost_race_read {
             h();
         }
-        self.conflict_seen(path, self.look(path, gid))
+        let seen = self.look(path, gid)?;
+        self.conflict_seen(path, seen)
     }
 
-    fn conflict_seen(&self, path: &Path, seen: Seen) -> AcquireOutcome {
+    fn conflict_seen(&self, path: &Path, seen: Seen) -> Result<AcquireOutcome, LockError> {
         match seen {
-            Seen::Gone => self.conflict(path, None, Some(contended_detail(path))),
-            Seen::Holder(holder) => self.conflict(path, holder, None),
+            Seen::Gone => Ok(self.conflict(path, None, Some(contended_detail(path)))),
+            Seen::Holder(holder) => Ok(self.conflict(path, holder, None)),
+            Seen::NotAFile(kind) => Err(LockError::NotALockFile {
+                path: path.to_path_buf(),
+                kind,
+            }),
         }
     }
 
@@ -462,101 +636,28 @@ impl Lock {
     }
 }
 
-/// Publishes the claim at `path` only if nothing is there, whole: a concurrent acquirer never
-/// reads the lock file empty or half-written, so it always gets the holder evidence. The line is
-/// written to an anonymous file (`O_TMPFILE`) that is then linked into place (`linkat` fails with
-/// `EEXIST` exactly like an exclusive create, and costs no extra directory entry). Where
-/// `O_TMPFILE` or `/proc` is missing, a named staging file is moved into place without
-/// replacing anything; if even that is impossible, the reference's exclusive create + write.
-/// Mode stays `0o666` under the umask, as the reference's.
+/// Publishes the claim at `path` only if nothing is there, whole (see `fsio::publish_new`): a
+/// concurrent acquirer never reads the lock file empty or half-written, so it always gets the
+/// holder evidence.
 fn try_create(path: &Path, line: &str) -> Result<Create, LockError> {
-    let dir = path.parent().unwrap_or_else(|| Path::new("."));
-    match publish_anonymous(dir, path, line) {
-        Some(Ok(())) => return Ok(Create::Created),
-        Some(Err(e)) => return Ok(Create::OpenFailed(e)),
-        None => {}
-    }
-    let staged = tempfile::Builder::new()
-        .prefix(".claim-")
-        .suffix(".tmp")
-        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
-        .tempfile_in(dir)
-        .and_then(|mut tmp| tmp.write_all(line.as_bytes()).map(|()| tmp));
-    let staged = match staged {
-        Ok(tmp) => tmp,
-        Err(_) => return try_create_in_place(path, line),
-    };
-    match staged.persist_noclobber(path) {
-        Ok(_) => Ok(Create::Created),
-        // The staged file is removed when the error (which owns it) is dropped.
-        Err(e) => Ok(Create::OpenFailed(e.error)),
+    match fsio::publish_new(path, line.as_bytes(), false) {
+        Ok(Publish::Created(_)) => Ok(Create::Created),
+        Ok(Publish::Failed(e)) => Ok(Create::OpenFailed(e)),
+        Err(WriteFailed(source)) => Err(write_failed(path, source)),
     }
 }
 
-/// `O_TMPFILE` + `linkat`: `None` when this filesystem or kernel cannot do it (use a fallback),
-/// `Some(Err(EEXIST))` when the lock is taken.
-fn publish_anonymous(dir: &Path, path: &Path, line: &str) -> Option<io::Result<()>> {
-    use rustix::fs::{linkat, openat, AtFlags, Mode, OFlags, CWD};
-    let fd = openat(
-        CWD,
-        dir,
-        OFlags::WRONLY | OFlags::TMPFILE | OFlags::CLOEXEC,
-        Mode::from_raw_mode(0o666),
-    )
-    .ok()?;
-    let mut file = fs::File::from(fd);
-    file.write_all(line.as_bytes()).ok()?;
-    // The descriptor itself (`AT_EMPTY_PATH`, allowed for our own files since Linux 6.10) spares
-    // the `/proc/self/fd` lookup; an older kernel refuses it once and `/proc` is used from then on.
-    if !EMPTY_PATH_REFUSED.load(Ordering::Relaxed) {
-        match linkat(&file, "", CWD, path, AtFlags::EMPTY_PATH) {
-            Ok(()) => return Some(Ok(())),
-            Err(rustix::io::Errno::EXIST) => {
-                return Some(Err(io::Error::from(ErrorKind::AlreadyExists)))
-            }
-            Err(_) => {}
-        }
-    }
-    let linked = link_via_proc(&file, path);
-    if matches!(linked, Some(Ok(()))) {
-        // `/proc` linked where the descriptor could not: remember the kernel's answer.
-        EMPTY_PATH_REFUSED.store(true, Ordering::Relaxed);
-    }
-    linked
-}
-
-/// Links an `O_TMPFILE` file at `path` through `/proc/self/fd/<n>`.
-fn link_via_proc(file: &fs::File, path: &Path) -> Option<io::Result<()>> {
-    use rustix::fs::{linkat, AtFlags, CWD};
-    use std::os::fd::AsRawFd;
-    let proc_path = format!("/proc/self/fd/{}", file.as_raw_fd());
-    match linkat(CWD, proc_path.as_str(), CWD, path, AtFlags::SYMLINK_FOLLOW) {
-        Ok(()) => Some(Ok(())),
-        Err(rustix::io::Errno::EXIST) => Some(Err(io::Error::from(ErrorKind::AlreadyExists))),
-        // No /proc, or a filesystem that refuses the link: let a fallback try.
-        Err(_) => None,
-    }
-}
-
-/// Set once `linkat(fd, "", AT_EMPTY_PATH)` was refused where the `/proc/self/fd` link worked
-/// (a kernel before 6.10 without `CAP_DAC_READ_SEARCH`): a per-process fact about the kernel.
-static EMPTY_PATH_REFUSED: AtomicBool = AtomicBool::new(false);
-
-fn try_create_in_place(path: &Path, line: &str) -> Result<Create, LockError> {
-    let mut file = match OpenOptions::new().write(true).create_new(true).open(path) {
-        Ok(f) => f,
-        Err(e) => return Ok(Create::OpenFailed(e)),
-    };
-    match file.write_all(line.as_bytes()) {
-        Ok(()) => Ok(Create::Created),
-        Err(source) => {
-            drop(file);
-            let _ = fs::remove_file(path);
-            Err(LockError::WriteClaim {
-                path: path.to_path_buf(),
-                source,
-            })
-        }
+/// A failed write of our own claim or marker: over the cap, or the disk refused it.
+fn write_failed(path: &Path, source: io::Error) -> LockError {
+    match entwurf_fs::fs_error_of(&source) {
+        Some(entwurf_fs::FsError::TooLarge { cap, .. }) => LockError::ClaimTooLarge {
+            path: path.to_path_buf(),
+            cap: *cap,
+        },
+        _ => LockError::WriteClaim {
+            path: path.to_path_buf(),
+            source,
+        },
     }
 }
 
@@ -569,57 +670,48 @@ fn is_exactly_our_line(raw: &str, claim: &LockClaim) -> bool {
         && claim_line(claim).is_ok_and(|line| line == raw)
 }
 
-fn read_text(path: &Path) -> io::Result<String> {
-    use std::io::Read;
-    let file = fs::File::open(path)?;
-    // A claim is one short line: read into a buffer that fits it, without the size-hint `statx`
-    // `fs::read` makes (`Take` has no size hint); a longer file still reads whole.
-    let mut bytes = Vec::with_capacity(1024);
-    file.take(u64::MAX).read_to_end(&mut bytes)?;
-    Ok(match String::from_utf8(bytes) {
-        Ok(text) => text,
-        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
-    })
+fn read_lock(path: &Path) -> io::Result<Entry> {
+    fsio::read_lock_file(path)
 }
 
 /// `Ok(true)` when removed, `Ok(false)` when it was already gone.
 fn remove_if_exists(path: &Path) -> Result<bool, LockError> {
-    match fs::remove_file(path) {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
-        Err(source) => Err(LockError::Unlink {
-            path: path.to_path_buf(),
-            source,
-        }),
-    }
+    fsio::remove_if_exists(path).map_err(|source| LockError::Unlink {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
-/// The file's mtime as ISO millis; `None` when stat fails.
+/// The entry's mtime as ISO millis (never following a symlink); `None` when lstat fails.
 fn mtime_iso(path: &Path) -> Option<String> {
-    fs::metadata(path)
-        .and_then(|m| m.modified())
-        .ok()
-        .map(iso_millis)
+    fsio::mtime(path).map(iso_millis)
 }
 
-/// Holds the `.reclaim` marker; removes it when dropped, whatever happened in between.
+/// Holds the `.reclaim` marker and its `flock`; when dropped, removes the marker (if the path
+/// still names the file we hold) before letting go of the lock, so no other taker can lock a
+/// marker file and then see it removed under it.
 struct MarkerGuard {
     path: PathBuf,
+    file: File,
 }
 
 impl MarkerGuard {
-    fn create(path: &Path) -> io::Result<Self> {
-        OpenOptions::new().write(true).create_new(true).open(path)?;
-        Ok(Self {
+    fn new(path: &Path, file: File) -> Self {
+        Self {
             path: path.to_path_buf(),
-        })
+            file,
+        }
     }
 }
 
 impl Drop for MarkerGuard {
     fn drop(&mut self) {
-        // Best effort: a marker left behind makes later reclaims fail closed, never open.
-        let _ = fs::remove_file(&self.path);
+        // Best effort: a marker left behind is taken over by the next reclaim once we are gone.
+        let ours = fsio::identity_of(&self.file).ok();
+        if ours.is_some() && fsio::identity_at(&self.path).ok() == ours {
+            let _ = fsio::unlink(&self.path);
+        }
+        // `self.file` closes after this body: the `flock` is released only now.
     }
 }
 
@@ -627,6 +719,7 @@ impl Drop for MarkerGuard {
 mod tests {
     use super::*;
     use crate::Errno;
+    use std::fs;
     use std::sync::Arc;
 
     const GID: &str = "20260612T100000-aaaaaa";
@@ -645,6 +738,9 @@ mod tests {
             clock: Arc::new(|| "2026-06-12T10:10:00.000Z".into()),
             nonce: Arc::new(move || nonce.clone()),
             probe: Arc::new(move |_| answer),
+            start_key: String::new(),
+            start_key_of: Arc::new(|pid| panic!("start key of {pid} must not be read here")),
+            on_marker_held: None,
         })
     }
 
@@ -771,17 +867,21 @@ mod tests {
     }
 
     #[test]
-    fn a_directory_in_the_recreate_gap_is_an_honest_conflict_and_the_marker_goes() {
-        // Something that is not our claim appears in the unlink→create gap: never overwritten.
+    fn a_directory_in_the_recreate_gap_is_a_typed_error_and_the_marker_goes() {
+        // Something that is not our claim appears in the unlink→create gap: never overwritten,
+        // never taken as a holder.
         let tmp = tempfile::tempdir().unwrap();
         let mut lock = lock_with(tmp.path(), 5151, "1111111111111111", Err(Errno::SRCH));
         let path = lock.lock_path(&gid());
         fs::write(&path, claim_text(4242, "deadbeefcafef00d")).unwrap();
         let p = path.clone();
         lock.hooks.before_recreate = Some(Box::new(move || fs::create_dir(&p).unwrap()));
-        let out = lock.acquire(&gid()).unwrap();
-        // create_new on a directory fails with EEXIST → honest conflict, holder unreadable.
-        assert!(matches!(out, AcquireOutcome::Conflict(ref c) if c.holder.is_none()));
+        let err = lock.acquire(&gid()).unwrap_err();
+        assert!(
+            matches!(&err, LockError::NotALockFile { path: p, kind: EntryKind::Directory } if p == &path),
+            "{err:?}"
+        );
+        assert!(path.is_dir(), "kept");
         assert!(!reclaim_marker_path(&path).exists(), "marker removed");
     }
 
@@ -909,6 +1009,7 @@ mod tests {
             nonce: "n".into(),
             owner: LOCK_OWNER.into(),
             lock_path: PathBuf::new(),
+            start_key: None,
         };
         let err = lock.release(&claim).unwrap_err();
         assert_eq!(
@@ -995,17 +1096,19 @@ mod tests {
     }
 
     #[test]
-    fn read_text_reads_a_file_longer_than_its_first_buffer_whole() {
+    fn read_lock_reads_a_file_longer_than_its_first_buffer_whole() {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("long");
-        let text = "x".repeat(5000);
+        let text = "x".repeat(3000);
         fs::write(&path, &text).unwrap();
-        assert_eq!(read_text(&path).unwrap(), text);
+        assert!(matches!(read_lock(&path).unwrap(), Entry::Text(t) if t == text));
     }
 
     #[test]
     fn the_proc_link_publishes_whole_and_never_replaces() {
+        use crate::fsio::link_via_proc;
         use rustix::fs::{openat, Mode, OFlags, CWD};
+        use std::io::Write;
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("x.lock");
         let staged = |text: &str| {

@@ -18,6 +18,14 @@ pub type ProcessProbe = Arc<dyn Fn(i32) -> Result<(), Errno> + Send + Sync>;
 /// A source of strings (the clock's ISO timestamp, the nonce).
 pub type StringSource = Arc<dyn Fn() -> String + Send + Sync>;
 
+/// A process's start key now (`linux:<starttime>`), `""` when it cannot be read. Only ever
+/// called with a positive pid.
+pub type StartKeyProbe = Arc<dyn Fn(i32) -> String + Send + Sync>;
+
+/// Called with the marker path while this process holds a `.reclaim` marker, before the holder
+/// is re-read: a seam for fault and race tests (kill here, or check exclusivity here).
+pub type MarkerHook = Arc<dyn Fn(&Path) + Send + Sync>;
+
 /// Everything a [`crate::Lock`] needs. Build with [`LockOptions::new`] (production defaults) and
 /// override fields for deterministic tests.
 #[derive(Clone)]
@@ -34,6 +42,14 @@ pub struct LockOptions {
     pub nonce: StringSource,
     /// The liveness probe. Default: the real `kill(pid, 0)`.
     pub probe: ProcessProbe,
+    /// Our start key, written into claims (`startKey`) and reclaim markers; empty = not written.
+    /// Default: [`own_start_key`] of `pid`.
+    pub start_key: String,
+    /// Reads a live pid's start key, to tell a reused pid from the holder. Default:
+    /// [`real_start_key`].
+    pub start_key_of: StartKeyProbe,
+    /// Runs while this process holds a `.reclaim` marker. Default: none.
+    pub on_marker_held: Option<MarkerHook>,
 }
 
 impl LockOptions {
@@ -46,6 +62,9 @@ impl LockOptions {
             clock: Arc::new(now_iso),
             nonce: Arc::new(random_nonce),
             probe: Arc::new(real_kill_probe),
+            start_key: own_start_key(),
+            start_key_of: Arc::new(real_start_key),
+            on_marker_held: None,
         }
     }
 }
@@ -56,6 +75,7 @@ impl fmt::Debug for LockOptions {
             .field("dir", &self.dir)
             .field("pid", &self.pid)
             .field("hostname", &self.hostname)
+            .field("start_key", &self.start_key)
             .finish_non_exhaustive()
     }
 }
@@ -86,6 +106,16 @@ pub fn now_iso() -> String {
 pub fn random_nonce() -> String {
     let bytes: [u8; 8] = rand::random();
     format!("{:016x}", u64::from_be_bytes(bytes))
+}
+
+/// This process's start key (read once per process, by `entwurf-fs`).
+pub fn own_start_key() -> String {
+    entwurf_fs::own_start_key().1.clone()
+}
+
+/// The real start key of `pid` ([`entwurf_meta_session::process_start_key`]).
+pub fn real_start_key(pid: i32) -> String {
+    entwurf_meta_session::process_start_key(i64::from(pid))
 }
 
 /// The real `kill(pid, 0)`. A non-positive pid is refused with `EINVAL` without a syscall.
@@ -132,6 +162,14 @@ mod tests {
         let t = now_iso();
         assert_eq!(t.len(), 24, "{t}");
         assert!(t.ends_with('Z') && t.as_bytes()[19] == b'.', "{t}");
+    }
+
+    #[test]
+    fn own_start_key_is_ours_and_stable() {
+        let key = own_start_key();
+        assert!(key.starts_with("linux:"), "{key}");
+        assert_eq!(key, real_start_key(std::process::id() as i32));
+        assert_eq!(key, own_start_key());
     }
 
     #[test]

@@ -85,7 +85,19 @@ fn probe_answering(answer: Result<(), Errno>) -> entwurf_lock::ProcessProbe {
     Arc::new(move |_| answer)
 }
 
+/// The start key our fixed-deps locks write (the golden deps have none: the reference writes none).
+const FIXED_START_KEY: &str = "linux:4242000";
+
 fn fixed_lock(dir: PathBuf, deps: &Value, probe: entwurf_lock::ProcessProbe) -> Lock {
+    fixed_lock_keyed(dir, deps, probe, FIXED_START_KEY)
+}
+
+fn fixed_lock_keyed(
+    dir: PathBuf,
+    deps: &Value,
+    probe: entwurf_lock::ProcessProbe,
+    start_key: &str,
+) -> Lock {
     let now = deps["now"].as_str().unwrap().to_owned();
     let nonce = deps["nonce"].as_str().unwrap().to_owned();
     Lock::with_options(LockOptions {
@@ -95,7 +107,19 @@ fn fixed_lock(dir: PathBuf, deps: &Value, probe: entwurf_lock::ProcessProbe) -> 
         clock: Arc::new(move || now.clone()),
         nonce: Arc::new(move || nonce.clone()),
         probe,
+        start_key: start_key.to_owned(),
+        start_key_of: Arc::new(|pid| panic!("the start key of {pid} must not be read here")),
+        on_marker_held: None,
     })
+}
+
+/// Re-baseline (a documented deviation, ARCHITECTURE "stricter than the reference"): our claim
+/// line is the reference's line with one more field, `startKey`, after `lockPath`.
+fn with_start_key(reference_line: &str, key: &str) -> String {
+    let body = reference_line
+        .strip_suffix("}\n")
+        .expect("a golden claim line ends with }\\n");
+    format!("{body},\"startKey\":\"{key}\"}}\n")
 }
 
 /// The reference's `AcquireLockResult` JSON for an outcome.
@@ -158,7 +182,21 @@ fn case<'a>(list: &'a Value, name: &str) -> &'a Value {
 }
 
 #[test]
-fn written_fixed_claim_is_byte_identical_with_mode_and_listing() {
+fn without_a_start_key_the_written_claim_is_the_reference_bytes() {
+    let c = &cases()["written"][0];
+    let root = Root::new();
+    let lock = fixed_lock_keyed(root.dir(), &c["deps"], no_probe(), "");
+    let out = lock.acquire(&gid()).unwrap();
+    assert_eq!(outcome_json(&out), root.sub(&c["result"]));
+    let golden = fs::read_to_string(golden_dir().join("written-fixed.lock")).unwrap();
+    assert_eq!(
+        fs::read_to_string(root.lock_path()).unwrap(),
+        root.sub_text(&golden)
+    );
+}
+
+#[test]
+fn written_fixed_claim_is_the_reference_bytes_plus_our_start_key_with_mode_and_listing() {
     let c = &cases()["written"][0];
     assert_eq!(c["file"], "written-fixed.lock");
     let root = Root::new();
@@ -168,7 +206,13 @@ fn written_fixed_claim_is_byte_identical_with_mode_and_listing() {
 
     let golden = fs::read_to_string(golden_dir().join("written-fixed.lock")).unwrap();
     let on_disk = fs::read_to_string(root.lock_path()).unwrap();
-    assert_eq!(on_disk, root.sub_text(&golden));
+    assert_eq!(
+        on_disk,
+        with_start_key(&root.sub_text(&golden), FIXED_START_KEY)
+    );
+    // The reference's parser ignores the extra field: ours reads it back as the same holder.
+    let back = parse_holder(&on_disk, &root.lock_path(), &gid()).unwrap();
+    assert_eq!(back.start_key.as_deref(), Some(FIXED_START_KEY));
     let AcquireOutcome::Acquired(claim) = out else {
         unreachable!()
     };
@@ -223,7 +267,13 @@ fn written_real_claim_has_the_real_identity_and_parses_back() {
         )
         .replace(v["createdAt"].as_str().unwrap(), &claim.created_at)
         .replace(v["nonce"].as_str().unwrap(), &claim.nonce);
-    assert_eq!(fs::read_to_string(root.lock_path()).unwrap(), expected);
+    let own_key = entwurf_lock::own_start_key();
+    assert!(own_key.starts_with("linux:"), "{own_key}");
+    assert_eq!(claim.start_key.as_deref(), Some(own_key.as_str()));
+    assert_eq!(
+        fs::read_to_string(root.lock_path()).unwrap(),
+        with_start_key(&expected, &own_key)
+    );
     assert_eq!(lock.release(&claim).unwrap(), ReleaseOutcome::Released);
 }
 
@@ -274,6 +324,7 @@ fn null_holder_is_a_conflict_never_deleted_and_never_released(#[case] file: &str
         nonce: "deadbeefcafef00d".into(),
         owner: LOCK_OWNER.into(),
         lock_path: path.clone(),
+        start_key: None,
     };
     let released = lock.release(&base).unwrap();
     assert_eq!(
@@ -325,7 +376,10 @@ fn reclaim_ok_replaces_a_dead_holder_and_only_the_new_nonce_releases() {
     let out = lock.acquire(&gid()).unwrap();
     assert_eq!(outcome_json(&out), root.sub(&c["acquire"]));
     let golden = fs::read_to_string(golden_dir().join(c["lockAfter"].as_str().unwrap())).unwrap();
-    assert_eq!(fs::read_to_string(&path).unwrap(), root.sub_text(&golden));
+    assert_eq!(
+        fs::read_to_string(&path).unwrap(),
+        with_start_key(&root.sub_text(&golden), FIXED_START_KEY)
+    );
     let names: Vec<_> = listing(&root.dir()).into_iter().map(|e| e.0).collect();
     assert_eq!(names, vec![format!("{GID}.lock")], "marker removed");
 
@@ -448,17 +502,21 @@ fn a_regular_file_at_the_lock_dir_is_a_typed_error_naming_it() {
 }
 
 #[test]
-fn a_directory_at_the_lock_path_is_a_read_error_not_a_conflict() {
+fn a_directory_at_the_lock_path_is_a_typed_error_not_a_conflict() {
     let root = Root::new();
     fs::create_dir_all(root.lock_path()).unwrap();
     let err = Lock::new(root.dir()).acquire(&gid()).unwrap_err();
     match &err {
-        LockError::Read { path, source } => {
+        LockError::NotALockFile { path, kind } => {
             assert_eq!(path, &root.lock_path());
-            assert_eq!(source.raw_os_error(), Some(Errno::ISDIR.raw_os_error()));
+            assert_eq!(*kind, entwurf_lock::EntryKind::Directory);
         }
-        other => panic!("expected Read, got {other:?}"),
+        other => panic!("expected NotALockFile, got {other:?}"),
     }
+    assert!(err.to_string().contains(&format!(
+        "cannot read the lock file {}",
+        root.lock_path().display()
+    )));
     assert!(root.lock_path().is_dir(), "nothing removed");
 }
 
@@ -487,6 +545,7 @@ fn detail_templates_match_the_reference() {
         nonce: "n".into(),
         owner: LOCK_OWNER.into(),
         lock_path: PathBuf::from("/L"),
+        start_key: None,
     };
     let fill = |s: &Value| {
         s.as_str()
@@ -515,24 +574,41 @@ fn detail_templates_match_the_reference() {
 
 #[test]
 fn an_open_failure_other_than_eexist_is_an_error_not_a_conflict() {
-    // A lock dir whose own path fits PATH_MAX but whose lock file path does not: the exclusive
-    // create fails with ENAMETOOLONG.
+    // A directory no file can be created in (procfs, even for root): the create fails with
+    // something other than EEXIST.
+    let dir = PathBuf::from("/proc/self/fdinfo");
+    let lock = Lock::new(&dir);
+    match lock.acquire(&gid()) {
+        Err(LockError::Open { path, source }) => {
+            assert_eq!(path, dir.join(format!("{GID}.lock")));
+            assert_ne!(source.kind(), std::io::ErrorKind::AlreadyExists);
+        }
+        other => panic!("expected an Open error, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_claim_over_the_lock_file_cap_is_a_typed_error_and_nothing_is_written() {
+    // A lock dir whose own path fits PATH_MAX, so long that the claim (which carries the
+    // absolute lock path) would pass the lock file cap: refused before anything is written.
     let root = Root::new();
     let mut dir = root.dir();
     while dir.as_os_str().len() < 4080 {
         dir.push("d".repeat(200.min(4080 - dir.as_os_str().len()).max(1)));
     }
+    fs::create_dir_all(&dir).unwrap();
     let lock = Lock::new(&dir);
-    match lock.acquire(&gid()) {
-        Err(LockError::Open { path, source }) => {
-            assert_eq!(path, dir.join(format!("{GID}.lock")));
-            assert_eq!(
-                source.raw_os_error(),
-                Some(Errno::NAMETOOLONG.raw_os_error())
-            );
+    let err = lock.acquire(&gid()).unwrap_err();
+    match &err {
+        LockError::ClaimTooLarge { path, cap } => {
+            assert_eq!(path, &dir.join(format!("{GID}.lock")));
+            assert_eq!(*cap, entwurf_lock::MAX_LOCK_FILE_BYTES);
         }
-        other => panic!("expected an Open error, got {other:?}"),
+        other => panic!("expected ClaimTooLarge, got {other:?}"),
     }
+    assert!(err
+        .to_string()
+        .contains("use a lock dir with a shorter path"));
     assert_eq!(fs::read_dir(&dir).unwrap().count(), 0, "nothing written");
 }
 

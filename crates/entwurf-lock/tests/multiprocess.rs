@@ -6,7 +6,9 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use entwurf_lock::{os_hostname, AcquireOutcome, Lock, LockClaim, ReleaseOutcome};
+use entwurf_lock::{
+    os_hostname, parse_holder, real_start_key, AcquireOutcome, Lock, LockClaim, ReleaseOutcome,
+};
 use entwurf_meta_session::GardenId;
 
 const WORKER: &str = env!("CARGO_BIN_EXE_entwurf-lock-worker");
@@ -42,8 +44,13 @@ fn spawn_holder(dir: &Path, gid: &GardenId, hostname: Option<&str>) -> (Child, L
     BufReader::new(child.stdout.as_mut().unwrap())
         .read_line(&mut line)
         .unwrap();
-    let claim: LockClaim = serde_json::from_str(line.trim_end())
-        .unwrap_or_else(|e| panic!("holder printed {line:?}: {e}"));
+    let path = dir.join(format!("{gid}.lock"));
+    let claim = parse_holder(&line, &path, gid)
+        .unwrap_or_else(|| panic!("holder printed {line:?}, not a claim line"));
+    assert_eq!(
+        claim.start_key.as_deref(),
+        Some(real_start_key(child.id() as i32).as_str())
+    );
     (child, claim)
 }
 

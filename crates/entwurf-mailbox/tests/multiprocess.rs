@@ -1,61 +1,31 @@
-//! Real child processes racing on one mailbox. The children are this test binary re-executed
-//! with `--ignored --exact child_sender`; the parent passes the directories through env vars.
+//! Real child processes racing on one mailbox. The children are the helper binary
+//! `entwurf-mailbox-race-child` (`src/bin/`), given the store root, the target, their index and
+//! how many messages to send.
 
 mod common;
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command};
 
 use chrono::Utc;
 use common::{Store, GID, NATIVE};
-use entwurf_mailbox::{drain, list, send_guarded, EntryKind, MailboxDirs, RandomTags};
-use entwurf_meta_session::GardenId;
+use entwurf_mailbox::{drain, list, EntryKind};
 
-const ENV_ROOT: &str = "ENTWURF_MAILBOX_TEST_CHILD_ROOT";
-const ENV_INDEX: &str = "ENTWURF_MAILBOX_TEST_CHILD_INDEX";
-const ENV_COUNT: &str = "ENTWURF_MAILBOX_TEST_CHILD_COUNT";
-
-/// Large enough that a torn write would be visible.
+/// The body child `child` sends as its `seq`-th message (the helper binary's, byte for byte).
 fn body(child: usize, seq: usize) -> String {
     let head = format!("child={child} seq={seq:03}\n");
     let filler = format!("{child}-{seq}:").repeat(200);
     format!("{head}{filler}\nend child={child} seq={seq:03}\n")
 }
 
-/// The child side: run only when the parent re-executes this binary.
-#[test]
-#[ignore = "child process of the multi-process tests; started by them"]
-fn child_sender() {
-    let root = PathBuf::from(std::env::var(ENV_ROOT).expect("run by the parent test"));
-    let child: usize = std::env::var(ENV_INDEX).unwrap().parse().unwrap();
-    let count: usize = std::env::var(ENV_COUNT).unwrap().parse().unwrap();
-    let dirs = MailboxDirs {
-        sessions: &root.join("sessions"),
-        mailbox: &root.join("mailbox"),
-        receivers: &root.join("receivers"),
-    };
-    let gid = GardenId::parse(GID).unwrap();
-    for seq in 0..count {
-        send_guarded(dirs, &gid, &body(child, seq), Utc::now(), &mut RandomTags).unwrap();
-    }
-}
-
 fn spawn_children(root: &Path, n: usize, count: usize) -> Vec<Child> {
-    let exe = std::env::current_exe().unwrap();
+    let exe = env!("CARGO_BIN_EXE_entwurf-mailbox-race-child");
     (0..n)
         .map(|i| {
-            Command::new(&exe)
-                .args([
-                    "--ignored",
-                    "--exact",
-                    "child_sender",
-                    "--test-threads=1",
-                    "--quiet",
-                ])
-                .env(ENV_ROOT, root)
-                .env(ENV_INDEX, i.to_string())
-                .env(ENV_COUNT, count.to_string())
+            Command::new(exe)
+                .arg(root)
+                .args([GID.to_owned(), i.to_string(), count.to_string()])
                 .stdout(std::process::Stdio::null())
                 .spawn()
                 .unwrap()

@@ -61,10 +61,8 @@ pub fn resume_args(
     args.extend_from_slice(launch_args);
     args.extend_from_slice(extension_args);
     args.extend(["--session-id".to_owned(), session_id.to_owned()]);
-    if let Some(provider) = provider.filter(|p| !p.is_empty()) {
-        args.extend(["--provider".to_owned(), provider.to_owned()]);
-    }
-    args.extend(["--model".to_owned(), model.to_owned(), prompt.to_owned()]);
+    args.extend(crate::pi_line::provider_model_args(provider, model));
+    args.push(prompt.to_owned());
     args
 }
 

@@ -8,6 +8,7 @@
 //! - [`plan`]: the spawn-bg plan and the watcher result, with the reference's JSON shapes.
 //! - [`watcher`]: [`resume`] over the [`SpawnIo`] seam (§8, release policy §5.1).
 //! - [`production`]: the real IO.
+//! - [`pi_line`]: the pi lines (0.80, 1.x) and what differs between them; the launched pi's version.
 //! - [`millis`]: `ENTWURF_V2_OBSERVE_TIMEOUT_MS` parsing (JS `Number()`), millisecond values.
 //!
 //! ```no_run
@@ -18,6 +19,7 @@
 //!     agent_dir: PathBuf::from("/home/u/.pi/agent"),
 //!     prefix_roots: entwurf_spawn::preflight::parse_prefix_roots(Some("/home/u/repos")),
 //!     home_dir: Some(PathBuf::from("/home/u")),
+//!     pi_line: entwurf_spawn::PiLine::V1,
 //! };
 //! let preflight = preflight_for_cwd(Path::new("/home/u/repos/app"), &config)?;
 //! // A deny never becomes a plan, so nothing can be launched for it.
@@ -35,6 +37,7 @@
 pub mod identity;
 pub mod launch;
 pub mod millis;
+pub mod pi_line;
 pub mod plan;
 pub mod preflight;
 pub mod production;
@@ -43,6 +46,7 @@ pub mod watcher;
 
 pub use identity::{resolve_launch_identity, IdentityError, LaunchIdentity};
 pub use millis::Millis;
+pub use pi_line::PiLine;
 pub use plan::{RetainReason, RetainedDiagnostic, SpawnBgPlan, SpawnBgResumeResult};
 pub use preflight::{
     preflight_for_cwd, Preflight, PreflightConfig, PreflightError, PreflightKind, PreflightReason,

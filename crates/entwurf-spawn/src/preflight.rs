@@ -1,15 +1,18 @@
 //! The trust preflight for a controlled launch (spec §3.4): may a pi resident be started in this
 //! cwd, and with which launch arguments?
 //!
-//! Facts taken from pi 0.80.10 (`core/trust-manager.js`, `utils/paths.js`):
+//! Facts taken from pi 0.80.10 and 1.6.0 (`core/trust-manager.js`, `utils/paths.js`; where they differ,
+//! [`PiLine`] says which applies):
 //! - the trust store is `<agentDir>/trust.json`, a JSON object mapping a canonical directory path
 //!   to `true`, `false` or `null`; a missing file is an empty store; anything else is an error;
 //! - a lookup canonicalises the cwd (`~` expansion, lexical resolve, `realpath` with a fallback
 //!   to the resolved path) and walks up to the nearest directory carrying `true`/`false`;
 //! - pi reads the store under a `proper-lockfile` lock: the directory `<agentDir>/trust.json.lock`;
 //! - "trust-requiring project inputs" are `<cwd>/.pi/{settings.json, extensions, skills, prompts,
-//!   themes, SYSTEM.md, APPEND_SYSTEM.md}`, or a `.agents/skills` directory in the cwd or any
-//!   ancestor (except `<home>/.agents/skills`, which is the user's own).
+//!   themes, SYSTEM.md, APPEND_SYSTEM.md}` (pi 1.x adds `mcp.json`: the list is the launched pi
+//!   line's, [`PiLine::trust_requiring_project_config`]), or a `.agents/skills` directory in the
+//!   cwd or any ancestor (except `<home>/.agents/skills`, which is the user's own);
+//! - pi 1.x drops a leading BOM from `trust.json` and compares its keys after `path.resolve`.
 //!
 //! Decision (saved distrust beats everything; a prefix root only promotes the undecided case):
 //!
@@ -29,6 +32,8 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
+use crate::pi_line::PiLine;
+
 /// The pi flag that approves a project's trust-gated inputs for one launch.
 pub const APPROVE_FLAG: &str = "--approve";
 
@@ -41,17 +46,6 @@ pub const TRUST_STORE_FILE: &str = "trust.json";
 
 /// pi's project config dir name (`piConfig.configDir`).
 const PI_CONFIG_DIR: &str = ".pi";
-
-/// Entries under `<cwd>/.pi` that pi gates behind project trust.
-const TRUST_REQUIRING_PROJECT_CONFIG: [&str; 7] = [
-    "settings.json",
-    "extensions",
-    "skills",
-    "prompts",
-    "themes",
-    "SYSTEM.md",
-    "APPEND_SYSTEM.md",
-];
 
 /// `proper-lockfile` defaults used by pi's trust store: a lock older than this is stale.
 const TRUST_LOCK_STALE: Duration = Duration::from_secs(10);
@@ -70,6 +64,8 @@ pub struct PreflightConfig {
     /// The user's home dir: expands `~` and names the user-level `.agents/skills` that is not a
     /// project input. `None` → no expansion and no exclusion (the stricter reading).
     pub home_dir: Option<PathBuf>,
+    /// The line of the pi to be launched: its trust inputs and trust store reading apply.
+    pub pi_line: PiLine,
 }
 
 /// What the preflight allows.
@@ -126,6 +122,8 @@ pub struct Preflight {
     pub has_trust_inputs: bool,
     /// The canonical prefix root that matched, if any.
     pub matched_prefix_root: Option<PathBuf>,
+    /// The pi line whose rules judged the project.
+    pub pi_line: PiLine,
 }
 
 impl Preflight {
@@ -265,9 +263,10 @@ pub fn preflight_for_cwd(
     let canonical_cwd = canonicalize_or_keep(&resolved);
 
     let store_path = config.agent_dir.join(TRUST_STORE_FILE);
-    let store = read_trust_store(&store_path)?;
-    let trust_entry = nearest_trust_entry(&store, &canonical_cwd);
-    let has_trust_inputs = has_trust_requiring_inputs(&canonical_cwd, home);
+    let line = config.pi_line;
+    let store = read_trust_store(&store_path, line)?;
+    let trust_entry = nearest_trust_entry_for(&store, &canonical_cwd, line);
+    let has_trust_inputs = has_trust_requiring_inputs_for(&canonical_cwd, home, line);
     let matched_prefix_root = matched_prefix_root(&canonical_cwd, &config.prefix_roots, home);
 
     let (kind, reason) = decide(
@@ -287,6 +286,7 @@ pub fn preflight_for_cwd(
         trust_entry,
         has_trust_inputs,
         matched_prefix_root,
+        pi_line: line,
     })
 }
 
@@ -334,7 +334,10 @@ fn canonicalize_or_keep(p: &Path) -> PathBuf {
     fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
 }
 
-fn read_trust_store(path: &Path) -> Result<BTreeMap<String, Option<bool>>, PreflightError> {
+fn read_trust_store(
+    path: &Path,
+    line: PiLine,
+) -> Result<BTreeMap<String, Option<bool>>, PreflightError> {
     // pi creates the agent dir to take its lock; we only read, so an absent dir is an empty store.
     if !path.parent().is_some_and(Path::is_dir) {
         return Ok(BTreeMap::new());
@@ -350,7 +353,11 @@ fn read_trust_store(path: &Path) -> Result<BTreeMap<String, Option<bool>>, Prefl
             })
         }
     };
-    parse_trust_store(&text).map_err(|detail| PreflightError::CorruptTrustStore {
+    let text = match text.strip_prefix('\u{feff}') {
+        Some(rest) if line.trust_store_strips_bom() => rest,
+        _ => text.as_str(),
+    };
+    parse_trust_store(text).map_err(|detail| PreflightError::CorruptTrustStore {
         path: path.to_path_buf(),
         detail,
     })
@@ -375,11 +382,38 @@ pub fn parse_trust_store(text: &str) -> Result<BTreeMap<String, Option<bool>>, S
         .collect()
 }
 
-/// The nearest directory (the cwd, then each ancestor) with a saved `true`/`false`.
+/// The nearest directory (the cwd, then each ancestor) with a saved `true`/`false`, keys read
+/// the way pi 0.80 reads them (exact strings).
 pub fn nearest_trust_entry(
     store: &BTreeMap<String, Option<bool>>,
     canonical_cwd: &Path,
 ) -> Option<TrustEntry> {
+    nearest_trust_entry_for(store, canonical_cwd, PiLine::V0_80)
+}
+
+/// [`nearest_trust_entry`] as `line` reads the store: pi 1.x compares each absolute key after a
+/// lexical resolve (`/a/b/` and `/a/./b` name `/a/b`); of several such keys the first in sorted
+/// order wins (pi writes the store sorted).
+pub fn nearest_trust_entry_for(
+    store: &BTreeMap<String, Option<bool>>,
+    canonical_cwd: &Path,
+    line: PiLine,
+) -> Option<TrustEntry> {
+    if line.trust_store_resolves_keys() {
+        return canonical_cwd.ancestors().find_map(|dir| {
+            store.iter().find_map(|(key, value)| {
+                let named = Path::new(key);
+                let same = named.is_absolute() && lexical_normalize(named) == dir;
+                match (same, value) {
+                    (true, Some(decision)) => Some(TrustEntry {
+                        path: key.clone(),
+                        decision: *decision,
+                    }),
+                    _ => None,
+                }
+            })
+        });
+    }
     canonical_cwd.ancestors().find_map(|dir| {
         let key = dir.to_string_lossy();
         match store.get(key.as_ref()) {
@@ -392,10 +426,21 @@ pub fn nearest_trust_entry(
     })
 }
 
-/// True when the project at `canonical_cwd` has inputs pi loads only from a trusted project.
+/// True when the project at `canonical_cwd` has inputs pi 0.80 loads only from a trusted project.
 pub fn has_trust_requiring_inputs(canonical_cwd: &Path, home: Option<&Path>) -> bool {
+    has_trust_requiring_inputs_for(canonical_cwd, home, PiLine::V0_80)
+}
+
+/// True when the project at `canonical_cwd` has inputs the pi `line` loads only from a trusted
+/// project (1.x: `.pi/mcp.json` too).
+pub fn has_trust_requiring_inputs_for(
+    canonical_cwd: &Path,
+    home: Option<&Path>,
+    line: PiLine,
+) -> bool {
     let config_dir = canonical_cwd.join(PI_CONFIG_DIR);
-    if TRUST_REQUIRING_PROJECT_CONFIG
+    if line
+        .trust_requiring_project_config()
         .iter()
         .any(|entry| config_dir.join(entry).exists())
     {

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use entwurf_spawn::millis::DEFAULT_OBSERVE_TIMEOUT_MS;
 use entwurf_spawn::preflight::{parse_prefix_roots, TRUST_STORE_FILE};
 use entwurf_spawn::{
-    preflight_for_cwd, PreflightConfig, PreflightError, PreflightKind, PreflightReason, SpawnBgPlan,
+    preflight_for_cwd, PiLine, PreflightConfig, PreflightError, PreflightKind, PreflightReason,
+    SpawnBgPlan,
 };
 use rstest::rstest;
 use tempfile::TempDir;
@@ -61,6 +62,7 @@ impl World {
             agent_dir: self.agent.clone(),
             prefix_roots: roots.iter().map(|s| (*s).to_owned()).collect(),
             home_dir: Some(self.home.clone()),
+            pi_line: PiLine::V0_80,
         }
     }
 }
@@ -329,4 +331,76 @@ fn a_deny_never_becomes_a_spawn_plan() {
     .expect("approved");
     assert_eq!(plan.launch_args, ["--approve"]);
     assert_eq!(plan.session_id, plan.target_garden_id);
+}
+
+/// A project whose only trust input is `.pi/mcp.json` is judged as each pi line judges it: pi
+/// 0.80 does not gate `mcp.json` (it loads no project MCP config), pi 1.x does.
+#[rstest::rstest]
+#[case::line_0_80(
+    PiLine::V0_80,
+    PreflightKind::TrustedNoArg,
+    PreflightReason::NoTrustInputs
+)]
+#[case::line_1(PiLine::V1, PreflightKind::Deny, PreflightReason::FailFast)]
+fn mcp_json_alone_is_judged_per_line(
+    #[case] line: PiLine,
+    #[case] kind: PreflightKind,
+    #[case] reason: PreflightReason,
+) {
+    let w = World::new();
+    let cwd = w.project("mcp-only");
+    fs::create_dir_all(cwd.join(".pi")).expect("mkdir .pi");
+    fs::write(cwd.join(".pi/mcp.json"), "{\"mcpServers\": {}}\n").expect("write mcp.json");
+    let config = PreflightConfig {
+        pi_line: line,
+        ..w.config(&[])
+    };
+    let out = preflight_for_cwd(&cwd, &config).expect("preflight");
+    assert_eq!((out.kind, out.reason, out.pi_line), (kind, reason, line));
+    assert_eq!(out.has_trust_inputs, line == PiLine::V1);
+    // A saved trust decision approves it on both lines.
+    w.trust(&[(&cwd, Some(true))]);
+    let out = preflight_for_cwd(&cwd, &config).expect("preflight");
+    assert_eq!(out.kind, PreflightKind::Approve);
+}
+
+/// pi 1.x reads a `trust.json` with a leading BOM and keys that name the cwd after
+/// `path.resolve`; pi 0.80 finds the BOM corrupt and such a key foreign.
+#[test]
+fn trust_store_reading_follows_the_line() {
+    let w = World::new();
+    let cwd = w.project("proj");
+    with_inputs(&cwd);
+    let key = format!("{}/./", cwd.display());
+    let text = format!(
+        "\u{feff}{{{}: true}}\n",
+        serde_json::Value::String(key.clone())
+    );
+    fs::write(w.agent.join(TRUST_STORE_FILE), text).expect("write trust.json");
+    let v1 = PreflightConfig {
+        pi_line: PiLine::V1,
+        ..w.config(&[])
+    };
+    let out = preflight_for_cwd(&cwd, &v1).expect("1.x reads it");
+    assert_eq!(
+        (out.kind, out.reason),
+        (PreflightKind::Approve, PreflightReason::SavedTrue)
+    );
+    assert_eq!(out.trust_entry.map(|e| e.path), Some(key.clone()));
+    let err = preflight_for_cwd(&cwd, &w.config(&[])).expect_err("0.80 refuses the BOM");
+    assert!(
+        matches!(err, PreflightError::CorruptTrustStore { .. }),
+        "{err}"
+    );
+
+    fs::write(
+        w.agent.join(TRUST_STORE_FILE),
+        format!("{{{}: true}}\n", serde_json::Value::String(key)),
+    )
+    .expect("write trust.json");
+    let out = preflight_for_cwd(&cwd, &w.config(&[])).expect("0.80");
+    assert_eq!(
+        (out.kind, out.reason),
+        (PreflightKind::Deny, PreflightReason::FailFast)
+    );
 }

@@ -72,6 +72,7 @@ impl Setup {
             nonce: "deadbeefcafef00d".into(),
             owner: "entwurf_v2".into(),
             lock_path: self.root.join("locks").join(format!("{GID}.lock")),
+            start_key: None,
         };
         let mut r = ResumeRequest::new(plan, Some(lock));
         r.kill_grace_ms = Millis::from_whole(2_000);

@@ -50,6 +50,7 @@ pub fn claim_for(g: &str) -> LockClaim {
         nonce: "deadbeefcafef00d".into(),
         owner: "entwurf_v2".into(),
         lock_path: PathBuf::from(format!("/fake/locks/{g}.lock")),
+        start_key: None,
     }
 }
 
@@ -320,7 +321,10 @@ impl FakeControlDeps {
         Self {
             sends: Mutex::new(Seq::of(sends)),
             fallback: None,
-            mailbox: Ok(MailboxAck { success: true }),
+            mailbox: Ok(MailboxAck {
+                success: true,
+                ..Default::default()
+            }),
             release: Mutex::new(Seq::one(Ok(()))),
             seams: FakeSeams::new(seams),
             sent_plans: Mutex::new(vec![]),

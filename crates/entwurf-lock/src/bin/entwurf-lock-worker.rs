@@ -8,16 +8,28 @@
 //!     3) and removes it again before releasing. Prints `acquired=<a> released=<r>`.
 //!     Exit 4 when a release of our own claim is not `released`.
 //! entwurf-lock-worker hold --dir D --gid G [--hostname H]
-//!     acquires G once (exit 5 on conflict, printing the detail), prints the claim as one JSON
-//!     line, holds it until stdin closes, releases it and prints the release outcome.
-//! entwurf-lock-worker try --dir D --gid G
-//!     acquires once: prints the claim and releases it (exit 0), or prints the conflict (exit 5).
+//!     acquires G once (exit 5 on conflict, printing the detail), prints the claim line (what
+//!     the lock file holds), holds it until stdin closes, releases it and prints the release outcome.
+//! entwurf-lock-worker try --dir D --gid G [--wait-go] [--inside-marker PATH] [--stall-after-marker]
+//!     acquires once: prints `acquired <nonce>` and releases it (exit 0), or prints the conflict
+//!     (exit 5); then `marker-held=<n>`, how often this process held the `.reclaim` marker.
+//!     `--wait-go` waits for one stdin line first. `--inside-marker`: while holding the marker,
+//!     create PATH exclusively (an existing PATH = two reclaimers at once = exit 3) and remove it
+//!     again. `--stall-after-marker`: once the marker is held, print `marker-held` and block on
+//!     stdin (the test kills us there).
+//! entwurf-lock-worker clear --dir D --gid G
+//!     `lock clear` without force: prints the outcome (exit 0), or the refusal (exit 5).
 //! ```
+//!
+//! In a test build the crash seam of entwurf-fs is compiled in: `ENTWURF_FAULT_ABORT_AT=N`
+//! aborts the worker just before its Nth mutating call (see `tests/faults.rs`).
 
 use std::fs::OpenOptions;
 use std::io::{self, BufRead, ErrorKind, Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 
 use entwurf_lock::{contended_detail, AcquireOutcome, Lock, LockOptions, ReleaseOutcome};
 use entwurf_meta_session::GardenId;
@@ -29,15 +41,31 @@ struct Args {
     iterations: u32,
     inside: Option<PathBuf>,
     hostname: Option<String>,
+    inside_marker: Option<PathBuf>,
+    stall_after_marker: bool,
+    wait_go: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
     let cmd = it.next().ok_or("missing subcommand (race | hold | try)")?;
     let (mut dir, mut gid, mut iterations, mut inside, mut hostname) = (None, None, 1, None, None);
+    let (mut inside_marker, mut stall_after_marker, mut wait_go) = (None, false, false);
     while let Some(flag) = it.next() {
+        match flag.as_str() {
+            "--stall-after-marker" => {
+                stall_after_marker = true;
+                continue;
+            }
+            "--wait-go" => {
+                wait_go = true;
+                continue;
+            }
+            _ => {}
+        }
         let value = it.next().ok_or(format!("{flag} needs a value"))?;
         match flag.as_str() {
+            "--inside-marker" => inside_marker = Some(PathBuf::from(value)),
             "--dir" => dir = Some(PathBuf::from(value)),
             "--gid" => gid = Some(GardenId::parse(&value).map_err(|e| e.to_string())?),
             "--iterations" => iterations = value.parse().map_err(|_| "bad --iterations")?,
@@ -53,7 +81,45 @@ fn parse_args() -> Result<Args, String> {
         iterations,
         inside,
         hostname,
+        inside_marker,
+        stall_after_marker,
+        wait_go,
     })
+}
+
+/// While this process holds the `.reclaim` marker: prove no other process holds it too.
+fn inside_marker_check(inside: &Path) {
+    match OpenOptions::new().write(true).create_new(true).open(inside) {
+        Ok(_) => {}
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+            eprintln!(
+                "entwurf-lock-worker: two reclaimers at once: {} existed",
+                inside.display()
+            );
+            std::process::exit(3);
+        }
+        Err(e) => {
+            eprintln!("entwurf-lock-worker: {}: {e}", inside.display());
+            std::process::exit(1);
+        }
+    }
+    // Give a competing reclaimer every chance to overlap.
+    for _ in 0..200 {
+        std::thread::yield_now();
+    }
+    if let Err(e) = std::fs::remove_file(inside) {
+        eprintln!("entwurf-lock-worker: {}: {e}", inside.display());
+        std::process::exit(1);
+    }
+}
+
+/// Prints `marker-held` and blocks until stdin closes (the test SIGKILLs us first).
+fn stall() {
+    let mut out = io::stdout().lock();
+    let _ = writeln!(out, "marker-held");
+    let _ = out.flush();
+    let mut sink = Vec::new();
+    let _ = io::stdin().lock().read_to_end(&mut sink);
 }
 
 fn main() -> ExitCode {
@@ -68,11 +134,45 @@ fn main() -> ExitCode {
     if let Some(h) = &args.hostname {
         opts.hostname = h.clone();
     }
+    let held = Arc::new(AtomicU32::new(0));
+    let (counter, inside, stalls) = (
+        held.clone(),
+        args.inside_marker.clone(),
+        args.stall_after_marker,
+    );
+    opts.on_marker_held = Some(Arc::new(move |_marker: &Path| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        if let Some(inside) = &inside {
+            inside_marker_check(inside);
+        }
+        if stalls {
+            stall();
+        }
+    }));
     let lock = Lock::with_options(opts);
+    if args.wait_go {
+        let mut go = String::new();
+        if let Err(e) = io::stdin().lock().read_line(&mut go) {
+            eprintln!("entwurf-lock-worker: {e}");
+            return ExitCode::from(1);
+        }
+    }
     let result = match args.cmd.as_str() {
         "race" => race(&lock, &args),
         "hold" => hold(&lock, &args),
-        "try" => try_once(&lock, &args),
+        "clear" => match lock.clear(&args.gid, false) {
+            Ok(entwurf_lock::ClearOutcome::Refused { detail, .. }) => Err(Failure(5, detail)),
+            Ok(outcome) => {
+                println!("{outcome:?}");
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        },
+        "try" => {
+            let r = try_once(&lock, &args);
+            println!("marker-held={}", held.load(Ordering::SeqCst));
+            r
+        }
         other => Err(Failure(2, format!("unknown subcommand {other}"))),
     };
     match result {
@@ -148,9 +248,10 @@ fn hold(lock: &Lock, args: &Args) -> Result<(), Failure> {
         AcquireOutcome::Acquired(c) => c,
         AcquireOutcome::Conflict(c) => return Err(Failure(5, c.detail)),
     };
-    let line = serde_json::to_string(&claim).map_err(|e| Failure(1, e.to_string()))?;
+    // The lock file's own line (with `startKey`), so the test can parse it as a holder.
+    let line = entwurf_lock::claim_line(&claim).map_err(|e| Failure(1, e.to_string()))?;
     let mut out = io::stdout().lock();
-    writeln!(out, "{line}")?;
+    write!(out, "{line}")?;
     out.flush()?;
     let mut sink = Vec::new();
     io::stdin().lock().read_to_end(&mut sink)?;

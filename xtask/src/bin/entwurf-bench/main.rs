@@ -7,8 +7,10 @@
 //! --pi-node-dir D --pi-extension E` (real pi row) or `--pi-skip REASON`, `--entwurf-bin P`
 //! (for `entwurf peers`), `--only SECTION[,SECTION]`, `--dispatches N`, `--warmup N`,
 //! `--lock-secs S`, `--fill-budget-s S`, `--tmp DIR` (where dispatch worlds live),
-//! `--also-tmpfs DIR` (repeat the dispatch sections with their worlds there), `--hook-runs N`,
-//! `--ref-checkout DIR --ref-node NODE` (the reference's hook side by side in the hook section).
+//! `--also-tmpfs DIR` (repeat the dispatch sections with their worlds there),
+//! `--mcp-reference-cmd "CMD ARGS"` (time the reference's MCP bridge beside `entwurf mcp`),
+//! `--hook-runs N`, `--ref-checkout DIR --ref-node NODE` (the reference's hook side by side in
+//! the hook section).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -19,6 +21,7 @@ use serde_json::{json, Map, Value};
 mod dispatch;
 mod hook;
 mod lockbench;
+mod mcp;
 mod scaling;
 mod stats;
 
@@ -44,6 +47,8 @@ pub struct Opts {
     pub ref_node: Option<PathBuf>,
     /// Cold hook processes per event.
     pub hook_runs: usize,
+    /// The reference's MCP bridge, as a command line (the `mcp` section times it beside ours).
+    pub mcp_reference_cmd: Option<String>,
 }
 
 fn parse(args: &[String]) -> Result<Opts, String> {
@@ -63,6 +68,7 @@ fn parse(args: &[String]) -> Result<Opts, String> {
         ref_checkout: None,
         ref_node: None,
         hook_runs: 200,
+        mcp_reference_cmd: None,
     };
     let (mut pi_bin, mut pi_node, mut pi_ext) = (None, None, None);
     let mut it = args.iter();
@@ -96,6 +102,7 @@ fn parse(args: &[String]) -> Result<Opts, String> {
             "--ref-checkout" => o.ref_checkout = Some(PathBuf::from(val()?)),
             "--ref-node" => o.ref_node = Some(PathBuf::from(val()?)),
             "--hook-runs" => o.hook_runs = val()?.parse().map_err(|_| "bad --hook-runs")?,
+            "--mcp-reference-cmd" => o.mcp_reference_cmd = Some(val()?),
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -181,6 +188,10 @@ fn run(o: &Opts) -> Value {
                 tmp: o.tmp.clone(),
             }),
         );
+    }
+    if wanted(o, "mcp") {
+        eprintln!("entwurf-bench: entwurf mcp (ready, tool call) ...");
+        out.insert("mcp".into(), mcp::run(o));
     }
     if wanted(o, "lock") {
         eprintln!("entwurf-bench: lock pairs ...");
