@@ -8,7 +8,6 @@
 //!
 //! [`diagnose`] gathers, [`Report::render`] prints; `problems` lists what needs a hand.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -245,22 +244,24 @@ fn store_health(dirs: &Dirs, now: SystemTime) -> StoreHealth {
                 .iter()
                 .map(|e| format!("{}: {}", e.filename, e.message))
                 .collect();
-            let mut by_native: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
-            for r in &listing.records {
-                by_native
-                    .entry((r.backend.as_str().to_owned(), r.native_session_id.clone()))
-                    .or_default()
-                    .push(r.garden_id.to_string());
+            // The same grouping `entwurf record repair` acts on (the oldest record first: the
+            // identity repair keeps).
+            match entwurf_meta_session::find_twins(&dirs.sessions) {
+                Ok(groups) => {
+                    h.forked = groups
+                        .into_iter()
+                        .map(|g| ForkedIdentity {
+                            backend: g.keep.backend.as_str().to_owned(),
+                            native_session_id: g.native_session_id,
+                            garden_ids: std::iter::once(&g.keep)
+                                .chain(&g.others)
+                                .map(|r| r.garden_id.to_string())
+                                .collect(),
+                        })
+                        .collect()
+                }
+                Err(e) => h.error = Some(e.to_string()),
             }
-            h.forked = by_native
-                .into_iter()
-                .filter(|(_, gids)| gids.len() > 1)
-                .map(|((backend, native), garden_ids)| ForkedIdentity {
-                    backend,
-                    native_session_id: native,
-                    garden_ids,
-                })
-                .collect();
         }
         Err(e) => h.error = Some(e.to_string()),
     }
@@ -347,7 +348,7 @@ pub fn diagnose(paths: &InstallPaths, dirs: &Dirs, log: &HookLog, now: DateTime<
     }
     for f in &store.forked {
         problems.push(format!(
-            "forked identity: {} session {} has {} garden ids ({}); mail to the others is lost",
+            "forked identity: {} session {} has {} garden ids ({}, the first is the one kept); run `entwurf record repair` to merge them",
             f.backend,
             f.native_session_id,
             f.garden_ids.len(),
