@@ -309,9 +309,9 @@ pub fn plan_claude(
     ] {
         let created_by_us = state.created_containers.iter().any(|c| c == file_key);
         let empty = doc.value.as_object().is_some_and(Map::is_empty);
-        let after = if opts.uninstall && created_by_us && empty {
-            None
-        } else if !doc.existed && empty {
+        // A file the install created and the uninstall emptied goes; so does one that would
+        // only ever hold `{}`.
+        let after = if empty && ((opts.uninstall && created_by_us) || !doc.existed) {
             None
         } else {
             Some(doc.style.write(&doc.value))
