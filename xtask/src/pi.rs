@@ -385,9 +385,11 @@ pub fn type_check(root: &Path, install: &PiInstall) -> Result<(), String> {
             "module": "NodeNext",
             "moduleResolution": "NodeNext",
             "skipLibCheck": true,
+            "allowImportingTsExtensions": true,
             "types": ["node"],
             "typeRoots": [modules.join("@types")],
-            "paths": { PI_PACKAGE: [modules.join(PI_PACKAGE)] }
+            // Bare imports (pi-coding-agent, pi-ai, typebox, …) from this line's install.
+            "paths": { "*": [modules.join("*")] }
         },
         "files": [install.extension]
     });
