@@ -141,7 +141,8 @@ proptest! {
 
     #[test]
     fn a_body_we_enqueue_is_drained_back_byte_for_byte(
-        bodies in prop::collection::vec(chars(0..200), 1..4),
+        // Non-empty: enqueue refuses an empty body (EmptyBody).
+        bodies in prop::collection::vec(chars(1..200), 1..4),
     ) {
         let tmp = tempfile::tempdir().unwrap();
         let (sessions, mailbox) = (tmp.path().join("sessions"), tmp.path().join("mailbox"));
