@@ -1,7 +1,8 @@
 //! `entwurf`: the command-line face of the entwurf v2 substrate, a thin layer over the crates.
 //!
-//! Each subcommand lives in its own module with an `Args` type and a `run` function. Errors go to
-//! stderr with a non-zero exit; `--json` switches stdout to machine output.
+//! Each subcommand lives in its own module with an `Args` type and a `run` function returning a
+//! typed `CliError`; `failure` turns every error (and every argument-parsing error) into stderr
+//! text, the documented exit status and, under `--json`, one error object on stdout.
 
 use std::process::ExitCode;
 
@@ -19,6 +20,7 @@ mod cmd_receiver;
 mod cmd_record;
 mod cmd_send;
 mod ctx;
+mod failure;
 
 use ctx::{Ctx, GlobalArgs};
 
@@ -68,7 +70,11 @@ enum Command {
 
 fn main() -> ExitCode {
     restore_default_sigpipe();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return failure::usage(err, failure::json_requested(std::env::args_os())),
+    };
+    let json = cli.global.json;
     let ctx = Ctx::new(cli.global);
     let result = match cli.command {
         Command::Id(a) => cmd_id::run(a, &ctx),
@@ -86,10 +92,7 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
-        Err(err) => {
-            eprintln!("entwurf: {err}");
-            ExitCode::from(err.exit_code())
-        }
+        Err(err) => failure::report(&err, json),
     }
 }
 
