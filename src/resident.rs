@@ -190,11 +190,17 @@ impl Resident {
             .env("PI_OFFLINE", "1")
             .env("HTTP_PROXY", "http://127.0.0.1:9")
             .env("HTTPS_PROXY", "http://127.0.0.1:9")
+            // Loopback stays direct: a cell's scripted model endpoint listens there (C7).
+            .env("NO_PROXY", "127.0.0.1,localhost")
             .stdin(Stdio::piped())
             .stdout(stdout)
             .stderr(stderr);
         if let Some(tmp) = std::env::var_os("TMPDIR") {
             cmd.env("TMPDIR", tmp);
+        }
+        // The extension's entwurf_v2 / entwurf_peers tools run this binary.
+        if let Some(bin) = std::env::var_os("ENTWURF_BIN").filter(|v| !v.is_empty()) {
+            cmd.env("ENTWURF_BIN", bin);
         }
         let mut child = cmd.spawn().map_err(|source| HarnessError::Spawn {
             pi_bin: pi.pi_bin.clone(),

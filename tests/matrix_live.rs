@@ -837,3 +837,193 @@ async fn c6_owned_outcome_resumes_dormant_pi(
     world.pass();
     Ok(())
 }
+
+// ---- C7: the pi model's own entwurf_v2 tool (our extension → `entwurf mcp-call`) -------------
+
+/// A scripted OpenAI-compatible endpoint for C7: a prompt carrying [`C7_TRIGGER`] is answered with
+/// one `entwurf_v2` tool call; a request that already holds a tool result, or any other prompt,
+/// with a short text. Every request body is kept for the checks.
+struct C7Model {
+    port: u16,
+    bodies: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+const C7_TRIGGER: &str = "C7-CALL-ENTWURF-V2";
+const C7_PROVIDER: &str = "entwurf-live-scripted";
+const C7_MODEL: &str = "tool-caller";
+
+fn c7_sse(chunks: &[serde_json::Value]) -> String {
+    let mut body = String::new();
+    for c in chunks {
+        body.push_str(&format!("data: {c}\n\n"));
+    }
+    body.push_str("data: [DONE]\n\n");
+    format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+fn c7_chunk(delta: serde_json::Value, finish: Option<&str>) -> serde_json::Value {
+    serde_json::json!({"id": "c7", "object": "chat.completion.chunk", "created": 0, "model": C7_MODEL,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+}
+
+fn c7_read_request(stream: &mut std::net::TcpStream) -> Option<String> {
+    use std::io::Read as _;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let header_end = loop {
+        let n = stream.read(&mut chunk).ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..header_end]).to_ascii_lowercase();
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    while buf.len() < header_end + len {
+        let n = stream.read(&mut chunk).ok()?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    Some(String::from_utf8_lossy(&buf[header_end..]).into_owned())
+}
+
+impl C7Model {
+    fn start(target: &GardenId, message: &str) -> Result<Self, CellError> {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")
+            .map_err(|e| CellError::step("bind the scripted model", e))?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| CellError::step("read the scripted model port", e))?
+            .port();
+        let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let args = serde_json::json!({"target": target.as_str(), "intent": "fire-and-forget", "message": message}).to_string();
+        let kept = std::sync::Arc::clone(&bodies);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let kept = std::sync::Arc::clone(&kept);
+                let args = args.clone();
+                std::thread::spawn(move || {
+                    let Some(body) = c7_read_request(&mut stream) else {
+                        return;
+                    };
+                    let reply = if body.contains("\"role\":\"tool\"") || !body.contains(C7_TRIGGER)
+                    {
+                        c7_sse(&[
+                            c7_chunk(
+                                serde_json::json!({"role": "assistant", "content": "ok"}),
+                                None,
+                            ),
+                            c7_chunk(serde_json::json!({}), Some("stop")),
+                        ])
+                    } else {
+                        c7_sse(&[
+                            c7_chunk(
+                                serde_json::json!({"role": "assistant", "content": null, "tool_calls": [
+                                {"index": 0, "id": "call_c7", "type": "function",
+                                 "function": {"name": "entwurf_v2", "arguments": args}}]}),
+                                None,
+                            ),
+                            c7_chunk(serde_json::json!({}), Some("tool_calls")),
+                        ])
+                    };
+                    if let Ok(mut v) = kept.lock() {
+                        v.push(body);
+                    }
+                    let _ = stream.write_all(reply.as_bytes());
+                });
+            }
+        });
+        Ok(Self { port, bodies })
+    }
+
+    fn bodies(&self) -> Vec<String> {
+        self.bodies.lock().map(|v| v.clone()).unwrap_or_default()
+    }
+}
+
+/// C7: resident A's model (a scripted provider, no credentials) answers a prompt with an
+/// `entwurf_v2` tool call to resident B; our extension's tool runs `entwurf mcp-call` as A's
+/// session, the control-socket send reaches B, B's transcript holds the message, and A's next
+/// model request carries the tool result `entwurf_v2 control-socket → sent`.
+#[rstest]
+#[tokio::test]
+#[ignore = "live: needs a real pi (cargo xtask live-gate)"]
+async fn c7_pi_model_sends_with_entwurf_v2_tool(
+    live: Result<Live, CellError>,
+) -> Result<(), CellError> {
+    let live = live?;
+    // The extension's tool runs the binary the gate built.
+    discover_entwurf_bin_from_env()?;
+    let world = World::new("c7")?;
+    let a = world.mint_gid("tool-caller");
+    let b = world.mint_gid("tool-target");
+    make_pi_record(&world, &b)?;
+    let message = format!("c7 hello from a pi model tool {b}");
+    let model = C7Model::start(&b, &message)?;
+    let models = serde_json::json!({"providers": {C7_PROVIDER: {
+        "baseUrl": format!("http://127.0.0.1:{}/v1", model.port),
+        "api": "openai-completions",
+        "apiKey": "entwurf-live-no-key",
+        "models": [{"id": C7_MODEL}]
+    }}});
+    std::fs::write(world.agent.join("models.json"), format!("{models:#}\n"))
+        .map_err(|e| CellError::step("write models.json", e))?;
+    let target = LiveTarget {
+        provider: C7_PROVIDER.to_owned(),
+        model: C7_MODEL.to_owned(),
+    };
+    let pa = world.start_resident(&live.pi, &target, &a)?;
+    let pb = world.start_resident(&live.pi, &target, &b)?;
+    pa.wait_for_socket()?;
+    pb.wait_for_socket()?;
+
+    let v = dispatch(
+        &world,
+        fire_and_forget(&a, &format!("{C7_TRIGGER}: send b the message")),
+    )
+    .await?;
+    check(
+        "trigger-reached-resident-a",
+        v.is_executed("control-socket", "sent"),
+        || v.raw.clone(),
+    )?;
+    delivered(&world, &message)?;
+    let timeouts = entwurf_harness::Timeouts::STANDARD;
+    let _ = poll_until(timeouts.settle, timeouts.poll, || {
+        model
+            .bodies()
+            .iter()
+            .any(|b| b.contains("entwurf_v2 control-socket → sent"))
+            .then_some(())
+    });
+    let bodies = model.bodies();
+    check(
+        "a-model-got-the-tool-result-sent",
+        bodies.iter().any(|b| {
+            b.contains("\"role\":\"tool\"") && b.contains("entwurf_v2 control-socket → sent")
+        }),
+        || format!("model requests: {bodies:?}"),
+    )?;
+    let got = transcript_messages(&world, &message, &[message.clone()]);
+    check(
+        "b-sees-a-as-the-sender",
+        got.iter().any(|c| c.contains(a.as_str())),
+        || format!("{got:?}"),
+    )?;
+    no_lock_left(&world, &b)?;
+    world.pass();
+    Ok(())
+}

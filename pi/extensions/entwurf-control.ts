@@ -11,7 +11,8 @@
  * - every accepted connection has an error listener (a client that vanishes mid-reply cannot
  *   crash pi with EPIPE);
  * - on shutdown, open connections are destroyed (so they do not hold pi's exit) and the socket
- *   file is unlinked only if it is still the one this process bound (same inode).
+ *   file is unlinked only if it is still the one this process bound (same inode);
+ * - a request line over 1 MiB is refused with a `parse` error naming the limit, then closed.
  */
 
 import type { ExtensionAPI, ExtensionContext } from "@earendil-works/pi-coding-agent";
@@ -19,6 +20,7 @@ import * as fs from "node:fs";
 import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
+import { registerEntwurfTools } from "./entwurf-tools.ts";
 
 const FLAG = "entwurf-control";
 const STATUS_KEY = "entwurf-control";
@@ -26,6 +28,8 @@ const MESSAGE_TYPE = "entwurf-message";
 const GARDEN_ID = /^\d{8}T\d{6}-[0-9a-f]{6}$/;
 const PROBE_TIMEOUT_MS = 300;
 const SENDER_FIELDS = ["sessionId", "agentId", "cwd", "timestamp"] as const;
+/** Longest request line in bytes before its "\n" (the Rust server's `MAX_REQUEST_LINE`). */
+const MAX_REQUEST_LINE = 1024 * 1024;
 
 type Liveness = "alive" | "dead" | "indeterminate";
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -151,6 +155,8 @@ function lastAssistantText(ctx: ExtensionContext): Json {
 export default function entwurfControl(pi: ExtensionAPI): void {
 	let listening: Listening | null = null;
 	let sessionNamed = false;
+
+	registerEntwurfTools(pi);
 
 	pi.registerFlag(FLAG, {
 		description: "Enable per-session control socket under ~/.pi/entwurf-control",
@@ -287,19 +293,39 @@ export default function entwurfControl(pi: ExtensionAPI): void {
 		// A peer that disappears (EPIPE, ECONNRESET) only ends its own connection.
 		sock.on("error", () => sock.destroy());
 		sock.on("close", () => connections.delete(sock));
-		let buffered = "";
+		// The line in progress; only the new chunk is searched for "\n", and a line longer than
+		// MAX_REQUEST_LINE bytes is refused as it arrives (never buffered past the limit).
+		let pending = "";
+		let pendingBytes = 0;
+		let refused = false;
 		sock.on("data", (chunk: string) => {
-			buffered += chunk;
-			let newline = buffered.indexOf("\n");
+			if (refused) return;
+			let start = 0;
+			let newline = chunk.indexOf("\n");
 			while (newline !== -1) {
-				const line = buffered.slice(0, newline).trim();
-				buffered = buffered.slice(newline + 1);
+				const piece = chunk.slice(start, newline);
+				if (pendingBytes + Buffer.byteLength(piece) > MAX_REQUEST_LINE) return refuseLongLine();
+				const line = (pending + piece).trim();
+				pending = "";
+				pendingBytes = 0;
 				if (line.length > 0 && !sock.destroyed && sock.writable) {
 					sock.write(answer(line));
 				}
-				newline = buffered.indexOf("\n");
+				start = newline + 1;
+				newline = chunk.indexOf("\n", start);
 			}
+			const rest = chunk.slice(start);
+			pendingBytes += Buffer.byteLength(rest);
+			if (pendingBytes > MAX_REQUEST_LINE) return refuseLongLine();
+			pending += rest;
 		});
+		function refuseLongLine(): void {
+			refused = true;
+			pending = "";
+			sock.pause();
+			const error = `Failed to parse command: request line longer than ${MAX_REQUEST_LINE} bytes (the limit); closing the connection`;
+			sock.end(responseLine("parse", { ok: false, error }), () => sock.destroy());
+		}
 	}
 
 	async function stopListening(): Promise<void> {

@@ -7,7 +7,7 @@
 //!
 //! ```text
 //! cargo xtask bench [--json] [--control-socket PATH] [--with-live-gate] [--no-real-pi] [--quick]
-//!                   [--only control_socket,breakdown,real_pi,mailbox,lock,scaling] [--tmp DIR]
+//!                   [--only control_socket,breakdown,real_pi,mailbox,mcp,lock,scaling] [--tmp DIR]
 //!                   [--also-tmpfs DIR]
 //! ```
 //!
@@ -448,6 +448,63 @@ fn num(v: &Value) -> String {
     }
 }
 
+/// The `entwurf mcp` rows: ready (start → tools/list answered) and an `entwurf_v2` call, ours
+/// and the reference bridge's when it was measured, with the ratio the targets are set on.
+fn mcp_rows(t: &mut Table, v: &Value) {
+    let ours = &v["ours"];
+    let refv = &v["reference"];
+    let ratio = |key: &str| -> String {
+        match (ours[key]["p50_ms"].as_f64(), refv[key]["p50_ms"].as_f64()) {
+            (Some(a), Some(b)) if b > 0.0 => format!("{:.3} x ref (ref p50 {b} ms)", a / b),
+            _ => "ref not measured".to_owned(),
+        }
+    };
+    t.section("3c. entwurf mcp: process start to tools/list answered");
+    if status_row(t, ours) {
+        let r = &ours["ready_to_tools_list"];
+        t.row(
+            "p50",
+            num(&r["p50_ms"]),
+            "ms",
+            &format!("<= 0.05 x ref; {}", ratio("ready_to_tools_list")),
+        );
+        t.row("p90", num(&r["p90_ms"]), "ms", "");
+        t.row("samples", num(&r["n"]), "starts", "");
+    }
+    t.section("3d. entwurf mcp: entwurf_v2 call round trip to an armed mailbox citizen");
+    if status_row(t, ours) {
+        let r = &ours["v2_call_mailbox"];
+        t.row(
+            "p50",
+            num(&r["p50_ms"]),
+            "ms/call",
+            &format!("<= 0.2 x ref; {}", ratio("v2_call_mailbox")),
+        );
+        t.row("p99", num(&r["p99_ms"]), "ms/call", "");
+        t.row(
+            "samples (after warm-up)",
+            format!("{} (+{})", num(&r["n"]), num(&ours["warmup"])),
+            "calls",
+            "",
+        );
+    }
+    if refv.get("status").and_then(Value::as_str) == Some("ok") {
+        t.section("3e. the reference's MCP bridge, same driver");
+        t.row(
+            "ready p50",
+            num(&refv["ready_to_tools_list"]["p50_ms"]),
+            "ms",
+            "",
+        );
+        t.row(
+            "entwurf_v2 call p50",
+            num(&refv["v2_call_mailbox"]["p50_ms"]),
+            "ms/call",
+            "",
+        );
+    }
+}
+
 /// `false` (and a skipped/failed row) when the section did not run.
 fn status_row(t: &mut Table, v: &Value) -> bool {
     match v.get("status").and_then(Value::as_str) {
@@ -578,6 +635,9 @@ fn render_table(r: &Value) -> String {
     if let Some(v) = r.get("mailbox_dispatch_tmpfs") {
         t.section("3b. the same, every store on tmpfs (/dev/shm)");
         latency_rows(&mut t, v, "<= 0.2 x ref (ref here 0.56)", "");
+    }
+    if let Some(v) = r.get("mcp") {
+        mcp_rows(&mut t, v);
     }
     if let Some(v) = r.get("lock") {
         t.section("4. lock acquire + release");

@@ -47,6 +47,8 @@ const SUITES: &[(&str, &[&str])] = &[
     ("entwurf-control-rpc", &["--tests"]),
     // `entwurf send` end to end against a real pi, through the binary.
     ("entwurf-cli", &["--test", "cli_send"]),
+    // `entwurf mcp` driven by the MCP TypeScript SDK on the pinned Node.
+    ("entwurf-cli", &["--test", "cli_mcp"]),
 ];
 
 /// The gate's options.
@@ -154,6 +156,14 @@ fn gate(root: &Path, opts: &Opts) -> Result<bool, String> {
         );
     }
 
+    // The MCP TypeScript SDK runs on the first line's pinned Node.
+    let node_dir = installs
+        .first()
+        .map(|i| i.node_bin_dir.clone())
+        .ok_or("no pi line was provisioned")?;
+    let mcp_sdk = crate::mcp_sdk::provision(root, &node_dir)?;
+    println!("live-gate: MCP TypeScript SDK at {}", mcp_sdk.display());
+
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     // The contention cell drives real `entwurf send --json` processes.
     run_cargo(
@@ -217,6 +227,11 @@ fn gate(root: &Path, opts: &Opts) -> Result<bool, String> {
                     install.extension.clone().into_os_string(),
                 ),
                 ("ENTWURF_BIN", entwurf_bin.clone().into_os_string()),
+                ("ENTWURF_MCP_SDK_DIR", mcp_sdk.clone().into_os_string()),
+                (
+                    "ENTWURF_NODE",
+                    install.node_bin_dir.join("node").into_os_string(),
+                ),
                 ("RUST_BACKTRACE", "0".into()),
             ];
             (install.line, env)

@@ -7,6 +7,7 @@ mod bench;
 mod faults;
 mod fuzz;
 mod live_gate;
+mod mcp_sdk;
 mod pi;
 
 /// The repository root (the workspace that holds `xtask/`).

@@ -161,22 +161,19 @@ fn clear(lock: &Lock, gid: &str, force: bool, as_json: bool) -> Result<ExitCode,
                 Some(s) => s.state.describe(),
                 None => "a reclaim marker is present",
             };
-            if as_json {
-                println!(
-                    "{}",
-                    json!({
-                        "gardenId": gid,
-                        "lockPath": lock_path,
-                        "result": "refused",
-                        "status": status.as_ref().map(status_json),
-                        "detail": detail,
-                    })
-                );
-            }
+            // Under --json this is the `details` of the error object (the only stdout line).
+            let status = json!({
+                "gardenId": gid,
+                "lockPath": lock_path,
+                "result": "refused",
+                "status": status.as_ref().map(status_json),
+                "detail": detail,
+            });
             Err(CliError::LockClearRefused {
                 lock_path,
                 why,
                 detail,
+                status: Box::new(status),
             })
         }
     }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use chrono::Utc;
 use entwurf_mailbox::{
-    drain, format_body, iso_millis, list, send_guarded, Drained, EntryKind, MailboxDirs,
+    drain, format_body, iso_millis, list, send_guarded, BadEntry, Drained, EntryKind, MailboxDirs,
     MailboxError, MailboxListing, Origin, RandomTags, SenderEnvelope,
 };
 use entwurf_meta_session::GardenId;
@@ -130,6 +130,12 @@ fn send(a: SendArgs, dirs: MailboxDirs<'_>, ctx: &Ctx) -> Result<ExitCode, CliEr
             r.message_path.display()
         );
     }
+    if let Some(aside) = &r.state_set_aside {
+        eprintln!(
+            "entwurf: the receipt state was unparseable; it was set aside as {} and rebuilt",
+            aside.display()
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -142,6 +148,20 @@ fn read(gid: &GardenId, dirs: MailboxDirs<'_>, ctx: &Ctx) -> Result<ExitCode, Cl
     }
     for left in &d.left_unread {
         eprintln!("entwurf: left unread {}: {}", left.file, left.error);
+    }
+    for bad in &d.bad_entries {
+        eprintln!(
+            "entwurf: skipped {} ({}): {}",
+            bad.file,
+            bad_what(bad),
+            bad.kind.hint()
+        );
+    }
+    if let Some(aside) = &d.state_set_aside {
+        eprintln!(
+            "entwurf: the receipt state was unparseable; it was set aside as {} and rebuilt",
+            aside.display()
+        );
     }
     if let Some(e) = &d.receipt_error {
         eprintln!(
@@ -162,9 +182,24 @@ fn drained_json(d: &Drained) -> serde_json::Value {
         "readAt": d.read_at,
         "recordPath": d.record_path,
         "leftUnread": d.left_unread.iter().map(|l| json!({"file": l.file, "error": l.error.to_string()})).collect::<Vec<_>>(),
+        "badEntries": d.bad_entries.iter().map(|b| json!({"file": b.file, "kind": b.kind, "error": b.error.to_string(), "hint": b.kind.hint()})).collect::<Vec<_>>(),
+        "stateSetAside": d.state_set_aside,
         "receiptError": d.receipt_error.as_ref().map(MailboxError::to_string),
         "removedTemps": d.removed_temps,
     })
+}
+
+/// A bad entry's kind (with the OS error for an unreadable file, where it is the point).
+fn bad_what(b: &BadEntry) -> String {
+    let kind = serde_json::to_value(b.kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    if b.kind == entwurf_mailbox::BadEntryKind::Unreadable {
+        format!("{kind}: {}", b.error)
+    } else {
+        kind
+    }
 }
 
 /// The `entwurf_inbox_read` tool's text.

@@ -35,7 +35,59 @@ pub struct Args {
     reference: bool,
 }
 
+/// `entwurf mcp-call TOOL [--args JSON]` (hidden): one tool call without MCP framing, for
+/// surfaces that run the tools in-process elsewhere (our pi extension). Prints
+/// `{"text","isError","structured"}` on one line; exit 0 whenever a result was produced.
+#[derive(clap::Args, Debug)]
+pub struct CallArgs {
+    /// The tool name.
+    tool: String,
+    /// The arguments, a JSON object.
+    #[arg(long, value_name = "JSON", default_value = "{}")]
+    args: String,
+    #[command(flatten)]
+    switches: Args,
+}
+
+pub fn call(args: CallArgs, ctx: &Ctx) -> Result<ExitCode, CliError> {
+    let garden = garden(args.switches, ctx)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(CliError::Runtime)?;
+    let out = match serde_json::from_str::<serde_json::Value>(&args.args) {
+        Ok(serde_json::Value::Object(m)) => runtime.block_on(garden.call(&args.tool, Some(&m))),
+        Ok(_) => entwurf_mcp::ToolOutput::err(format!(
+            "MCP error -32602: Invalid arguments for tool {}: --args must be a JSON object",
+            args.tool
+        )),
+        Err(e) => entwurf_mcp::ToolOutput::err(format!(
+            "MCP error -32602: Invalid arguments for tool {}: --args is not JSON ({e})",
+            args.tool
+        )),
+    };
+    let line = serde_json::json!({
+        "text": out.text,
+        "isError": out.is_error,
+        "structured": out.structured,
+    });
+    println!("{line}");
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn run(args: Args, ctx: &Ctx) -> Result<ExitCode, CliError> {
+    let garden = garden(args, ctx)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(CliError::Runtime)?;
+    runtime
+        .block_on(entwurf_mcp::serve_stdio(garden))
+        .map_err(CliError::Mcp)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn garden(args: Args, ctx: &Ctx) -> Result<Garden, CliError> {
     // The control dir: --control-dir, else $ENTWURF_DIR (the bridge's variable), else default.
     let mut global = ctx.global.clone();
     if global.control_dir.is_none() {
@@ -63,7 +115,7 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<ExitCode, CliError> {
     if let Some(label) = args.sender_label.filter(|l| !l.trim().is_empty()) {
         env.sender_label = Some(label.trim().to_owned());
     }
-    let garden = Garden::new(
+    Ok(Garden::new(
         opts,
         env,
         IdentityDirs {
@@ -77,13 +129,5 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<ExitCode, CliError> {
         Arc::new(move |sender| wiring.build(sender)),
         u32::try_from(nix::unistd::getppid().as_raw()).ok(),
         proc_parent,
-    );
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(CliError::Runtime)?;
-    runtime
-        .block_on(entwurf_mcp::serve_stdio(garden))
-        .map_err(CliError::Mcp)?;
-    Ok(ExitCode::SUCCESS)
+    ))
 }

@@ -34,6 +34,15 @@ enum RecordCommand {
         #[arg(long)]
         strict: bool,
     },
+    /// Repair native ids forked into twin records (the "ambiguous meta-record authority"
+    /// refusal): keep the oldest record of each, move the others into
+    /// `<sessions>/.entwurf-repaired/` (nothing is deleted), move their unread mail into the
+    /// kept citizen's mailbox, remove their receiver and sender markers. Prints every step.
+    Repair {
+        /// Print the plan (exactly the steps a real run takes) and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -98,33 +107,43 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<ExitCode, CliError> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        RecordCommand::Repair { dry_run } => run_repair(dry_run, ctx),
         RecordCommand::List { strict } => {
             let dirs = ctx.dirs()?;
             let listing = list_records(&dirs.sessions)?;
-            if ctx.global.json {
-                println!("{}", json!(listing));
-            } else {
-                for r in &listing.records {
-                    println!(
-                        "{}  {:<11}  {}  {}",
-                        r.garden_id, r.backend, r.native_session_id, r.cwd
-                    );
-                }
-                for e in &listing.errors {
-                    println!("unreadable  {}  {}", e.filename, e.message);
-                }
-                for t in &listing.removed_temps {
-                    println!("removed     {t}  (temp file of a dead writer)");
-                }
-            }
             if strict && !listing.errors.is_empty() {
+                // Under --json the listing travels as the error object's `details`.
+                if !ctx.global.json {
+                    print_listing(&listing);
+                }
                 return Err(CliError::UnreadableRecords {
                     count: listing.errors.len(),
                     dir: dirs.sessions,
+                    listing: Box::new(json!(listing)),
                 });
+            }
+            if ctx.global.json {
+                println!("{}", json!(listing));
+            } else {
+                print_listing(&listing);
             }
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+fn print_listing(listing: &entwurf_meta_session::Listing) {
+    for r in &listing.records {
+        println!(
+            "{}  {:<11}  {}  {}",
+            r.garden_id, r.backend, r.native_session_id, r.cwd
+        );
+    }
+    for e in &listing.errors {
+        println!("unreadable  {}  {}", e.filename, e.message);
+    }
+    for t in &listing.removed_temps {
+        println!("removed     {t}  (temp file of a dead writer)");
     }
 }
 
@@ -161,4 +180,65 @@ fn run_upsert(a: UpsertArgs, ctx: &Ctx) -> Result<ExitCode, CliError> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn run_repair(dry_run: bool, ctx: &Ctx) -> Result<ExitCode, CliError> {
+    let dirs = ctx.dirs()?;
+    let report = entwurf_mailbox::repair(
+        entwurf_mailbox::RepairDirs {
+            sessions: &dirs.sessions,
+            mailbox: &dirs.mailbox,
+            receivers: &dirs.receivers,
+            senders: &dirs.senders,
+        },
+        dry_run,
+        chrono::Utc::now(),
+    )?;
+    if ctx.global.json {
+        println!("{}", json!(report));
+    } else {
+        print!("{}", render_repair(&report));
+    }
+    for w in &report.warnings {
+        eprintln!("entwurf: warning: {w}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The text report: one line per step, the same lines for a dry run and the real run.
+fn render_repair(r: &entwurf_mailbox::RepairReport) -> String {
+    use entwurf_mailbox::StepKind;
+    if r.groups.is_empty() {
+        return "no twin records: every native id has at most one record, nothing to repair\n"
+            .to_owned();
+    }
+    let mut out = String::new();
+    if r.dry_run {
+        out.push_str("dry run: the plan below was not carried out (nothing changed)\n");
+    }
+    for g in &r.groups {
+        out.push_str(&format!(
+            "native id {}: keep {} (createdAt {}), {} twin(s) moved aside\n",
+            g.native_session_id,
+            g.keep.garden_id,
+            g.keep.created_at,
+            g.moved_aside.len()
+        ));
+        for s in &g.steps {
+            let to =
+                s.to.as_ref()
+                    .map(|t| format!(" -> {}", t.display()))
+                    .unwrap_or_default();
+            let what = match s.kind {
+                StepKind::MoveMail => "move mail",
+                StepKind::DropReceiverMarker => "drop receiver marker",
+                StepKind::DropSenderMarker => "drop sender marker",
+                StepKind::MoveRecord => "move record",
+                StepKind::StampState => "stamp lastEnqueuedAt",
+                StepKind::RingDoorbell => "ring doorbell",
+            };
+            out.push_str(&format!("  {what} {}{to}\n", s.path.display()));
+        }
+    }
+    out
 }

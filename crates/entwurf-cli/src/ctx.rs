@@ -115,7 +115,8 @@ impl Ctx {
     }
 }
 
-/// A CLI failure: printed to stderr as `entwurf: <message>`.
+/// A CLI failure: printed to stderr as `entwurf: <message>`, and under `--json` also as one
+/// error object on stdout (kind, path and details: `crate::failure`).
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
     /// The store-directory environment is contradictory.
@@ -141,10 +142,18 @@ pub enum CliError {
     NoReceiverMarker { gid: String, path: PathBuf },
     /// `entwurf record list --strict` found unreadable records.
     #[error("{count} unreadable meta-record(s) in {}", dir.display())]
-    UnreadableRecords { count: usize, dir: PathBuf },
+    UnreadableRecords {
+        count: usize,
+        dir: PathBuf,
+        /// The whole listing (`details` of the `--json` error object).
+        listing: Box<serde_json::Value>,
+    },
     /// The lock crate failed (invalid garden id, unreadable lock file, unusable lock dir, …).
     #[error(transparent)]
     Lock(#[from] entwurf_lock::LockError),
+    /// `entwurf record repair` failed part-way (every step done is safe to repeat).
+    #[error(transparent)]
+    Repair(#[from] entwurf_mailbox::RepairError),
     /// A mailbox operation failed, or the guarded send refused (`mailbox-undeliverable`).
     #[error(transparent)]
     Mailbox(#[from] entwurf_mailbox::MailboxError),
@@ -175,6 +184,8 @@ pub enum CliError {
         lock_path: PathBuf,
         why: &'static str,
         detail: String,
+        /// What `lock clear --json` reports about the refusal (`details` of the error object).
+        status: Box<serde_json::Value>,
     },
 }
 
@@ -194,6 +205,7 @@ impl CliError {
             | CliError::UnreadableRecords { .. } => 1,
             CliError::Lock(entwurf_lock::LockError::InvalidGardenId { .. }) => 2,
             CliError::Lock(_) => 1,
+            CliError::Repair(_) => 1,
             CliError::LockClearRefused { .. } => 3,
             CliError::CurrentExe { .. } => 2,
             CliError::Install(e) => {

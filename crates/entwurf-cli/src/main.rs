@@ -1,7 +1,8 @@
 //! `entwurf`: the command-line face of the entwurf v2 substrate, a thin layer over the crates.
 //!
-//! Each subcommand lives in its own module with an `Args` type and a `run` function. Errors go to
-//! stderr with a non-zero exit; `--json` switches stdout to machine output.
+//! Each subcommand lives in its own module with an `Args` type and a `run` function returning a
+//! typed `CliError`; `failure` turns every error (and every argument-parsing error) into stderr
+//! text, the documented exit status and, under `--json`, one error object on stdout.
 
 use std::process::ExitCode;
 
@@ -19,6 +20,7 @@ mod cmd_receiver;
 mod cmd_record;
 mod cmd_send;
 mod ctx;
+mod failure;
 
 use ctx::{Ctx, GlobalArgs};
 
@@ -55,6 +57,9 @@ enum Command {
     Peers(cmd_peers::Args),
     /// Serve the garden's tools over MCP on stdin/stdout (for Claude Code, Codex, …).
     Mcp(cmd_mcp::Args),
+    /// One MCP tool call without MCP framing (used by the pi extension).
+    #[command(hide = true)]
+    McpCall(cmd_mcp::CallArgs),
     /// Agent hooks (`entwurf hook claude-code`, run by Claude Code).
     Hook(cmd_hook::Args),
     /// Wire entwurf into Claude Code or Codex (`--dry-run`, `--uninstall`).
@@ -65,7 +70,11 @@ enum Command {
 
 fn main() -> ExitCode {
     restore_default_sigpipe();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return failure::usage(err, failure::json_requested(std::env::args_os())),
+    };
+    let json = cli.global.json;
     let ctx = Ctx::new(cli.global);
     let result = match cli.command {
         Command::Id(a) => cmd_id::run(a, &ctx),
@@ -76,16 +85,14 @@ fn main() -> ExitCode {
         Command::Send(a) => cmd_send::run(a, &ctx),
         Command::Peers(a) => cmd_peers::run(a, &ctx),
         Command::Mcp(a) => cmd_mcp::run(a, &ctx),
+        Command::McpCall(a) => cmd_mcp::call(a, &ctx),
         Command::Hook(a) => cmd_hook::run(a, &ctx),
         Command::Install(a) => cmd_install::run(a, &ctx),
         Command::Doctor(a) => cmd_doctor::run(a, &ctx),
     };
     match result {
         Ok(code) => code,
-        Err(err) => {
-            eprintln!("entwurf: {err}");
-            ExitCode::from(err.exit_code())
-        }
+        Err(err) => failure::report(&err, json),
     }
 }
 

@@ -191,7 +191,11 @@ fn clear_refuses_another_hosts_holder_and_a_corrupt_file_without_force() {
         .get_output()
         .stdout
         .clone();
+    // One error object; the refusal's status is its `details`.
     let v: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["error"]["kind"], "refused");
+    assert_eq!(v["error"]["path"], path.to_str().unwrap());
+    let v = &v["error"]["details"];
     assert_eq!(v["result"], "refused");
     assert_eq!(v["status"]["state"], "corrupt");
     assert!(path.exists());

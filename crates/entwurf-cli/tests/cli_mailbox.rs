@@ -420,3 +420,140 @@ fn an_unreadable_mailbox_is_a_typed_error_and_nothing_is_lost() {
         .success()
         .stdout(predicate::str::contains("keep me"));
 }
+
+/// Row 2: a `state.json` that is not JSON stopped every send. The send now sets it aside,
+/// names it, rebuilds the state and delivers the message.
+#[test]
+fn a_send_over_an_unparseable_state_sets_it_aside_names_it_and_delivers() {
+    let env = Env::new();
+    let gid = env.citizen(Backend::ClaudeCode, "native-1");
+    env.arm(&gid, Backend::ClaudeCode, "native-1");
+    let dir = env.box_dir(&gid);
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join("state.json"), "{ torn").unwrap();
+
+    let out = env
+        .entwurf(&["send", gid.as_str(), "still flows"])
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let aside = PathBuf::from(
+        v["stateSetAside"]
+            .as_str()
+            .expect("the aside file is named"),
+    );
+    assert_eq!(aside.parent(), Some(dir.as_path()));
+    assert_eq!(fs::read_to_string(&aside).unwrap(), "{ torn", "kept whole");
+    let state: Value =
+        serde_json::from_str(&fs::read_to_string(dir.join("state.json")).unwrap()).unwrap();
+    assert!(state["lastEnqueuedAt"].is_string(), "{state}");
+
+    // The plain-text send says so on stderr too.
+    fs::write(dir.join("state.json"), "\u{0}\u{0}").unwrap();
+    env.entwurf(&["send", gid.as_str(), "again"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("set aside as"));
+    let drained = success_json(env.entwurf(&["read", gid.as_str()]).arg("--json"));
+    let bodies: Vec<&str> = drained["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["body"].as_str().unwrap())
+        .collect();
+    assert_eq!(bodies, ["still flows", "again"]);
+}
+
+/// Row 4: a directory named `….msg` made every later `mailbox read` exit 1 with a hint about
+/// permissions and free space. Now every good message is delivered, each bad entry is reported
+/// with a hint that fits it, and the drain exits 0. The unreadable file is unreadable for real:
+/// as root the drain runs as an unprivileged user.
+#[test]
+fn mailbox_read_delivers_good_messages_reports_bad_entries_and_exits_0() {
+    let env = Env::new();
+    let gid = env.citizen(Backend::ClaudeCode, "native-1");
+    env.arm(&gid, Backend::ClaudeCode, "native-1");
+    for body in ["one", "two"] {
+        env.entwurf(&["send", gid.as_str(), body])
+            .assert()
+            .success();
+    }
+    let dir = env.box_dir(&gid);
+    fs::create_dir(dir.join("2026-01-01T00-00-00-000Z-0a0a0a.msg")).unwrap();
+    std::os::unix::fs::symlink(
+        "/etc/hostname",
+        dir.join("2026-01-01T00-00-00-000Z-0b0b0b.msg"),
+    )
+    .unwrap();
+    let locked = dir.join("2026-01-01T00-00-00-000Z-0c0c0c.msg");
+    fs::write(&locked, "for someone else").unwrap();
+    // Readable by the drainer: the store, the good messages, the state; not `locked`.
+    let set =
+        |p: &Path, mode: u32| fs::set_permissions(p, fs::Permissions::from_mode(mode)).unwrap();
+    set(env.tmp.path(), 0o755);
+    set(&env.sessions(), 0o755);
+    set(&env.sessions().join(format!("{gid}.meta.json")), 0o644);
+    set(&env.mailbox(), 0o755);
+    set(&dir, 0o777);
+    for name in msg_files(&dir) {
+        let p = dir.join(&name);
+        if p.symlink_metadata().unwrap().is_file() && p != locked {
+            set(&p, 0o644);
+        }
+    }
+    set(&dir.join("state.json"), 0o666);
+    set(&locked, 0o600);
+    let is_root = fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        .unwrap_or(false);
+    if !is_root {
+        set(&locked, 0o000);
+    }
+    let Some(mut cmd) = entwurf_unprivileged(&env, &["read", gid.as_str()]) else {
+        panic!("running as root and no setpriv to drop privileges");
+    };
+    let out = cmd.arg("--json").output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let bodies: Vec<&str> = v["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["body"].as_str().unwrap())
+        .collect();
+    assert_eq!(bodies, ["one", "two"]);
+    let bad: Vec<(&str, &str)> = v["badEntries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| (b["file"].as_str().unwrap(), b["kind"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        bad,
+        [
+            ("2026-01-01T00-00-00-000Z-0a0a0a.msg", "directory"),
+            ("2026-01-01T00-00-00-000Z-0b0b0b.msg", "symlink"),
+            ("2026-01-01T00-00-00-000Z-0c0c0c.msg", "unreadable"),
+        ]
+    );
+    assert!(v["leftUnread"].as_array().unwrap().is_empty());
+    assert!(
+        stderr.contains("skipped 2026-01-01T00-00-00-000Z-0a0a0a.msg (directory)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("move it out of the mailbox"), "{stderr}");
+    assert!(stderr.contains("Permission denied"), "{stderr}");
+    assert!(!stderr.contains("free space"), "{stderr}");
+    assert_eq!(
+        fs::read_to_string(&locked).unwrap(),
+        "for someone else",
+        "left in place"
+    );
+}

@@ -81,8 +81,14 @@ impl World {
     /// A sender marker owned by this test process: the server's parent, so the server finds
     /// it by walking up its process chain.
     fn sender_marker(&self, r: &MetaRecord) {
+        self.sender_marker_in("senders", r);
+    }
+
+    /// The same marker under `<world>/<leaf>` (outside the senders dir, so only an explicit
+    /// `ENTWURF_META_SENDER_MARKER` finds it).
+    fn sender_marker_in(&self, leaf: &str, r: &MetaRecord) {
         write_sender_marker(
-            &self.p("senders"),
+            &self.p(leaf),
             &SenderMarkerInput {
                 backend: r.backend,
                 garden_id: r.garden_id.clone(),
@@ -395,6 +401,14 @@ async fn a_sender_label_sends_as_an_identified_non_replyable_external() {
     assert_eq!(s["receipt"]["transport"], "meta-mailbox");
     let files = w.unread(ARMED);
     assert_eq!(files.len(), 1);
+    assert_eq!(
+        s["messageFile"].as_str().unwrap(),
+        w.p("mailbox")
+            .join(ARMED)
+            .join(&files[0])
+            .display()
+            .to_string()
+    );
     let body = fs::read_to_string(w.p("mailbox").join(ARMED).join(&files[0])).unwrap();
     assert!(
         body.starts_with("[entwurf received ⟵]\n  from:        external-mcp/codex @ "),
@@ -720,4 +734,158 @@ async fn a_pi_caller_reads_its_own_identity_from_the_environment() {
     assert_eq!(s["replyable"], false);
     let _ = Map::<String, Value>::new();
     c.cancel().await.unwrap();
+}
+
+#[test]
+fn mcp_call_runs_one_tool_with_the_pi_sessions_identity() {
+    let w = World::new();
+    w.golden_world();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_entwurf"));
+    cmd.env_clear()
+        .env("HOME", w.p("home"))
+        .env("PI_SESSION_ID", CALLER)
+        .env("PI_AGENT_ID", "openai-codex/gpt-5.4")
+        .current_dir(w.p("cwd"));
+    for (flag, leaf) in [
+        ("--sessions-dir", "sessions"),
+        ("--mailbox-dir", "mailbox"),
+        ("--receivers-dir", "receivers"),
+        ("--senders-dir", "senders"),
+        ("--lock-dir", "locks"),
+        ("--control-dir", "ctl"),
+    ] {
+        cmd.arg(flag).arg(w.p(leaf));
+    }
+    let args =
+        json!({"target": ARMED, "intent": "fire-and-forget", "message": "from pi"}).to_string();
+    let out = cmd
+        .args(["mcp-call", "entwurf_v2", "--args", &args])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["text"], "entwurf_v2 meta-mailbox → enqueued");
+    assert_eq!(v["isError"], false);
+    assert_eq!(v["structured"]["transport"], "meta-mailbox");
+    let body = fs::read_to_string(w.p("mailbox").join(ARMED).join(&w.unread(ARMED)[0])).unwrap();
+    assert!(
+        body.contains("  from:        openai-codex/gpt-5.4 @ "),
+        "{body}"
+    );
+    assert!(
+        body.contains(&format!(
+            "  session:     {CALLER} (external, non-replyable)\n"
+        )),
+        "{body}"
+    );
+    // Bad --args is an error result, not a crash.
+    let mut bad = std::process::Command::new(env!("CARGO_BIN_EXE_entwurf"));
+    bad.env_clear().env("HOME", w.p("home"));
+    let out = bad
+        .args(["--sessions-dir"])
+        .arg(w.p("sessions"))
+        .args(["mcp-call", "entwurf_peers", "--args", "[1]"])
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["isError"], true);
+    assert!(v["text"]
+        .as_str()
+        .unwrap()
+        .contains("--args must be a JSON object"));
+}
+
+/// Live gate: the MCP TypeScript SDK (pinned, on the pinned Node; `cargo xtask live-gate`
+/// provisions both and sets `ENTWURF_MCP_SDK_DIR` / `ENTWURF_NODE`) drives `entwurf mcp`: the
+/// handshake, the tool list, peers, a send as an identified external, a bad intent, then the
+/// armed citizen's own server (its sender marker) peeks, reads and waits — the mail round trip
+/// MCP send → mailbox → MCP inbox_read. The SDK checks every `structuredContent` against the
+/// tool's `outputSchema`.
+#[test]
+#[ignore = "live: needs the MCP TypeScript SDK and Node (cargo xtask live-gate)"]
+fn mcp_ts_sdk_client_round_trip() {
+    let sdk = PathBuf::from(
+        std::env::var_os("ENTWURF_MCP_SDK_DIR")
+            .expect("ENTWURF_MCP_SDK_DIR (run through cargo xtask live-gate)"),
+    );
+    let node = std::env::var_os("ENTWURF_NODE")
+        .map(PathBuf::from)
+        .filter(|p| p.exists())
+        .unwrap_or_else(|| PathBuf::from("node"));
+    let w = World::new();
+    w.golden_world();
+    let armed =
+        entwurf_meta_session::read_record(&w.p("sessions"), &GardenId::parse(ARMED).unwrap())
+            .unwrap();
+    w.sender_marker_in("explicit-marker", &armed);
+    let marker = w
+        .p("explicit-marker")
+        .join("claude-code")
+        .join(format!("{}.json", std::process::id()));
+    let mut dir_args = Vec::new();
+    for (flag, leaf) in [
+        ("--sessions-dir", "sessions"),
+        ("--mailbox-dir", "mailbox"),
+        ("--receivers-dir", "receivers"),
+        ("--senders-dir", "senders"),
+        ("--lock-dir", "locks"),
+        ("--control-dir", "ctl"),
+    ] {
+        dir_args.push(flag.to_owned());
+        dir_args.push(w.p(leaf).display().to_string());
+    }
+    let cfg = json!({
+        "entwurf": env!("CARGO_BIN_EXE_entwurf"),
+        "dirArgs": dir_args,
+        "cwd": w.p("cwd"),
+        "env": {"HOME": w.p("home"), "PATH": std::env::var("PATH").unwrap_or_default()},
+        "armed": ARMED,
+        "markerPath": marker,
+    });
+    let out = std::process::Command::new(&node)
+        .arg(sdk.join("client.mjs"))
+        .arg(cfg.to_string())
+        .current_dir(&sdk)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "client failed: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["server"]["name"], "entwurf");
+    assert_eq!(r["tools"].as_array().unwrap().len(), 7);
+    let calls = r["calls"].as_array().unwrap();
+    let by = |i: usize| &calls[i];
+    assert!(by(0)["text"]
+        .as_str()
+        .unwrap()
+        .starts_with("Garden citizens (meta-record):\n"));
+    assert_eq!(by(1)["text"], "entwurf_v2 meta-mailbox → enqueued");
+    assert_eq!(by(1)["structured"]["outcome"], "enqueued");
+    assert_eq!(by(2)["isError"], true);
+    assert!(by(2)["text"]
+        .as_str()
+        .unwrap()
+        .ends_with("received 'bogus' at intent"));
+    assert_eq!(by(3)["structured"]["sessionId"], ARMED);
+    assert_eq!(by(3)["structured"]["origin"], "meta-session");
+    assert_eq!(by(4)["structured"]["unread"], 1);
+    let read = by(5)["text"].as_str().unwrap();
+    assert!(
+        read.starts_with(&format!(
+            "[entwurf inbox read ⟵]\n  garden:   {ARMED}\n  messages: 1\n"
+        )),
+        "{read}"
+    );
+    assert!(
+        read.contains("  from:        external-mcp/ts-sdk @ "),
+        "{read}"
+    );
+    assert!(read.contains("  wants reply: yes\n"), "{read}");
+    assert!(read.ends_with("hello from the ts sdk\n"), "{read}");
+    assert_eq!(by(6)["structured"]["timedOut"], true);
+    assert!(w.unread(ARMED).is_empty());
 }

@@ -227,6 +227,9 @@ fn check_enqueue(env: &Env, killed: bool, v: &mut Vec<String>) {
     } else {
         check_messages(env, &["m0", "m1"], &[], v);
     }
+    if env.p("locks").join(format!("{GID}.lock")).exists() {
+        v.push("a mailbox send left a dispatch lock behind".to_owned());
+    }
     let m1_on_disk = visible_messages(env, &mut Vec::new())
         .iter()
         .any(|(_, b)| b == "m1");
@@ -253,7 +256,7 @@ fn check_enqueue(env: &Env, killed: bool, v: &mut Vec<String>) {
     if m1_on_disk {
         want.push("m1".to_owned());
     }
-    // m0 was drained in the setup already? No: it is unread, so the drain returns it too.
+    // m0 is still unread, so the drain returns it too.
     want.push("m0".to_owned());
     want.sort();
     if bodies != want {

@@ -80,6 +80,7 @@ impl SocketInspection {
 
 mod client;
 mod conn;
+mod lines;
 mod server;
 mod socket;
 pub mod test_support;
@@ -90,6 +91,7 @@ pub use client::{
     RpcError, SendAck, DEFAULT_RPC_TIMEOUT, GET_INFO_TIMEOUT,
 };
 pub use conn::{probe_connect, ProbeConnection, Probed, FAST_WAIT, SPIN_WAIT};
+pub use lines::MAX_REQUEST_LINE;
 pub use server::{respond_to_line, Handler, ServeError, Server, ServerHandle};
 pub use socket::{
     default_control_dir, errno_name, inspect, inspect_and_probe, is_dead_connect_error, probe,

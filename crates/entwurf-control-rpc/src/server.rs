@@ -4,6 +4,7 @@ use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use entwurf_meta_session::GardenId;
 use serde_json::{json, Value};
@@ -15,10 +16,11 @@ use tokio::io::Interest;
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
+use crate::lines::{LineAssembler, MAX_REQUEST_LINE};
 use crate::socket::{inspect, probe, socket_path};
 use crate::wire::{
-    drain_lines, is_truthy, parse_line, validate_send, AssistantMessage, ClearData, InfoData,
-    Response, SendData, SendRequest,
+    is_truthy, parse_line, validate_send, AssistantMessage, ClearData, InfoData, Response,
+    SendData, SendRequest, PARSE_COMMAND,
 };
 use crate::{ConflictReason, SocketInspection, SocketLiveness};
 
@@ -134,7 +136,14 @@ impl Server {
     /// The only wait is the 300 ms connect probe of an existing socket file (a probe timeout
     /// refuses with [`ServeError::Indeterminate`]). Once serving, a client that vanishes mid-reply
     /// (`EPIPE`, `ECONNRESET`) ends only its own connection; a request line without `\n` is never
-    /// answered; there is no per-connection size limit or idle timeout (like the reference).
+    /// answered; there is no idle timeout (like the reference).
+    ///
+    /// Bounds the reference lacks: a request line longer than [`MAX_REQUEST_LINE`] is refused
+    /// while it arrives (a `parse` error naming the limit, then the connection is closed), and
+    /// one connection's input never holds up another's reply. When `accept` fails for lack of
+    /// resources (`EMFILE`, `ENFILE`, …) the server keeps serving its open connections and tries
+    /// again when one of them ends or after a back-off (5 ms doubling to 250 ms), never in a
+    /// busy loop. The runtime needs its time driver (`enable_all`/`enable_time`).
     pub async fn bind(
         dir: &Path,
         gid: &GardenId,
@@ -252,21 +261,48 @@ async fn accept_loop(
     mut stop: watch::Receiver<bool>,
 ) {
     let mut connections = JoinSet::new();
+    let mut backoff = ACCEPT_BACKOFF_MIN;
     loop {
         tokio::select! {
             _ = stop.changed() => break,
             accepted = accept(&listener) => match accepted.and_then(Conn::new) {
                 Ok(conn) => {
+                    backoff = ACCEPT_BACKOFF_MIN;
                     connections.spawn(serve_connection(conn, ctx.clone()));
                 }
-                // EMFILE and friends: keep serving the connections we have.
-                Err(_) => tokio::task::yield_now().await,
+                Err(e) if accept_retry_now(&e) => {}
+                // EMFILE, ENFILE, ENOBUFS, ENOMEM, …: the pending connection stays in the
+                // backlog. Keep serving the connections we have and try again once one of them
+                // ends (its descriptor is free) or the back-off passes, never in a tight loop.
+                Err(_) => {
+                    let pause = tokio::time::sleep(backoff);
+                    backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
+                    tokio::select! {
+                        _ = stop.changed() => break,
+                        () = pause => {}
+                        Some(_) = connections.join_next(), if !connections.is_empty() => {}
+                    }
+                }
             },
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
     }
     drop(listener);
     connections.shutdown().await;
+}
+
+/// First pause after a failed accept; it doubles on each failure in a row up to
+/// [`ACCEPT_BACKOFF_MAX`], and resets once a connection is accepted.
+const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(5);
+/// Longest pause between accept attempts while descriptors stay exhausted.
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_millis(250);
+
+/// Accept failures worth retrying at once: the one pending connection went away, or a signal.
+fn accept_retry_now(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        io::ErrorKind::ConnectionAborted | io::ErrorKind::Interrupted
+    )
 }
 
 /// The next connection, nonblocking. Cancel-safe: nothing is accepted across an `.await`.
@@ -354,26 +390,35 @@ fn register(stream: UnixStream, interest: Interest) -> io::Result<AsyncFd<UnixSt
     unsafe { AsyncFd::register_with_interest(stream, interest) }.map_err(io::Error::from)
 }
 
-/// Serves one connection until EOF or a read/write error. Errors (EPIPE, ECONNRESET, …) end only
-/// this connection.
+/// Serves one connection until EOF, a read/write error, or a request line over
+/// [`MAX_REQUEST_LINE`] (refused with a `parse` response, then closed). Errors (EPIPE,
+/// ECONNRESET, …) end only this connection.
+///
+/// Each chunk read spends tokio's cooperative budget, so a client that always has input ready
+/// (a flood of requests, a long line) yields to the other connections on the same worker.
 async fn serve_connection(mut conn: Conn, ctx: Arc<ConnCtx>) {
-    let mut buf = Vec::new();
+    let mut assembler = LineAssembler::new(MAX_REQUEST_LINE);
+    let mut lines = Vec::new();
     let mut chunk = [0u8; 8192];
     loop {
         let n = match conn.read(&mut chunk).await {
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
-        buf.extend_from_slice(&chunk[..n]);
-        if !chunk[..n].contains(&b'\n') {
-            continue;
-        }
-        for line in drain_lines(&mut buf) {
+        let pushed = assembler.push(&chunk[..n], &mut lines);
+        for line in lines.drain(..) {
             let response = respond(&line, &ctx).await;
             if conn.write_all(response.to_line().as_bytes()).await.is_err() {
                 return;
             }
         }
+        if let Err(too_long) = pushed {
+            let refusal = Response::fail(PARSE_COMMAND, too_long.message(), None);
+            // Best effort: the connection is closed either way, and nothing more is read.
+            let _ = conn.write_all(refusal.to_line().as_bytes()).await;
+            return;
+        }
+        tokio::task::coop::consume_budget().await;
     }
 }
 

@@ -328,6 +328,32 @@ async fn a_client_that_disconnects_before_the_reply_does_not_kill_pi() {
 
 #[tokio::test]
 #[ignore = "needs a real pi: run `cargo xtask pi` first"]
+async fn a_request_line_over_the_limit_is_refused_naming_it_and_pi_keeps_serving() {
+    let mut pi = booted().await;
+    // A line exactly at the limit is an ordinary request.
+    let mut at_limit = b"{\"type\":\"get_info\",\"pad\":\"".to_vec();
+    at_limit.resize(entwurf_control_rpc::MAX_REQUEST_LINE - 2, b'a');
+    at_limit.extend_from_slice(b"\"}\n");
+    let reply = raw_exchange(&pi.socket(), &at_limit, 1).await;
+    assert!(
+        reply.contains("\"command\":\"get_info\",\"success\":true"),
+        "{reply}"
+    );
+
+    // One byte more: the refusal, then pi closes the connection (EOF after a half-close).
+    let mut over = at_limit[..at_limit.len() - 1].to_vec();
+    over.insert(over.len() - 2, b'a');
+    let reply = raw_exchange(&pi.socket(), &over, 0).await;
+    assert_eq!(
+        reply,
+        "{\"type\":\"response\",\"command\":\"parse\",\"success\":false,\"error\":\"Failed to parse command: request line longer than 1048576 bytes (the limit); closing the connection\"}\n"
+    );
+    assert!(get_info(&pi.socket()).await.is_ok());
+    assert!(pi.exited().is_none(), "pi died; stderr:\n{}", pi.stderr());
+}
+
+#[tokio::test]
+#[ignore = "needs a real pi: run `cargo xtask pi` first"]
 async fn sigterm_removes_the_socket() {
     let mut pi = booted().await;
     // An idle open connection must not hold the exit.

@@ -47,10 +47,12 @@ pub struct RpcAck {
 }
 
 /// A mailbox hand's answer. `success:false` is a contract violation on the direct path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct MailboxAck {
     /// Was the body enqueued?
     pub success: bool,
+    /// An unparseable `state.json` the enqueue set aside (under this name) and rebuilt.
+    pub state_set_aside: Option<std::path::PathBuf>,
 }
 
 /// A native-push hand's answer.

@@ -531,7 +531,10 @@ impl Production {
                 tags,
             ),
         }
-        .map(|_| MailboxAck { success: true })
+        .map(|e| MailboxAck {
+            success: true,
+            state_set_aside: e.state_set_aside,
+        })
         .map_err(|e| IoFailure::from_error(&e))
     }
 }

@@ -38,6 +38,10 @@ pub enum ExecutedOutcome {
     MetaMailbox {
         /// Always `true`.
         success: bool,
+        /// An unparseable `state.json` the enqueue set aside and rebuilt (absent normally, so
+        /// the result's bytes are the reference's).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        state_set_aside: Option<std::path::PathBuf>,
     },
     /// A native-push delivery.
     NativePush {
@@ -200,7 +204,10 @@ async fn execute_decided<H: TransportHands + ?Sized>(
             .send_mailbox_resolved(p, identity, lock.as_ref())
             .await
         {
-            Ok(ack) if ack.success => executed(ExecutedOutcome::MetaMailbox { success: true }),
+            Ok(ack) if ack.success => executed(ExecutedOutcome::MetaMailbox {
+                success: true,
+                state_set_aside: ack.state_set_aside,
+            }),
             Ok(_) => failed(receipt, transport, "entwurf-v2-runner: meta-mailbox send returned success:false (contract violation; a mailbox has no in-band reject)."),
             Err(err) => failed(receipt, transport, err),
         },
@@ -359,7 +366,20 @@ fn render_executed(outcome: &ExecutedOutcome) -> (String, bool) {
                 (text, true)
             }
         },
-        ExecutedOutcome::MetaMailbox { .. } => ("entwurf_v2 meta-mailbox → enqueued".into(), false),
+        ExecutedOutcome::MetaMailbox {
+            state_set_aside: None,
+            ..
+        } => ("entwurf_v2 meta-mailbox → enqueued".into(), false),
+        ExecutedOutcome::MetaMailbox {
+            state_set_aside: Some(aside),
+            ..
+        } => (
+            format!(
+                "entwurf_v2 meta-mailbox → enqueued (the unparseable receipt state was set aside as {} and rebuilt)",
+                aside.display()
+            ),
+            false,
+        ),
         ExecutedOutcome::NativePush { retried, .. } => (
             if *retried {
                 "entwurf_v2 native-push → delivered (after a 1-shot re-probe retry)".into()

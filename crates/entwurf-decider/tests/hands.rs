@@ -195,7 +195,10 @@ async fn a_fallback_mailbox_refusal_is_rejected_and_an_enqueue_error_is_failed()
         vec![enoent()],
         Script::citizen(Backend::ClaudeCode).deliverable(true),
     );
-    deps.mailbox = Ok(MailboxAck { success: false });
+    deps.mailbox = Ok(MailboxAck {
+        success: false,
+        ..Default::default()
+    });
     let r = execute_dispatch(decision("ok-control-socket"), &ControlOnly(&deps)).await;
     assert_eq!(r.to_json_line(), golden("result/ctl-rejected-inband.json"));
 
@@ -216,9 +219,9 @@ async fn a_fallback_mailbox_refusal_is_rejected_and_an_enqueue_error_is_failed()
 #[rstest]
 #[case::rejected_bad_target("rejected-bad-target", "bad-target", FakeHands::default())]
 #[case::rejected_target_locked("rejected-target-locked", "target-locked", FakeHands::default())]
-#[case::mbox_executed("mbox-executed", "ok-meta-mailbox", FakeHands { mailbox: Some(Ok(MailboxAck { success: true })), ..Default::default() })]
+#[case::mbox_executed("mbox-executed", "ok-meta-mailbox", FakeHands { mailbox: Some(Ok(MailboxAck { success: true, ..Default::default() })), ..Default::default() })]
 #[case::mbox_failed_throw("mbox-failed-throw", "ok-meta-mailbox", FakeHands { mailbox: Some(Err(IoFailure::new("no meta-record for garden id \"20260612T100000-aaaaaa\" under /fake/sessions — not a garden citizen, cannot deliver.").into())), ..Default::default() })]
-#[case::mbox_failed_contract("mbox-failed-contract", "ok-meta-mailbox", FakeHands { mailbox: Some(Ok(MailboxAck { success: false })), ..Default::default() })]
+#[case::mbox_failed_contract("mbox-failed-contract", "ok-meta-mailbox", FakeHands { mailbox: Some(Ok(MailboxAck { success: false, ..Default::default() })), ..Default::default() })]
 #[case::np_delivered("np-delivered", "ok-native-push", FakeHands { native: Some(Ok(NativePushAck { success: true, retried: false })), ..Default::default() })]
 #[case::np_retried("np-retried", "ok-native-push", FakeHands { native: Some(Ok(NativePushAck { success: true, retried: true })), ..Default::default() })]
 #[case::np_failed_dead("np-failed-dead", "ok-native-push", FakeHands { native: Some(Err(IoFailure::new("native-push deliver: first send failed and re-probe found target dead (no host process) — not retried").into())), ..Default::default() })]
@@ -283,7 +286,10 @@ fn spawn_hand(name: &str) -> FakeHands {
 async fn run_decides_once_and_a_decider_error_yields_no_result() {
     let seams = FakeSeams::new(Script::citizen(Backend::ClaudeCode).deliverable(true));
     let hands = FakeHands {
-        mailbox: Some(Ok(MailboxAck { success: true })),
+        mailbox: Some(Ok(MailboxAck {
+            success: true,
+            ..Default::default()
+        })),
         ..Default::default()
     };
     let r = run(

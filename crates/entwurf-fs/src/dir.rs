@@ -386,7 +386,7 @@ impl StoreDir {
 
     /// Creates `name` exclusively with `mode` and writes `bytes` into it (refused over the
     /// cap of `kind`, and `AlreadyExists` when the name is taken — by anything, a dangling
-    /// symlink included). On a failed write the file is removed again. Returns its inode.
+    /// symlink included). On a failed write the file is removed again.
     pub fn write_new(
         &self,
         name: &str,
@@ -394,6 +394,20 @@ impl StoreDir {
         bytes: &[u8],
         mode: u32,
         sync: bool,
+    ) -> io::Result<()> {
+        self.create_and_write(name, kind, bytes, mode, sync, false)
+            .map(|_| ())
+    }
+
+    /// [`StoreDir::write_new`]; with `want_ino` one `fstat` more returns the new inode (else 0).
+    fn create_and_write(
+        &self,
+        name: &str,
+        kind: Kind,
+        bytes: &[u8],
+        mode: u32,
+        sync: bool,
+        want_ino: bool,
     ) -> io::Result<u64> {
         check_name(&self.path, name)?;
         self.check_size(name, kind, bytes)?;
@@ -415,7 +429,11 @@ impl StoreDir {
             if sync {
                 f.sync_all()?;
             }
-            Ok(rustix::fs::fstat(&f)?.st_ino)
+            if want_ino {
+                Ok(rustix::fs::fstat(&f)?.st_ino)
+            } else {
+                Ok(0)
+            }
         })();
         if written.is_err() {
             let _ = self.unlink(name);
@@ -425,8 +443,8 @@ impl StoreDir {
 
     /// Writes `bytes` as the new `target` through a writer-named temp ([`crate::temp_name`],
     /// mode 0600): a reader of `target` sees the old file or the new one, never a mix, and a
-    /// crash leaves at most a temp that [`StoreDir::sweep_dead_temps`] removes. Returns the
-    /// new file's inode. `sync` fsyncs the data before it is published.
+    /// crash leaves at most a temp that [`StoreDir::sweep_dead_temps`] removes. `sync` fsyncs
+    /// the data before it is published.
     pub fn write_atomic(
         &self,
         target: &str,
@@ -434,11 +452,36 @@ impl StoreDir {
         bytes: &[u8],
         publish: Publish,
         sync: bool,
+    ) -> io::Result<()> {
+        self.publish_new(target, kind, bytes, publish, sync, false)
+            .map(|_| ())
+    }
+
+    /// [`StoreDir::write_atomic`], returning the new file's inode.
+    pub fn write_atomic_ino(
+        &self,
+        target: &str,
+        kind: Kind,
+        bytes: &[u8],
+        publish: Publish,
+        sync: bool,
+    ) -> io::Result<u64> {
+        self.publish_new(target, kind, bytes, publish, sync, true)
+    }
+
+    fn publish_new(
+        &self,
+        target: &str,
+        kind: Kind,
+        bytes: &[u8],
+        publish: Publish,
+        sync: bool,
+        want_ino: bool,
     ) -> io::Result<u64> {
         check_name(&self.path, target)?;
         self.check_size(target, kind, bytes)?;
         let tmp = temp_name(target);
-        let ino = self.write_new(&tmp, kind, bytes, 0o600, sync)?;
+        let ino = self.create_and_write(&tmp, kind, bytes, 0o600, sync, want_ino)?;
         let published = match publish {
             Publish::Replace => self.rename(&tmp, target),
             Publish::Exchange => self.replace_with(&tmp, target),
@@ -582,24 +625,42 @@ impl StoreDir {
     }
 
     /// Removes, among `names` (a listing the caller already has), the temps whose writer is
-    /// dead ([`crate::writer_is_dead`]), and returns the names removed. Names that are not
-    /// our temps, and temps of live writers, are left alone; a failed unlink is skipped.
+    /// dead ([`crate::writer_is_dead`]), and returns the names removed, sorted. Temps of the
+    /// forms earlier versions wrote ([`crate::parse_legacy_temp_name`]) go too: with a pid once
+    /// no process has it, without one once older than [`crate::UNOWNED_TEMP_AGE_SECS`]. Other
+    /// names, and temps of live writers, are left alone; a failed unlink is skipped.
     pub fn sweep_dead_temps<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+        use crate::temp::{parse_legacy_temp_name, pid_exists, LegacyTemp};
         let mut removed = Vec::new();
         let mut verdicts: Vec<(u32, Option<String>, bool)> = Vec::new();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
         for name in names {
-            let Some(w) = parse_temp_name(name) else {
+            if !name.contains(".tmp") {
                 continue;
-            };
-            let dead = match verdicts
-                .iter()
-                .find(|(p, k, _)| *p == w.pid && *k == w.start_key)
-            {
-                Some((_, _, d)) => *d,
-                None => {
-                    let d = writer_is_dead(&w);
-                    verdicts.push((w.pid, w.start_key.clone(), d));
-                    d
+            }
+            let dead = if let Some(w) = parse_temp_name(name) {
+                match verdicts
+                    .iter()
+                    .find(|(p, k, _)| *p == w.pid && *k == w.start_key)
+                {
+                    Some((_, _, d)) => *d,
+                    None => {
+                        let d = writer_is_dead(&w);
+                        verdicts.push((w.pid, w.start_key.clone(), d));
+                        d
+                    }
+                }
+            } else {
+                match parse_legacy_temp_name(name) {
+                    Some(LegacyTemp::Pid(pid)) => pid != std::process::id() && !pid_exists(pid),
+                    Some(LegacyTemp::Unowned) => self.stat(name).ok().flatten().is_some_and(|st| {
+                        #[allow(clippy::unnecessary_cast)]
+                        let mtime = st.st_mtime as i64;
+                        now - mtime > crate::UNOWNED_TEMP_AGE_SECS
+                    }),
+                    None => false,
                 }
             };
             if dead && self.unlink(name).is_ok() {

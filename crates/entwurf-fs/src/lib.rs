@@ -39,8 +39,9 @@ mod temp;
 pub use dir::{check_name, read_path, Publish, RegularFile, StoreDir};
 pub use error::{fs_error_of, FsError};
 pub use temp::{
-    own_start_key, parse_temp_name, process_start_key, start_key_from_stat, temp_name,
-    writer_is_dead, TempWriter, TEMP_MARK,
+    is_temp_name, own_start_key, parse_legacy_temp_name, parse_temp_name, process_start_key,
+    start_key_from_stat, temp_name, writer_is_dead, LegacyTemp, TempWriter, TEMP_MARK,
+    UNOWNED_TEMP_AGE_SECS,
 };
 
 /// What kind of store file is read or written, with its size cap.

@@ -128,6 +128,53 @@ pub fn parse_temp_name(name: &str) -> Option<TempWriter> {
     })
 }
 
+/// How old a temp without a writer in its name must be before the sweep removes it. No writer
+/// holds a temp for more than a moment; an hour leaves any clock skew far behind.
+pub const UNOWNED_TEMP_AGE_SECS: i64 = 3600;
+
+/// A temp name of the forms earlier versions (and the reference) wrote, which carry at most a
+/// pid: `<target>.tmp-<pid>-<millis>[-<hex>]` (records, `state.json`, caches),
+/// `.<stamp>.msg.tmp` (messages) and `<target>.json.<8 hex>.tmp` (markers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LegacyTemp {
+    /// Written by this pid (no start key): dead once no process has the pid.
+    Pid(u32),
+    /// No writer in the name: removable once older than [`UNOWNED_TEMP_AGE_SECS`].
+    Unowned,
+}
+
+/// Parses an earlier version's temp name; `None` for anything else.
+pub fn parse_legacy_temp_name(name: &str) -> Option<LegacyTemp> {
+    if let Some((_, tail)) = name.rsplit_once(".tmp-") {
+        let mut parts = tail.split('-');
+        let pid = parts.next()?;
+        let millis = parts.next()?;
+        let hex = parts.next();
+        let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+        let hex_ok = hex.is_none_or(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit()));
+        if digits(pid) && digits(millis) && hex_ok && parts.next().is_none() {
+            return pid.parse().ok().map(LegacyTemp::Pid);
+        }
+        return None;
+    }
+    if name.starts_with('.') && name.ends_with(".msg.tmp") && name.len() > ".msg.tmp".len() + 1 {
+        return Some(LegacyTemp::Unowned);
+    }
+    let stem = name.strip_suffix(".tmp")?;
+    let (head, hex) = stem.rsplit_once('.')?;
+    if head.ends_with(".json") && hex.len() == 8 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Some(LegacyTemp::Unowned);
+    }
+    None
+}
+
+/// Whether `name` is a temp of any form the sweep knows ([`parse_temp_name`] or
+/// [`parse_legacy_temp_name`]).
+pub fn is_temp_name(name: &str) -> bool {
+    name.contains(".tmp")
+        && (parse_temp_name(name).is_some() || parse_legacy_temp_name(name).is_some())
+}
+
 /// Whether the writer of a temp can no longer finish it: its pid is gone, or now belongs to a
 /// process with another start key. This process's own temps are never dead.
 pub fn writer_is_dead(w: &TempWriter) -> bool {
@@ -147,7 +194,7 @@ pub fn writer_is_dead(w: &TempWriter) -> bool {
     }
 }
 
-fn pid_exists(pid: u32) -> bool {
+pub(crate) fn pid_exists(pid: u32) -> bool {
     let Ok(pid) = i32::try_from(pid) else {
         return false;
     };
@@ -217,6 +264,31 @@ mod tests {
             start_key: None,
         };
         assert!(writer_is_dead(&w), "a reaped child is gone");
+    }
+
+    #[test]
+    fn legacy_temp_names_parse_with_their_writer_if_any() {
+        use LegacyTemp::*;
+        for (n, want) in [
+            (
+                "20260612T100000-aaaaaa.meta.json.tmp-4242-1718000000000",
+                Some(Pid(4242)),
+            ),
+            ("state.json.tmp-17-1718000000000-0a1b", Some(Pid(17))),
+            (".entwurf-list-cache.tmp-9-1", Some(Pid(9))),
+            (".2026-06-12T10-05-00-000Z-0a0b0c.msg.tmp", Some(Unowned)),
+            ("20260612T100000-aaaaaa.json.0a1b2c3d.tmp", Some(Unowned)),
+            ("4242.json.deadbeef.tmp", Some(Unowned)),
+            ("state.json", None),
+            ("x.tmp-a-1", None),
+            ("x.tmp-1-2-zz", None),
+            ("a.msg", None),
+            ("x.json.123.tmp", None),
+        ] {
+            assert_eq!(parse_legacy_temp_name(n), want, "{n}");
+        }
+        assert!(is_temp_name(&temp_name("a")));
+        assert!(!is_temp_name("a.meta.json"));
     }
 
     #[test]

@@ -325,3 +325,47 @@ fn read_path_refuses_a_final_symlink_a_fifo_and_oversize() {
             .is_none()
     );
 }
+
+#[test]
+fn the_sweep_removes_earlier_versions_temps_of_gone_pids_and_old_unowned_ones() {
+    let t = tempfile::tempdir().unwrap();
+    let d = StoreDir::open(t.path()).unwrap().unwrap();
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let gone = child.id();
+    child.wait().unwrap();
+    let legacy_dead = format!("20260612T100000-aaaaaa.meta.json.tmp-{gone}-1718000000000");
+    let legacy_live = format!("state.json.tmp-{}-1718000000000-0a1b", std::process::id());
+    let old_msg = ".2026-06-12T10-05-00-000Z-0a0b0c.msg.tmp".to_owned();
+    let fresh_marker = "20260612T100000-aaaaaa.json.0a1b2c3d.tmp".to_owned();
+    for n in [&legacy_dead, &legacy_live, &old_msg, &fresh_marker] {
+        std::fs::write(t.path().join(n), "x").unwrap();
+    }
+    let two_hours_ago = rustix::fs::Timespec {
+        tv_sec: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+            - 7200,
+        tv_nsec: 0,
+    };
+    rustix::fs::utimensat(
+        rustix::fs::CWD,
+        t.path().join(&old_msg),
+        &rustix::fs::Timestamps {
+            last_access: two_hours_ago,
+            last_modification: two_hours_ago,
+        },
+        rustix::fs::AtFlags::empty(),
+    )
+    .unwrap();
+    let names = d.names().unwrap();
+    let removed = d.sweep_dead_temps(names.iter().map(String::as_str));
+    let mut want = vec![legacy_dead, old_msg];
+    want.sort();
+    assert_eq!(removed, want);
+    let mut left = d.names().unwrap();
+    left.sort();
+    let mut expect = vec![legacy_live, fresh_marker];
+    expect.sort();
+    assert_eq!(left, expect);
+}

@@ -100,7 +100,7 @@ pub enum MailboxError {
     },
 
     /// Any other filesystem failure.
-    #[error("could not {op} {}: {source} — check the path's permissions and free space", path.display())]
+    #[error("could not {op} {}: {source} — {}", path.display(), io_hint(source))]
     Io {
         /// What was being done.
         op: &'static str,
@@ -193,4 +193,29 @@ pub(crate) fn mkdir_err(dir: &Path, source: io::Error) -> MailboxError {
         };
     }
     io_err("create the mailbox directory", dir, source)
+}
+
+/// What to do about an IO failure, chosen by its errno (a directory in the way is not a
+/// permissions problem).
+pub fn io_hint(e: &io::Error) -> &'static str {
+    use rustix::io::Errno;
+    let Some(raw) = e.raw_os_error() else {
+        return "see the error above";
+    };
+    match Errno::from_raw_os_error(raw) {
+        Errno::ACCESS | Errno::PERM => "check the path's owner and permissions",
+        Errno::NOSPC | Errno::DQUOT => "the filesystem is full (or over quota); free some space",
+        Errno::ROFS => "the filesystem is read-only; point the store at a writable one",
+        Errno::ISDIR => {
+            "a directory is in the way where a file belongs; move it out of the mailbox"
+        }
+        Errno::NOTDIR => "a file is in the way where a directory belongs; move it away",
+        Errno::LOOP => "a symlink is in the way (symlinks are never followed); move it away",
+        Errno::EXIST => "something already has that name; move it away",
+        Errno::NAMETOOLONG => "the path is too long; use a shorter store directory",
+        Errno::MFILE | Errno::NFILE => "too many open files; raise the limit or close some",
+        Errno::XDEV => "the paths are on different filesystems; keep the stores on one",
+        Errno::IO => "the disk reported an IO error; check it",
+        _ => "see the error above",
+    }
 }

@@ -83,9 +83,7 @@ impl MailboxDir {
     /// [`entwurf_fs::MESSAGE_MAX`]); `AlreadyExists` if the name is taken. A failed write
     /// removes the file again.
     pub(crate) fn write_new_0600(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
-        self.d
-            .write_new(name, Kind::Message, bytes, 0o600, false)
-            .map(|_| ())
+        self.d.write_new(name, Kind::Message, bytes, 0o600, false)
     }
 
     /// Reads `name` whole within the cap of `kind`; `None` when it does not exist.
@@ -107,12 +105,7 @@ impl MailboxDir {
 
     /// Removes the temps of dead writers among `names` (already listed); returns them.
     pub(crate) fn sweep_dead_temps(&self, names: &[String]) -> Vec<String> {
-        self.d.sweep_dead_temps(
-            names
-                .iter()
-                .filter(|n| n.starts_with('.'))
-                .map(String::as_str),
-        )
+        self.d.sweep_dead_temps(names.iter().map(String::as_str))
     }
 
     /// Writes the doorbell in place (see [`StoreDir::overwrite_in_place`]): never through a
@@ -138,6 +131,7 @@ impl MailboxDir {
 
     /// Writes `bytes` as the new `target` through a writer-named temp and an atomic replace
     /// (exchange + unlink, or a plain rename): a reader sees the old file or the new one.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn write_atomic(
         &self,
         target: &str,
@@ -149,9 +143,33 @@ impl MailboxDir {
             Replace::Exchange => Publish::Exchange,
             Replace::Rename => Publish::Replace,
         };
+        self.d.write_atomic(target, kind, bytes, publish, false)
+    }
+
+    /// Creates `name` exclusively (mode 0600) with `bytes`, capped by `kind`.
+    pub(crate) fn write_new_kind(&self, name: &str, kind: Kind, bytes: &[u8]) -> io::Result<()> {
         self.d
-            .write_atomic(target, kind, bytes, publish, false)
+            .write_new(name, kind, bytes, 0o600, false)
             .map(|_| ())
+    }
+
+    /// Swaps the names `a` and `b` (`renameat2(RENAME_EXCHANGE)`): `Ok(true)` when swapped,
+    /// `Ok(false)` when `b` does not exist or the filesystem cannot exchange (the caller then
+    /// renames instead). Nothing is unlinked.
+    pub(crate) fn exchange(&self, a: &str, b: &str) -> io::Result<bool> {
+        use rustix::io::Errno;
+        match self.d.exchange(a, b) {
+            Ok(()) => Ok(true),
+            Err(e)
+                if matches!(
+                    e.raw_os_error().map(Errno::from_raw_os_error),
+                    Some(Errno::NOENT | Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP)
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
     }
 }
 

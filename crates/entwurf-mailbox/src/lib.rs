@@ -31,6 +31,7 @@ mod error;
 mod fsio;
 mod identity;
 mod mailbox;
+mod repair;
 mod state;
 
 use std::path::Path;
@@ -49,13 +50,16 @@ pub use doorbell::{doorbell_notice, ring_doorbell, DoorbellOutcome, HOOK_LOG_FIL
 pub use entwurf_meta_session::{iso_millis, record_path, ReceiptState, ReceiptStateError};
 pub use error::MailboxError;
 pub use mailbox::{
-    deliverability_of, drain, enqueue, enqueue_resolved, list, mailbox_path, send_guarded, Drained,
-    Enqueued, EntryKind, InboxMessage, LeftUnread, MailboxDirs, MailboxEntry, MailboxListing,
-    RandomTags, TagSource, SIGNAL_FILE,
+    deliverability_of, drain, enqueue, enqueue_resolved, list, mailbox_path, send_guarded,
+    BadEntry, BadEntryKind, Drained, Enqueued, EntryKind, InboxMessage, LeftUnread, MailboxDirs,
+    MailboxEntry, MailboxListing, RandomTags, TagSource, SIGNAL_FILE,
+};
+pub use repair::{
+    repair, GroupRepair, RecordRef, RepairDirs, RepairError, RepairReport, Step, StepKind,
 };
 pub use state::{
-    read_state, stamp_state, state_path, ReceiptField, UnknownReceiptField, STATE_FILE, STATE_KEYS,
-    STATE_SCHEMA_VERSION,
+    read_state, stamp_state, stamp_state_reporting, state_path, ReceiptField, Stamped,
+    UnknownReceiptField, STATE_FILE, STATE_KEYS, STATE_SCHEMA_VERSION,
 };
 
 /// The production deliverability of a citizen (§6.1): its backend's wake mode is `self-fetch`

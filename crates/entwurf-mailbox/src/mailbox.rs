@@ -47,7 +47,7 @@ use crate::deliverability::Deliverability;
 use crate::error::{io_err, mkdir_err, MailboxError};
 use crate::fsio::{MailboxDir, Replace};
 use crate::identity::read_identity;
-use crate::state::{read_state, stamp_in, stamp_state, ReceiptField};
+use crate::state::{read_state, stamp_in, stamp_state_reporting, ReceiptField};
 
 /// The doorbell edge file inside a mailbox.
 pub const SIGNAL_FILE: &str = "inbox.signal";
@@ -110,6 +110,10 @@ pub struct Enqueued {
     pub message_path: PathBuf,
     /// The poked `inbox.signal`.
     pub signal_path: PathBuf,
+    /// An unparseable `state.json` this send set aside (its bytes under this name) before it
+    /// rebuilt the receipt state; `None` almost always.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state_set_aside: Option<PathBuf>,
 }
 
 /// `<mailbox_dir>/<gid>`.
@@ -227,10 +231,13 @@ fn enqueue_with(
     let tmp = write_hidden(&d, body.as_bytes(), now, tags)?;
 
     // 5. Stamp before the message is visible; on failure nothing is left behind.
-    if let Err(e) = stamp_in(&d, gid, ReceiptField::LastEnqueuedAt, now, how) {
-        let _ = d.remove(&tmp);
-        return Err(e);
-    }
+    let state_set_aside = match stamp_in(&d, gid, ReceiptField::LastEnqueuedAt, now, how) {
+        Ok(stamped) => stamped.set_aside,
+        Err(e) => {
+            let _ = d.remove(&tmp);
+            return Err(e);
+        }
+    };
 
     // 6. Publish without replacing a same-named message.
     let message = match publish(&d, &tmp, now, tags) {
@@ -260,6 +267,7 @@ fn enqueue_with(
                 record_path,
                 message_path,
                 signal_path,
+                state_set_aside,
             }),
             Err(_) => Err(MailboxError::SignalFailed {
                 gid: gid.clone(),
@@ -273,6 +281,7 @@ fn enqueue_with(
         record_path,
         message_path,
         signal_path,
+        state_set_aside,
     })
 }
 
@@ -332,7 +341,7 @@ fn publish(
 /// Writes `<ISO now>\n` into `inbox.signal` in place (see [`MailboxDir::overwrite_in_place`]):
 /// the new content and mtime fire the watch, as the reference's truncating overwrite does,
 /// without the truncation that makes ext4 flush.
-fn poke(d: &MailboxDir, now: DateTime<Utc>) -> io::Result<()> {
+pub(crate) fn poke(d: &MailboxDir, now: DateTime<Utc>) -> io::Result<()> {
     d.overwrite_in_place(SIGNAL_FILE, format!("{}\n", iso_millis(now)).as_bytes())
 }
 
@@ -354,6 +363,50 @@ pub struct LeftUnread {
     pub error: MailboxError,
 }
 
+/// What an entry with a message name turned out to be, when it is not a readable message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BadEntryKind {
+    /// A directory.
+    Directory,
+    /// A symbolic link (never followed).
+    Symlink,
+    /// A FIFO (never opened for a blocking read).
+    Fifo,
+    /// A socket, a device or anything else that is not a regular file.
+    Special,
+    /// A regular file over the message cap ([`entwurf_fs::MESSAGE_MAX`]).
+    TooLarge,
+    /// A regular file this process may not read.
+    Unreadable,
+}
+
+impl BadEntryKind {
+    /// What to do about it, for the report.
+    pub fn hint(self) -> &'static str {
+        match self {
+            BadEntryKind::Unreadable => {
+                "a message file this user may not read; fix its owner or mode, the next drain takes it"
+            }
+            BadEntryKind::TooLarge => {
+                "larger than any message entwurf sends; move it out of the mailbox to read it by hand"
+            }
+            _ => "not a message (only regular files are); move it out of the mailbox",
+        }
+    }
+}
+
+/// An entry with a message name that the drain skipped because it is not a readable message.
+#[derive(Debug)]
+pub struct BadEntry {
+    /// Its file name.
+    pub file: String,
+    /// What it is.
+    pub kind: BadEntryKind,
+    /// The OS error or the store layer's refusal.
+    pub error: io::Error,
+}
+
 /// What a drain did.
 #[derive(Debug)]
 pub struct Drained {
@@ -367,6 +420,12 @@ pub struct Drained {
     pub record_path: PathBuf,
     /// Unread messages that could not be read or archived (not returned, still unread).
     pub left_unread: Vec<LeftUnread>,
+    /// Entries with a message name that are not readable messages (a directory, a symlink, a
+    /// FIFO, an oversized or unreadable file): reported, left where they are, never fatal.
+    pub bad_entries: Vec<BadEntry>,
+    /// An unparseable `state.json` the read receipt set aside (see
+    /// [`crate::stamp_state_reporting`]).
+    pub state_set_aside: Option<PathBuf>,
     /// Messages were archived but `lastReadAt` could not be stamped. The messages are still
     /// returned (the reference threw here and lost them to the caller).
     pub receipt_error: Option<MailboxError>,
@@ -375,7 +434,8 @@ pub struct Drained {
 }
 
 impl Drained {
-    /// True when every unread message was taken and the receipt stamped.
+    /// True when every unread message was taken and the receipt stamped. Bad entries do not
+    /// count: they are not messages.
     pub fn is_clean(&self) -> bool {
         self.left_unread.is_empty() && self.receipt_error.is_none()
     }
@@ -536,14 +596,20 @@ pub fn drain(
         .unwrap_or_default();
     let mut messages = Vec::new();
     let mut left_unread = Vec::new();
+    let mut bad_entries = Vec::new();
     for name in names {
         if !(name.ends_with(".msg") || name.ends_with(".msg.delivered")) || name.starts_with('.') {
             continue;
         }
         let Some(d) = &d else { break };
         match take(d, &name) {
-            Ok(Some(m)) => messages.push(m),
-            Ok(None) => {}
+            Ok(Taken::Message(m)) => messages.push(m),
+            Ok(Taken::Gone) => {}
+            Ok(Taken::Bad(kind, error)) => bad_entries.push(BadEntry {
+                file: name,
+                kind,
+                error,
+            }),
             Err(error) => left_unread.push(LeftUnread { file: name, error }),
         }
     }
@@ -554,14 +620,16 @@ pub fn drain(
             read_at: None,
             record_path,
             left_unread,
+            bad_entries,
+            state_set_aside: None,
             receipt_error: None,
             removed_temps,
         });
     }
-    let (read_at, receipt_error) =
-        match stamp_state(mailbox_dir, gid, ReceiptField::LastReadAt, now) {
-            Ok(s) => (s.last_read_at, None),
-            Err(e) => (None, Some(e)),
+    let (read_at, state_set_aside, receipt_error) =
+        match stamp_state_reporting(mailbox_dir, gid, ReceiptField::LastReadAt, now) {
+            Ok(s) => (s.state.last_read_at, s.set_aside, None),
+            Err(e) => (None, None, Some(e)),
         };
     Ok(Drained {
         garden_id: gid.clone(),
@@ -569,13 +637,48 @@ pub fn drain(
         read_at,
         record_path,
         left_unread,
+        bad_entries,
+        state_set_aside,
         receipt_error,
         removed_temps,
     })
 }
 
-/// Reads and archives one unread message. `Ok(None)`: someone else took it.
-fn take(d: &MailboxDir, name: &str) -> Result<Option<InboxMessage>, MailboxError> {
+/// What [`take`] found under one unread name.
+enum Taken {
+    /// Read and archived.
+    Message(InboxMessage),
+    /// Someone else took it first.
+    Gone,
+    /// Not a readable message; left in place.
+    Bad(BadEntryKind, io::Error),
+}
+
+/// Whether a read error means "this entry is not a readable message" (and which kind), as
+/// opposed to a failure worth retrying.
+fn bad_kind_of(e: &io::Error) -> Option<BadEntryKind> {
+    if let Some(fs) = entwurf_fs::fs_error_of(e) {
+        return Some(match fs {
+            entwurf_fs::FsError::TooLarge { .. } => BadEntryKind::TooLarge,
+            entwurf_fs::FsError::NotRegular { found, .. } => match *found {
+                "directory" => BadEntryKind::Directory,
+                "symbolic link" => BadEntryKind::Symlink,
+                "FIFO" => BadEntryKind::Fifo,
+                _ => BadEntryKind::Special,
+            },
+            _ => BadEntryKind::Special,
+        });
+    }
+    match e.kind() {
+        io::ErrorKind::PermissionDenied => Some(BadEntryKind::Unreadable),
+        io::ErrorKind::IsADirectory => Some(BadEntryKind::Directory),
+        _ => None,
+    }
+}
+
+/// Reads and archives one unread message: only a regular file within the message cap is read
+/// (a symlink is never followed, a FIFO never blocks the drain); anything else is a bad entry.
+fn take(d: &MailboxDir, name: &str) -> Result<Taken, MailboxError> {
     let mut candidates = vec![name.to_owned()];
     if name.ends_with(".msg") {
         candidates.push(format!("{name}.delivered"));
@@ -584,11 +687,14 @@ fn take(d: &MailboxDir, name: &str) -> Result<Option<InboxMessage>, MailboxError
         let bytes = match d.read(&cand, entwurf_fs::Kind::Message) {
             Ok(Some(b)) => b,
             Ok(None) => continue,
-            Err(e) => return Err(io_err("read the message", &d.join(&cand), e)),
+            Err(e) => match bad_kind_of(&e) {
+                Some(kind) => return Ok(Taken::Bad(kind, e)),
+                None => return Err(io_err("read the message", &d.join(&cand), e)),
+            },
         };
         match d.rename_no_replace(&cand, &format!("{cand}.read")) {
             Ok(()) => {
-                return Ok(Some(InboxMessage {
+                return Ok(Taken::Message(InboxMessage {
                     file: cand,
                     body: String::from_utf8_lossy(&bytes).into_owned(),
                 }))
@@ -597,7 +703,7 @@ fn take(d: &MailboxDir, name: &str) -> Result<Option<InboxMessage>, MailboxError
             Err(e) => return Err(io_err("archive the message", &d.join(&cand), e)),
         }
     }
-    Ok(None)
+    Ok(Taken::Gone)
 }
 
 #[cfg(test)]

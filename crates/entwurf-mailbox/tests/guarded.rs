@@ -6,7 +6,7 @@ mod common;
 use chrono::{DateTime, Utc};
 use common::{snapshot, Store, GID, NATIVE};
 use entwurf_mailbox::{
-    deliverability_of, drain, enqueue, list, send_guarded, MailboxError, RandomTags,
+    deliverability_of, drain, enqueue, list, send_guarded, BadEntryKind, MailboxError, RandomTags,
 };
 use entwurf_meta_session::GardenId;
 use rstest::rstest;
@@ -311,44 +311,124 @@ fn a_corrupt_or_drifted_record_refuses_before_any_mailbox_io() {
 // An unreadable mailbox *directory* is covered by `crates/entwurf-cli/tests/cli_mailbox.rs`,
 // which drops privileges with setpriv when run as root so the permission bits bind.
 
+/// Row 4: a directory named `….msg` made every later drain fail. Every entry with a message
+/// name that is not a readable regular file is reported as a bad entry and left in place; every
+/// good message is delivered; the drain is clean. A symlink is never followed, a FIFO never
+/// blocks the drain. (Unreadable files as an unprivileged user: `cli_mailbox.rs`.)
 #[test]
-fn an_unreadable_message_stays_unread_and_the_rest_is_drained() {
+fn a_drain_delivers_every_good_message_and_reports_directories_symlinks_and_fifos() {
     let store = Store::new();
     let gid = store.record(GID, "claude-code", NATIVE);
-    enqueue(
+    for (body, tag) in [("first", [1, 1, 1]), ("second", [2, 2, 2])] {
+        enqueue(
+            &store.sessions,
+            &store.mailbox,
+            &gid,
+            body,
+            now(),
+            &mut move || tag,
+        )
+        .unwrap();
+    }
+    let dir = store.mailbox_of(GID);
+    let secret = store.root.path().join("secret");
+    std::fs::write(&secret, "not for the drain").unwrap();
+    let names = [
+        "2026-06-12T10-05-00-123Z-0a0a0a.msg",
+        "2026-06-12T10-05-00-123Z-0b0b0b.msg",
+        "2026-06-12T10-05-00-123Z-0c0c0c.msg.delivered",
+    ];
+    std::fs::create_dir(dir.join(names[0])).unwrap();
+    std::os::unix::fs::symlink(&secret, dir.join(names[1])).unwrap();
+    rustix::fs::mkfifoat(
+        rustix::fs::CWD,
+        dir.join(names[2]),
+        rustix::fs::Mode::from_raw_mode(0o600),
+    )
+    .unwrap();
+
+    let d = drain(&store.sessions, &store.mailbox, &gid, now()).unwrap();
+    let bodies: Vec<&str> = d.messages.iter().map(|m| m.body.as_str()).collect();
+    assert_eq!(bodies, ["first", "second"]);
+    let bad: Vec<(&str, BadEntryKind)> = d
+        .bad_entries
+        .iter()
+        .map(|b| (b.file.as_str(), b.kind))
+        .collect();
+    assert_eq!(
+        bad,
+        [
+            (names[0], BadEntryKind::Directory),
+            (names[1], BadEntryKind::Symlink),
+            (names[2], BadEntryKind::Fifo),
+        ]
+    );
+    assert!(d.left_unread.is_empty(), "{:?}", d.left_unread);
+    assert!(d.is_clean(), "bad entries are reported, not fatal");
+    assert!(d.read_at.is_some());
+    // Left where they were, the symlink's target untouched.
+    assert!(dir.join(names[0]).is_dir());
+    assert!(dir
+        .join(names[1])
+        .symlink_metadata()
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(
+        std::fs::read_to_string(&secret).unwrap(),
+        "not for the drain"
+    );
+    // A second drain: nothing to deliver, the same three reported, still clean.
+    let again = drain(&store.sessions, &store.mailbox, &gid, now()).unwrap();
+    assert!(again.messages.is_empty());
+    assert_eq!(again.bad_entries.len(), 3);
+    assert!(again.is_clean());
+}
+
+/// The hint of an IO error follows its errno: EISDIR is not "check permissions and free space".
+#[test]
+fn io_error_hints_match_the_errno() {
+    let store = Store::new();
+    let gid = store.record(GID, "claude-code", NATIVE);
+    let dir = store.mailbox_of(GID);
+    std::fs::create_dir_all(dir.join("inbox.signal")).unwrap();
+    let err = enqueue(
         &store.sessions,
         &store.mailbox,
         &gid,
-        "b",
+        "x",
         now(),
-        &mut || [2, 2, 2],
+        &mut RandomTags,
     )
-    .unwrap();
-    // A directory with a message name cannot be read, whoever runs the test (EISDIR).
-    let bad = store
-        .mailbox_of(GID)
-        .join("2026-06-12T10-05-00-123Z-010101.msg");
-    std::fs::create_dir(&bad).unwrap();
-    let d = drain(&store.sessions, &store.mailbox, &gid, now()).unwrap();
-    assert_eq!(d.messages.len(), 1);
-    assert_eq!(d.messages[0].body, "b");
-    assert_eq!(d.left_unread.len(), 1);
-    assert_eq!(d.left_unread[0].file, "2026-06-12T10-05-00-123Z-010101.msg");
-    assert!(matches!(
-        d.left_unread[0].error,
-        MailboxError::Refused { .. }
-    ));
-    let text = d.left_unread[0].error.to_string();
+    .unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("directory"), "{text}");
+    assert!(!text.contains("permissions"), "{text}");
+    assert!(!text.contains("free space"), "{text}");
+    let io = std::io::Error::from_raw_os_error(21); // EISDIR, as a drain or a stamp would see it
+    let e = MailboxError::Io {
+        op: "read the message",
+        path: dir.join("x.msg"),
+        source: io,
+    };
     assert!(
-        text.contains(&bad.display().to_string()) && text.contains("directory"),
-        "{text}"
+        e.to_string().ends_with(
+            "a directory is in the way where a file belongs; move it out of the mailbox"
+        ),
+        "{e}"
     );
-    assert!(!d.is_clean());
-    assert!(bad.is_dir(), "the unreadable entry is kept, unread");
-    assert!(
-        d.read_at.is_some(),
-        "the receipt is stamped for what was read"
-    );
+    let e = MailboxError::Io {
+        op: "write the receipt state",
+        path: dir.join("state.json"),
+        source: std::io::Error::from_raw_os_error(28), // ENOSPC
+    };
+    assert!(e.to_string().contains("free some space"), "{e}");
+    let e = MailboxError::Io {
+        op: "read the message",
+        path: dir.join("x.msg"),
+        source: std::io::Error::from_raw_os_error(13), // EACCES
+    };
+    assert!(e.to_string().contains("permissions"), "{e}");
 }
 
 #[test]

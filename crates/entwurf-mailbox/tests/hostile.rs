@@ -89,9 +89,17 @@ fn drain_never_returns_a_symlinked_message_body() {
     let d = drain(&store.sessions, &store.mailbox, &gid, now()).unwrap();
     assert_eq!(d.messages.len(), 1);
     assert_eq!(d.messages[0].body, "real");
-    assert_eq!(d.left_unread.len(), 1);
-    assert_eq!(d.left_unread[0].file, planted);
-    assert!(d.left_unread[0].error.to_string().contains("symbolic link"));
+    // Reported as a bad entry (not a message), never followed; the drain stays clean.
+    assert!(d.left_unread.is_empty());
+    assert_eq!(d.bad_entries.len(), 1);
+    assert_eq!(d.bad_entries[0].file, planted);
+    assert_eq!(
+        d.bad_entries[0].kind,
+        entwurf_mailbox::BadEntryKind::Symlink
+    );
+    assert!(d.bad_entries[0].error.to_string().contains("symbolic link"));
+    assert!(d.is_clean());
+    assert_eq!(std::fs::read_to_string(&secret).unwrap(), "SECRET");
 }
 
 #[test]
@@ -126,6 +134,6 @@ fn dead_writers_temps_are_removed_by_list_and_drain_and_reported_and_live_ones_k
 
     std::fs::write(dir.join(&dead_msg), "half").unwrap();
     let d = drain(&store.sessions, &store.mailbox, &gid, now()).unwrap();
-    assert_eq!(d.removed_temps, [dead_msg.clone()]);
+    assert_eq!(d.removed_temps, [dead_msg]);
     assert_eq!(d.messages.len(), 1, "the temp is never a message");
 }

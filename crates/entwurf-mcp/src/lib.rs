@@ -13,6 +13,7 @@
 pub mod args;
 pub mod facts;
 pub mod identity;
+pub mod receipt;
 pub mod render;
 pub mod schema;
 pub mod server;

@@ -453,6 +453,48 @@ mod tests {
     }
 
     #[test]
+    fn lock_retained_and_lock_dirty_render_as_the_reference() {
+        use entwurf_decider::{
+            LockRetainedReason, SendFinalOutcome, SpawnDiagnostic, SuccessReceipt, Transport,
+        };
+        use entwurf_meta_session::GardenId;
+        let retained = RunResult::Executed {
+            receipt: SuccessReceipt::new(Transport::SpawnBg, FactLiveness::Dead),
+            transport: Transport::SpawnBg,
+            outcome: ExecutedOutcome::SpawnBg {
+                result: SpawnBgResumeResult::LockRetained {
+                    released: false,
+                    reason: LockRetainedReason::KillUnconfirmed,
+                    error: Some("boom".into()),
+                    diagnostic: SpawnDiagnostic {
+                        target_garden_id: GardenId::parse("20260101T000000-aaaaaa").unwrap(),
+                        pid: Some(7),
+                        expected_socket_path: "/c/x.sock".into(),
+                        lock_path: "/l/x.lock".into(),
+                        observe_timeout_ms: 30000,
+                        kill_grace_ms: 2000,
+                    },
+                },
+            },
+        };
+        let out = render_v2(&retained, None);
+        assert!(out.is_error);
+        assert_eq!(out.text, "entwurf_v2 spawn-bg LOCK RETAINED (kill-unconfirmed) — lock NOT released, operator must clear:\n  target: 20260101T000000-aaaaaa\n  lockPath: /l/x.lock\n  expectedSocketPath: /c/x.sock\n  observeTimeoutMs: 30000, killGraceMs: 2000\n  error: boom");
+        assert_eq!(out.structured.unwrap()["outcome"], "lock-retained");
+        let dirty = RunResult::ExecutionFailed {
+            receipt: SuccessReceipt::new(Transport::ControlSocket, FactLiveness::Alive),
+            transport: Transport::ControlSocket,
+            error: "EIO".into(),
+            finalized_outcome: Some(SendFinalOutcome::Sent),
+            release_failed: Some(true),
+            retry_safe: false,
+        };
+        let out = render_v2(&dirty, None);
+        assert_eq!(out.text, "entwurf_v2 control-socket DELIVERED (sent) but the lock is DIRTY (release failed) — do NOT retry, a re-send would double-deliver. Clear the lock by hand.\n  error: EIO");
+        assert_eq!(out.structured.unwrap()["outcome"], "delivered-lock-dirty");
+    }
+
+    #[test]
     fn long_sections_keep_the_newest_32_lines() {
         let lines: Vec<String> = (0..40).map(|i| format!("l{i}")).collect();
         let out = compact(lines, 32);

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use entwurf_decider::{dispatch, DispatchInput, Intent, Mode, Production, SenderProvider};
+use entwurf_decider::{run, DispatchInput, Intent, Mode, Production, SenderProvider};
 use entwurf_meta_session::{iso_millis, GardenId, SenderMarker};
 use serde_json::{Map, Value};
 
@@ -195,8 +195,12 @@ impl Garden {
             message: str_arg(args, "message").unwrap_or_default(),
         };
         let production = (self.production)(Arc::new(move || Some(sender.clone())));
-        match dispatch(&production, input).await {
-            Ok(result) => render_v2(&result, None),
+        let hands = crate::receipt::NamingHands::new(&production);
+        match run(&input, production.config(), &production, &hands).await {
+            Ok(result) => {
+                let file = hands.written().map(|p| p.display().to_string());
+                render_v2(&result, file.as_deref())
+            }
             Err(e) => tool_error(schema::V2, e),
         }
     }

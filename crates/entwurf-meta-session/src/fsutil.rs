@@ -76,5 +76,4 @@ pub(crate) fn read_small(path: &Path, kind: Kind) -> io::Result<Vec<u8>> {
 pub(crate) fn write_cache_file(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
     let d = StoreDir::open(dir)?.ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
     d.write_atomic(name, Kind::Cache, bytes, Publish::Replace, false)
-        .map(|_| ())
 }

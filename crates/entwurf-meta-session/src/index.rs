@@ -125,7 +125,7 @@ pub(crate) fn for_each_record_name_in(
             each(name, entry.ino());
         } else if name == INDEX_FILE_NAME {
             facts.has_index = true;
-        } else if name.starts_with('.') && entwurf_fs::parse_temp_name(name).is_some() {
+        } else if entwurf_fs::is_temp_name(name) {
             facts.temps.push(name.to_owned());
         }
     }

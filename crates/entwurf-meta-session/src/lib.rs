@@ -46,6 +46,8 @@ mod marker;
 mod record;
 mod state;
 mod store;
+mod twins;
+mod upsert_lock;
 
 pub use backend::{Backend, Capability, UnknownBackend, WakeMode, ALL_BACKENDS, MARKER_BACKENDS};
 pub use dirs::{expand_tilde, Dirs, DirsError, AGENT_DIR_VAR};
@@ -70,5 +72,9 @@ pub use state::{
 pub use store::{
     list_records, read_record, record_exists, record_path, upsert, upsert_with_mint, write_record,
     Listing, ListingError, Patch, RecordError, RecordStore, SkippedRecord, UpsertAction,
-    UpsertInput, UpsertResult,
+    UpsertInput, UpsertResult, AMBIGUOUS_FIX,
+};
+pub use twins::{aside_path, find_twins, move_record_aside, TwinGroup, REPAIRED_DIR};
+pub use upsert_lock::{
+    lock_upserts_of, upsert_lock_path, UpsertLockGuard, LOCK_STRIPES, UPSERT_LOCK_DIR,
 };

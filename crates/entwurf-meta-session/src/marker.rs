@@ -276,12 +276,7 @@ fn write_marker_file<T: Serialize>(
     // Arming is rare (a session start) and off the send path: one readdir here removes the
     // temps of writers that died mid-write (best effort; a failure changes nothing).
     if let Ok(names) = dir.names() {
-        dir.sweep_dead_temps(
-            names
-                .iter()
-                .filter(|n| n.starts_with('.'))
-                .map(String::as_str),
-        );
+        dir.sweep_dead_temps(names.iter().map(String::as_str));
     }
     Ok(file)
 }
@@ -358,8 +353,11 @@ pub fn write_sender_marker(
 }
 
 fn read_object(path: &Path) -> Option<Map<String, Value>> {
-    let bytes = crate::fsutil::read_small(path, Kind::Marker).ok()?;
-    match serde_json::from_str::<Value>(&String::from_utf8_lossy(&bytes)).ok()? {
+    object_of(&crate::fsutil::read_small(path, Kind::Marker).ok()?)
+}
+
+fn object_of(bytes: &[u8]) -> Option<Map<String, Value>> {
+    match serde_json::from_str::<Value>(&String::from_utf8_lossy(bytes)).ok()? {
         Value::Object(m) => Some(m),
         _ => None,
     }
@@ -449,10 +447,16 @@ pub fn read_sender_marker(
     owner_pid: i64,
     verify_owner: bool,
 ) -> Option<SenderMarker> {
-    read_sender_marker_at(
-        &sender_marker_path(senders_dir, backend, owner_pid),
-        verify_owner,
-    )
+    // `<backend>` is a directory below the store root: opened without following a link.
+    let dir = entwurf_fs::StoreDir::open_child(senders_dir, backend.as_str()).ok()??;
+    let bytes = dir
+        .read(&format!("{owner_pid}.json"), Kind::Marker)
+        .ok()??;
+    let marker = parse_sender(&object_of(&bytes)?).ok()?;
+    if verify_owner && !owner_is_live(marker.owner_pid, &marker.owner_start_key) {
+        return None;
+    }
+    Some(marker)
 }
 
 /// The identity match: marker and record agree on gardenId, backend and nativeSessionId.

@@ -16,9 +16,13 @@ use crate::record::{
     RecordParseError, StoredRecord, RECORD_SCHEMA_VERSION,
 };
 use crate::state::{migrate_v1_receipts, ReceiptStateError};
+use crate::upsert_lock::{lock_native, upsert_lock_path, LockFiles};
 use crate::{Backend, GardenId};
 
 const RECORD_SUFFIX: &str = ".meta.json";
+
+/// What the ambiguous-upsert refusal adds to the reference's text: the command that fixes it.
+pub const AMBIGUOUS_FIX: &str = " To keep the oldest record and move the others aside (their unread mail goes to the kept one), run `entwurf record repair` (`--dry-run` shows the plan first).";
 
 /// A store operation failed. Every variant names the file, directory or id it is about.
 #[derive(Debug, thiserror::Error)]
@@ -50,7 +54,9 @@ pub enum RecordError {
         body_gid: GardenId,
     },
     /// Two or more records claim the upsert's native session id (reference text).
-    #[error("ambiguous meta-record authority: nativeSessionId \"{native_session_id}\" matched {} records ({}). The native→garden mapping must be unique — fail-fast rather than silently picking one. Remove the duplicate(s).", files.len(), files.join(", "))]
+    ///
+    /// The text is the reference's, followed by the fix: [`AMBIGUOUS_FIX`].
+    #[error("ambiguous meta-record authority: nativeSessionId \"{native_session_id}\" matched {} records ({}). The native→garden mapping must be unique — fail-fast rather than silently picking one. Remove the duplicate(s).{AMBIGUOUS_FIX}", files.len(), files.join(", "))]
     Ambiguous {
         /// The native id.
         native_session_id: String,
@@ -78,6 +84,14 @@ pub enum RecordError {
     /// An upsert input field breaks the schema (reference text).
     #[error("{0}")]
     InvalidInput(RecordParseError),
+    /// The per-native-id upsert lock could not be taken (nothing was read or written).
+    #[error("could not take the upsert lock {}: {source}. The sessions dir must be writable and on a filesystem with flock; move away whatever is in the way of that path", path.display())]
+    UpsertLock {
+        /// The lock file.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
     /// A store path exists but is not a directory.
     #[error("store path {} is not a directory; move that file away or point the store somewhere else", path.display())]
     NotADirectory {
@@ -218,7 +232,7 @@ fn write_record_ino(
     let dir = ensure_store(sessions_dir)?;
     let path = record_path(sessions_dir, &record.garden_id);
     let ino = dir
-        .write_atomic(
+        .write_atomic_ino(
             &record_file_name(&record.garden_id),
             Kind::Record,
             &bytes,
@@ -483,10 +497,18 @@ pub fn upsert(
     now: DateTime<Utc>,
 ) -> Result<UpsertResult, RecordError> {
     let mut attempts = 0;
-    upsert_core(sessions_dir, mailbox_dir, input, now, None, &mut |t| {
-        attempts += 1;
-        (attempts <= MINT_ATTEMPTS).then(|| random_gid(t))
-    })
+    upsert_core(
+        sessions_dir,
+        mailbox_dir,
+        input,
+        now,
+        None,
+        None,
+        &mut |t| {
+            attempts += 1;
+            (attempts <= MINT_ATTEMPTS).then(|| random_gid(t))
+        },
+    )
 }
 
 /// How many gids `upsert` draws before giving up on a create whose names are all taken.
@@ -501,7 +523,10 @@ fn random_gid(t: DateTime<Utc>) -> GardenId {
 
 /// The upsert with an explicit gid minter (tests and replays pin the gid).
 ///
-/// 1. Validate the input (nothing is touched on a bad input), `mkdir -p` the store.
+/// 1. Validate the input (nothing is touched on a bad input), `mkdir -p` the store, take the
+///    native id's upsert lock (`<sessions>/.entwurf-upsert-locks/`, an `flock` held until the
+///    record is written, so our concurrent upserts of one native id find or make one record;
+///    see [`crate::upsert_lock_path`]). The reference's writers take no such lock.
 /// 2. Scan every `*.meta.json` body (v1 or v2) for the native id; unreadable entries are
 ///    skipped and reported in [`UpsertResult::skipped`]; drift is not checked here.
 ///    More than one match → [`RecordError::Ambiguous`]. Large stores keep a scan cache (see
@@ -531,9 +556,15 @@ pub fn upsert_with_mint(
     mint: impl FnOnce(DateTime<Utc>) -> GardenId,
 ) -> Result<UpsertResult, RecordError> {
     let mut mint = Some(mint);
-    upsert_core(sessions_dir, mailbox_dir, input, now, None, &mut |t| {
-        mint.take().map(|m| m(t))
-    })
+    upsert_core(
+        sessions_dir,
+        mailbox_dir,
+        input,
+        now,
+        None,
+        None,
+        &mut |t| mint.take().map(|m| m(t)),
+    )
 }
 
 /// A handle for many upserts into one store from one process (a batch fill, an import).
@@ -552,6 +583,7 @@ pub struct RecordStore {
     sessions_dir: PathBuf,
     mailbox_dir: PathBuf,
     cache: ScanCache,
+    locks: LockFiles,
     dirty: bool,
     watching: bool,
 }
@@ -564,6 +596,7 @@ impl RecordStore {
             cache: ScanCache::load(&sessions_dir),
             sessions_dir,
             mailbox_dir: mailbox_dir.into(),
+            locks: LockFiles::default(),
             dirty: false,
             watching: false,
         }
@@ -589,6 +622,7 @@ impl RecordStore {
             input,
             now,
             Some(&mut self.cache),
+            Some(&mut self.locks),
             &mut |t| {
                 attempts += 1;
                 (attempts <= MINT_ATTEMPTS).then(|| random_gid(t))
@@ -720,10 +754,18 @@ fn upsert_core(
     input: &UpsertInput,
     now: DateTime<Utc>,
     held: Option<&mut ScanCache>,
+    locks: Option<&mut LockFiles>,
     mint: &mut dyn FnMut(DateTime<Utc>) -> Option<GardenId>,
 ) -> Result<UpsertResult, RecordError> {
     let checked = check_input(input)?;
     ensure_store(sessions_dir)?;
+    // "Look up, else create" as one step among our writers: held until the record is written.
+    let _lock = lock_native(sessions_dir, &input.native_session_id, locks).map_err(|source| {
+        RecordError::UpsertLock {
+            path: upsert_lock_path(sessions_dir, &input.native_session_id),
+            source,
+        }
+    })?;
 
     let mut loaded;
     let (cache, persist) = match held {

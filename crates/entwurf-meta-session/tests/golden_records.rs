@@ -379,11 +379,17 @@ fn upsert_errors_have_reference_texts_and_write_nothing() {
             utc_mint("ffffff"),
         )
         .unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            c["error"]["message"].as_str().unwrap(),
-            "{name}"
-        );
+        // The reference's text, word for word; the ambiguity refusal then names the fix.
+        let want = c["error"]["message"].as_str().unwrap();
+        let fix = if name == "ambiguous-twins" {
+            entwurf_meta_session::AMBIGUOUS_FIX
+        } else {
+            ""
+        };
+        assert_eq!(err.to_string(), format!("{want}{fix}"), "{name}");
+        if name == "ambiguous-twins" {
+            assert!(err.to_string().contains("`entwurf record repair`"));
+        }
         let after = dirs.sessions.exists().then(|| snapshot(&dirs.sessions));
         assert_eq!(before, after, "{name}: the store must not change");
         assert!(!dirs.mailbox.exists(), "{name}");

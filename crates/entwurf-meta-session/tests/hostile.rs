@@ -58,7 +58,7 @@ fn a_fifo_or_a_symlink_under_a_record_name_never_blocks_and_is_never_followed() 
     let first = upsert(&s, &m, &UpsertInput::new(Backend::Codex, "n1", "/w"), now()).unwrap();
     rustix::fs::mknodat(
         rustix::fs::CWD,
-        &s.join(format!("{OTHER}.meta.json")),
+        s.join(format!("{OTHER}.meta.json")),
         rustix::fs::FileType::Fifo,
         rustix::fs::Mode::from_raw_mode(0o600),
         0,
@@ -113,7 +113,7 @@ fn listing_and_upsert_remove_dead_writers_temps_and_the_listing_reports_them() {
     std::fs::write(s.join(&dead), "{ half").unwrap();
     std::fs::write(s.join(&live), "{ half").unwrap();
     let l = list_records(&s).unwrap();
-    assert_eq!(l.removed_temps, [dead.clone()]);
+    assert_eq!(l.removed_temps, std::slice::from_ref(&dead));
     assert!(l.errors.is_empty(), "a temp is never listed as a record");
     assert!(!s.join(&dead).exists());
     assert!(s.join(&live).exists(), "a live writer's temp is kept");

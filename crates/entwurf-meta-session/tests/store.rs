@@ -1,5 +1,7 @@
 //! Store behaviour in temp worlds: merge rules, refusals, drift, bad store paths.
 
+mod common;
+
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -118,7 +120,7 @@ fn upsert_is_idempotent_one_file_per_native_id() {
     assert_eq!(a.action, UpsertAction::Create);
     assert_eq!(b.action, UpsertAction::Attach);
     assert_eq!(a.record.garden_id, b.record.garden_id);
-    assert_eq!(fs::read_dir(&dirs.sessions).unwrap().count(), 1);
+    assert_eq!(common::entries(&dirs.sessions).len(), 1);
 }
 
 #[rstest]
@@ -290,10 +292,7 @@ fn a_read_only_store_refuses_writes_and_keeps_the_record() {
         &UpsertInput::new(Backend::ClaudeCode, "native-1", "/elsewhere"),
         at("2026-06-12T12:00:00Z"),
     );
-    let after_listing: Vec<_> = fs::read_dir(&dirs.sessions)
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
+    let after_listing = common::entries(&dirs.sessions);
     set_mode(&dirs.sessions, 0o755);
     if rustix::process::geteuid().is_root() {
         // root ignores directory modes: the write goes through, atomically, with no tmp left.

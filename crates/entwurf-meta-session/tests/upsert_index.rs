@@ -1,6 +1,8 @@
 //! The upsert scan cache of large stores: it speeds up the scan but never overrides the
 //! directory (external writers, replaced files, a corrupt or lying cache file).
 
+mod common;
+
 use std::fs;
 use std::path::Path;
 
@@ -94,7 +96,7 @@ fn a_small_store_writes_no_cache_file() {
     let (_t, dirs) = world();
     up(&dirs, "a").unwrap();
     up(&dirs, "a").unwrap();
-    assert_eq!(fs::read_dir(&dirs.sessions).unwrap().count(), 1);
+    assert_eq!(common::entries(&dirs.sessions).len(), 1);
 }
 
 #[test]
@@ -224,11 +226,7 @@ fn a_create_never_replaces_an_existing_record() {
         "{err:?}"
     );
     assert_eq!(fs::read(&path).unwrap(), before);
-    assert_eq!(
-        fs::read_dir(&dirs.sessions).unwrap().count(),
-        1,
-        "no tmp left"
-    );
+    assert_eq!(common::entries(&dirs.sessions).len(), 1, "no tmp left");
 }
 
 #[test]

@@ -321,7 +321,10 @@ impl FakeControlDeps {
         Self {
             sends: Mutex::new(Seq::of(sends)),
             fallback: None,
-            mailbox: Ok(MailboxAck { success: true }),
+            mailbox: Ok(MailboxAck {
+                success: true,
+                ..Default::default()
+            }),
             release: Mutex::new(Seq::one(Ok(()))),
             seams: FakeSeams::new(seams),
             sent_plans: Mutex::new(vec![]),

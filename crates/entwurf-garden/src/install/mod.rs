@@ -117,7 +117,11 @@ impl InstallOptions {
             uninstall: false,
             replace_reference: false,
             claude_mcp_args: vec!["mcp".into()],
-            codex_mcp_args: vec!["mcp".into(), "--sender-label".into(), "external-mcp/codex".into()],
+            codex_mcp_args: vec![
+                "mcp".into(),
+                "--sender-label".into(),
+                "external-mcp/codex".into(),
+            ],
         }
     }
 }

@@ -7,7 +7,8 @@
 //! --pi-node-dir D --pi-extension E` (real pi row) or `--pi-skip REASON`, `--entwurf-bin P`
 //! (for `entwurf peers`), `--only SECTION[,SECTION]`, `--dispatches N`, `--warmup N`,
 //! `--lock-secs S`, `--fill-budget-s S`, `--tmp DIR` (where dispatch worlds live),
-//! `--also-tmpfs DIR` (repeat the dispatch sections with their worlds there).
+//! `--also-tmpfs DIR` (repeat the dispatch sections with their worlds there),
+//! `--mcp-reference-cmd "CMD ARGS"` (time the reference's MCP bridge beside `entwurf mcp`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -17,6 +18,7 @@ use serde_json::{json, Map, Value};
 
 mod dispatch;
 mod lockbench;
+mod mcp;
 mod scaling;
 mod stats;
 
@@ -36,6 +38,8 @@ pub struct Opts {
     pub tmp: PathBuf,
     /// Also measure the dispatch sections with their worlds on this (tmpfs) dir.
     pub also_tmpfs: Option<PathBuf>,
+    /// The reference's MCP bridge, as a command line (the `mcp` section times it beside ours).
+    pub mcp_reference_cmd: Option<String>,
 }
 
 fn parse(args: &[String]) -> Result<Opts, String> {
@@ -52,6 +56,7 @@ fn parse(args: &[String]) -> Result<Opts, String> {
         peers_runs: 10,
         tmp: PathBuf::from("/tmp"),
         also_tmpfs: None,
+        mcp_reference_cmd: None,
     };
     let (mut pi_bin, mut pi_node, mut pi_ext) = (None, None, None);
     let mut it = args.iter();
@@ -82,6 +87,7 @@ fn parse(args: &[String]) -> Result<Opts, String> {
             "--peers-runs" => o.peers_runs = val()?.parse().map_err(|_| "bad --peers-runs")?,
             "--tmp" => o.tmp = PathBuf::from(val()?),
             "--also-tmpfs" => o.also_tmpfs = Some(PathBuf::from(val()?)),
+            "--mcp-reference-cmd" => o.mcp_reference_cmd = Some(val()?),
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -152,6 +158,10 @@ fn run(o: &Opts) -> Value {
             eprintln!("entwurf-bench: meta-mailbox dispatch (tmpfs) ...");
             out.insert("mailbox_dispatch_tmpfs".into(), dispatch::mailbox(&t));
         }
+    }
+    if wanted(o, "mcp") {
+        eprintln!("entwurf-bench: entwurf mcp (ready, tool call) ...");
+        out.insert("mcp".into(), mcp::run(o));
     }
     if wanted(o, "lock") {
         eprintln!("entwurf-bench: lock pairs ...");
