@@ -270,6 +270,7 @@ fn record_path_of(e: &RecordError) -> Option<PathBuf> {
         | RecordError::GardenIdTaken { path }
         | RecordError::UpsertLock { path, .. }
         | RecordError::NotADirectory { path }
+        | RecordError::UpsertLock { path, .. }
         | RecordError::Io { path, .. } => Some(path.clone()),
         _ => None,
     }
