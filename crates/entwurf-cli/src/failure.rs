@@ -270,7 +270,6 @@ fn record_path_of(e: &RecordError) -> Option<PathBuf> {
         | RecordError::GardenIdTaken { path }
         | RecordError::UpsertLock { path, .. }
         | RecordError::NotADirectory { path }
-        | RecordError::UpsertLock { path, .. }
         | RecordError::Io { path, .. } => Some(path.clone()),
         _ => None,
     }
