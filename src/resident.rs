@@ -199,7 +199,9 @@ impl Resident {
             cmd.env("TMPDIR", tmp);
         }
         // The extension's entwurf_v2 / entwurf_peers tools run this binary.
-        if let Some(bin) = std::env::var_os("ENTWURF_BIN").filter(|v| !v.is_empty()) {
+        // The extension's tools run `entwurf`: the gate's (`ENTWURF_BIN`), else the one built
+        // next to this test binary, so a plain `cargo test -- --ignored` uses this build too.
+        if let Ok(bin) = crate::live::discover_entwurf_bin_from_env() {
             cmd.env("ENTWURF_BIN", bin);
         }
         let mut child = cmd.spawn().map_err(|source| HarnessError::Spawn {

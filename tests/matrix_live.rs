@@ -1017,7 +1017,7 @@ async fn c7_pi_model_sends_with_entwurf_v2_tool(
         }),
         || format!("model requests: {bodies:?}"),
     )?;
-    let got = transcript_messages(&world, &message, &[message.clone()]);
+    let got = transcript_messages(&world, &message, std::slice::from_ref(&message));
     check(
         "b-sees-a-as-the-sender",
         got.iter().any(|c| c.contains(a.as_str())),

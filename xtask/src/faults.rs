@@ -50,7 +50,8 @@ pub fn run(root: &Path, args: &[String]) -> ExitCode {
     let mut summary = None;
     if let Some(out) = child.stdout.take() {
         for line in BufReader::new(out).lines().map_while(Result::ok) {
-            if let Some(rest) = line.strip_prefix("faults: ") {
+            // With --nocapture the first line shares its line with the harness's `test … `.
+            if let Some(rest) = line.find("faults: ").map(|i| &line[i + "faults: ".len()..]) {
                 println!("{rest}");
                 if rest.starts_with("total kill points") {
                     summary = Some(rest.to_owned());

@@ -56,27 +56,25 @@ pub fn provision(root: &Path, node_bin_dir: &Path) -> Result<PathBuf, String> {
     }
     write_if_changed(&dir.join("package.json"), &manifest)?;
     write_if_changed(&dir.join("package-lock.json"), &lock)?;
-    eprintln!(
-        "xtask: npm ci in {} (pinned MCP TypeScript SDK)",
-        dir.display()
-    );
+    let started = std::time::Instant::now();
     let mut path = node_bin_dir.as_os_str().to_owned();
     path.push(":");
     path.push(std::env::var_os("PATH").unwrap_or_default());
-    let status = Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund"])
+    let mut cmd = Command::new("npm");
+    cmd.args(["ci", "--no-audit", "--no-fund"])
         .current_dir(&dir)
         .env("PATH", path)
         .env("npm_config_cache", dir.join(".npm-cache"))
-        .env("npm_config_update_notifier", "false")
-        .status()
-        .map_err(|e| format!("cannot run npm ({e}); install Node.js/npm and retry"))?;
-    if !status.success() {
-        return Err(format!(
-            "npm ci in {} failed ({status}); see npm's output above",
-            dir.display()
-        ));
-    }
+        .env("npm_config_update_notifier", "false");
+    crate::pi::run_captured(
+        cmd,
+        &format!("npm ci in {} (is npm installed?)", dir.display()),
+        &dir.join("npm-ci.log"),
+    )?;
+    eprintln!(
+        "xtask: npm ci of mcp-sdk/package-lock.json: the MCP TypeScript SDK ({:.1}s)",
+        started.elapsed().as_secs_f64()
+    );
     write_if_changed(&modules.join(STAMP), format!("{stamp}\n").as_bytes())?;
     Ok(dir)
 }

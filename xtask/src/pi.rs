@@ -271,7 +271,7 @@ fn read_pi_manifest(dir: &Path) -> Result<serde_json::Value, String> {
 
 /// Runs a step's command with its output captured to `log`; on failure the error carries the
 /// output's tail and the log's path.
-fn run_captured(mut cmd: Command, what: &str, log: &Path) -> Result<(), String> {
+pub(crate) fn run_captured(mut cmd: Command, what: &str, log: &Path) -> Result<(), String> {
     let out = cmd
         .output()
         .map_err(|e| format!("cannot run {what} ({e})"))?;
@@ -385,9 +385,11 @@ pub fn type_check(root: &Path, install: &PiInstall) -> Result<(), String> {
             "module": "NodeNext",
             "moduleResolution": "NodeNext",
             "skipLibCheck": true,
+            "allowImportingTsExtensions": true,
             "types": ["node"],
             "typeRoots": [modules.join("@types")],
-            "paths": { PI_PACKAGE: [modules.join(PI_PACKAGE)] }
+            // Bare imports (pi-coding-agent, pi-ai, typebox, …) from this line's install.
+            "paths": { "*": [modules.join("*")] }
         },
         "files": [install.extension]
     });
@@ -458,6 +460,10 @@ pub fn run(root: &Path, args: &[String]) -> std::process::ExitCode {
     let result = provision(root, &lines).and_then(|installs| {
         if check {
             check_all(root, &installs)?;
+        }
+        // The live tests' MCP client (`cargo test -- --ignored` finds it under target/mcp-sdk).
+        if let Some(first) = installs.first() {
+            crate::mcp_sdk::provision(root, &first.node_bin_dir)?;
         }
         Ok(installs)
     });

@@ -168,7 +168,9 @@ impl CliError {
             | CliError::Dispatch(entwurf_decider::DecideError::InvalidGardenId { .. }) => {
                 ErrorKind::InvalidGardenId
             }
-            CliError::Record(e) | CliError::Mailbox(M::Record { source: e, .. }) => {
+            CliError::Record(e)
+            | CliError::Mailbox(M::Record { source: e, .. })
+            | CliError::Repair(entwurf_mailbox::RepairError::Record(e)) => {
                 record_kind(e, self.exit_code())
             }
             CliError::Marker(MarkerError::Invalid(_))
@@ -193,9 +195,10 @@ impl CliError {
         use entwurf_lock::LockError as L;
         use entwurf_mailbox::MailboxError as M;
         match self {
-            CliError::Record(e) | CliError::Mailbox(M::Record { source: e, .. }) => {
-                record_path_of(e)
-            }
+            CliError::Record(e)
+            | CliError::Mailbox(M::Record { source: e, .. })
+            | CliError::Repair(entwurf_mailbox::RepairError::Record(e)) => record_path_of(e),
+            CliError::Repair(entwurf_mailbox::RepairError::Io { path, .. }) => Some(path.clone()),
             CliError::Marker(
                 MarkerError::NotADirectory { path } | MarkerError::Io { path, .. },
             ) => Some(path.clone()),
@@ -265,6 +268,7 @@ fn record_path_of(e: &RecordError) -> Option<PathBuf> {
         | RecordError::Drift { path, .. }
         | RecordError::BackendChange { path, .. }
         | RecordError::GardenIdTaken { path }
+        | RecordError::UpsertLock { path, .. }
         | RecordError::NotADirectory { path }
         | RecordError::Io { path, .. } => Some(path.clone()),
         _ => None,

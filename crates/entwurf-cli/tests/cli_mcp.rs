@@ -804,13 +804,28 @@ fn mcp_call_runs_one_tool_with_the_pi_sessions_identity() {
 #[test]
 #[ignore = "live: needs the MCP TypeScript SDK and Node (cargo xtask live-gate)"]
 fn mcp_ts_sdk_client_round_trip() {
-    let sdk = PathBuf::from(
-        std::env::var_os("ENTWURF_MCP_SDK_DIR")
-            .expect("ENTWURF_MCP_SDK_DIR (run through cargo xtask live-gate)"),
+    // Outside the gate: what `cargo xtask pi` provisions (the SDK, and the line's Node 22).
+    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target");
+    let line = std::env::var("ENTWURF_PI_LINE")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| "1.x".to_owned());
+    let sdk = std::env::var_os("ENTWURF_MCP_SDK_DIR")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| target.join("mcp-sdk"));
+    assert!(
+        sdk.join("client.mjs").is_file(),
+        "no MCP SDK at {}: run `cargo xtask pi` (or set ENTWURF_MCP_SDK_DIR)",
+        sdk.display()
     );
     let node = std::env::var_os("ENTWURF_NODE")
         .map(PathBuf::from)
         .filter(|p| p.exists())
+        .or_else(|| {
+            Some(target.join("pi").join(&line).join("node_modules/.bin/node"))
+                .filter(|p| p.exists())
+        })
         .unwrap_or_else(|| PathBuf::from("node"));
     let w = World::new();
     w.golden_world();

@@ -317,3 +317,26 @@ fn repair_keeps_the_oldest_record_by_created_at_then_by_name() {
     left.sort();
     assert_eq!(left, [format!("{older}.meta.json")]);
 }
+
+/// A repair that cannot read the store fails with a typed error; under `--json` it is one
+/// error object on stdout naming the path.
+#[test]
+fn a_repair_over_an_unusable_store_is_a_typed_json_error() {
+    let t = TempDir::new().unwrap();
+    let root = t.path();
+    fs::write(root.join("s"), "a file where the store should be").unwrap();
+    let out = entwurf_in(root)
+        .args(["--json", "record", "repair"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let v = stdout_json(&out);
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not a directory"),
+        "{v}"
+    );
+    assert_eq!(v["error"]["path"], root.join("s").to_str().unwrap());
+}

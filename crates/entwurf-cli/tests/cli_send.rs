@@ -373,9 +373,10 @@ fn live_send_to_a_real_pi_is_sent() {
         .spawn()
         .unwrap();
     let sock = ctl.join(format!("{gid}.sock"));
-    // Wait for the resident to stand its socket up (boot takes seconds; bounded).
+    // Wait for the resident's socket to accept (boot takes seconds; bounded). The file alone is
+    // not enough: it exists from bind, a moment before pi listens on it.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !sock.exists() {
+    while std::os::unix::net::UnixStream::connect(&sock).is_err() {
         assert!(
             std::time::Instant::now() < deadline,
             "pi did not create {}",

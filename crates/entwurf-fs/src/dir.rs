@@ -598,6 +598,24 @@ impl StoreDir {
         Ok(())
     }
 
+    /// Appends `bytes` to `name` (created with mode 0666 & umask when missing, as a shell's
+    /// `>>` does). Refuses anything but a regular file, so nothing outside the store is ever
+    /// appended to through a symlink, and a FIFO never blocks.
+    pub fn append(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
+        check_name(&self.path, name)?;
+        point("create", name);
+        let fd = open_beneath(
+            self.fd.as_fd(),
+            name,
+            OFlags::WRONLY | OFlags::APPEND | OFlags::CREATE,
+            Mode::from_raw_mode(0o666),
+        )
+        .map_err(|e| self.open_err(name, e))?;
+        let mut file = self.regular(name, fd)?.file;
+        point("write", name);
+        file.write_all(bytes)
+    }
+
     /// Every entry name in the directory (non-UTF-8 names, never ours, are skipped), unsorted.
     pub fn names(&self) -> io::Result<Vec<String>> {
         let mut out = Vec::new();

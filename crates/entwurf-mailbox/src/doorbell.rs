@@ -6,7 +6,6 @@
 //! `.msg.delivered`, and the notice counting **all** `*.msg.delivered` is produced (exit 2, the
 //! status that wakes the model). It never touches `state.json`.
 
-use std::io::Write;
 use std::path::Path;
 
 use chrono::NaiveTime;
@@ -42,14 +41,12 @@ pub fn doorbell_notice(count: usize, gid: &str, dir: &str) -> String {
 /// Rings the doorbell for the mailbox `dir` (the directory of the changed `inbox.signal`), with
 /// `time_of_day` as the local wall-clock time used in `hook.log` lines.
 pub fn ring_doorbell(dir: &Path, time_of_day: NaiveTime) -> Result<DoorbellOutcome, MailboxError> {
-    let mut names = Vec::new();
-    let rd = std::fs::read_dir(dir).map_err(|e| io_err("list the mailbox", dir, e))?;
-    for entry in rd {
-        let entry = entry.map_err(|e| io_err("list the mailbox", dir, e))?;
-        if let Ok(name) = entry.file_name().into_string() {
-            names.push(name);
-        }
-    }
+    // Through the store layer: `hook.log` and the messages are never opened through a symlink
+    // and never block; the caller has already refused a mailbox dir that is a symlink.
+    let d = entwurf_fs::StoreDir::open(dir)
+        .map_err(|e| io_err("list the mailbox", dir, e))?
+        .ok_or_else(|| io_err("list the mailbox", dir, std::io::ErrorKind::NotFound.into()))?;
+    let mut names = d.names().map_err(|e| io_err("list the mailbox", dir, e))?;
     names.sort();
     let fresh: Vec<String> = names
         .iter()
@@ -71,25 +68,19 @@ pub fn ring_doorbell(dir: &Path, time_of_day: NaiveTime) -> Result<DoorbellOutco
             "{} FILECHANGED deliver {name} dir={dir_text}\n",
             time_of_day.format("%H:%M:%S")
         );
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .and_then(|mut f| f.write_all(line.as_bytes()))
+        d.append(HOOK_LOG_FILE, line.as_bytes())
             .map_err(|e| io_err("append to the hook log", &log_path, e))?;
-        let from = dir.join(name);
-        let to = dir.join(format!("{name}.delivered"));
-        match std::fs::rename(&from, &to) {
+        match d.rename(name, &format!("{name}.delivered")) {
             Ok(()) => delivered.push(name.clone()),
             // A drain took it between the listing and the rename.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io_err("mark the message delivered", &from, e)),
+            Err(e) => return Err(io_err("mark the message delivered", &dir.join(name), e)),
         }
     }
-    let count = std::fs::read_dir(dir)
+    let count = d
+        .names()
         .map_err(|e| io_err("list the mailbox", dir, e))?
-        .filter_map(Result::ok)
-        .filter_map(|e| e.file_name().into_string().ok())
+        .iter()
         .filter(|n| !n.starts_with('.') && n.ends_with(".msg.delivered"))
         .count();
     let gid = dir

@@ -137,3 +137,37 @@ fn dead_writers_temps_are_removed_by_list_and_drain_and_reported_and_live_ones_k
     assert_eq!(d.removed_temps, [dead_msg]);
     assert_eq!(d.messages.len(), 1, "the temp is never a message");
 }
+
+#[test]
+fn doorbell_never_appends_to_a_hook_log_symlink_and_the_outside_file_is_untouched() {
+    let store = Store::new();
+    let gid = store.record(GID, "claude-code", NATIVE);
+    enqueue(
+        &store.sessions,
+        &store.mailbox,
+        &gid,
+        "m",
+        now(),
+        &mut RandomTags,
+    )
+    .unwrap();
+    let dir = store.mailbox.join(GID);
+    let outside = store.root.path().join("outside.log");
+    std::fs::write(&outside, "keep\n").unwrap();
+    std::os::unix::fs::symlink(&outside, dir.join(entwurf_mailbox::HOOK_LOG_FILE)).unwrap();
+    let e = entwurf_mailbox::ring_doorbell(&dir, chrono::NaiveTime::MIN).unwrap_err();
+    assert!(e.to_string().contains("symbolic link"), "{e}");
+    assert_eq!(std::fs::read_to_string(&outside).unwrap(), "keep\n");
+    // The message was not marked delivered: it is still fresh for the next ring or drain.
+    let fresh = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".msg")
+        })
+        .count();
+    assert_eq!(fresh, 1);
+}
