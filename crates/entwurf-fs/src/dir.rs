@@ -506,16 +506,29 @@ impl StoreDir {
     /// `renameat2(RENAME_NOREPLACE)`; where the filesystem lacks it, `linkat` + unlink of
     /// `from`, which refuses to replace too (never a check-then-rename).
     pub fn rename_no_replace(&self, from: &str, to: &str) -> io::Result<()> {
+        self.move_no_replace(from, self, to)
+    }
+
+    /// [`StoreDir::rename_no_replace`] from this directory into another one (`to_dir`), e.g.
+    /// a record moved aside into a subdirectory or a message moved into another mailbox. Both
+    /// names are single components relative to their handles; `AlreadyExists` when `to` is
+    /// taken. Both directories must be on one filesystem (else `EXDEV`).
+    pub fn move_no_replace(&self, from: &str, to_dir: &StoreDir, to: &str) -> io::Result<()> {
         check_name(&self.path, from)?;
-        check_name(&self.path, to)?;
+        check_name(&to_dir.path, to)?;
         point("rename", to);
-        match rustix::fs::renameat_with(&self.fd, from, &self.fd, to, RenameFlags::NOREPLACE) {
+        match rustix::fs::renameat_with(&self.fd, from, &to_dir.fd, to, RenameFlags::NOREPLACE) {
             Ok(()) => return Ok(()),
             Err(Errno::INVAL | Errno::NOSYS) => {}
             Err(Errno::EXIST) => return Err(io::ErrorKind::AlreadyExists.into()),
             Err(e) => return Err(e.into()),
         }
-        self.link(from, to)?;
+        point("link", to);
+        match rustix::fs::linkat(&self.fd, from, &to_dir.fd, to, rustix::fs::AtFlags::empty()) {
+            Ok(()) => {}
+            Err(Errno::EXIST) => return Err(io::ErrorKind::AlreadyExists.into()),
+            Err(e) => return Err(e.into()),
+        }
         self.unlink(from)
     }
 

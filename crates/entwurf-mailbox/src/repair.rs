@@ -333,7 +333,7 @@ fn move_mail(
         .map_err(io_err("create the mailbox", keep_box))?;
     let mut to = to.to_path_buf();
     for _ in 0..16 {
-        match rename_no_replace(&src, name_of(from), &dst, name_of(&to)) {
+        match src.move_no_replace(name_of(from), &dst, name_of(&to)) {
             Ok(()) => return Ok(Some(to)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 report.warnings.push(format!(
@@ -352,33 +352,6 @@ fn move_mail(
     Err(io_err("find a free name for", from)(io::Error::from(
         io::ErrorKind::AlreadyExists,
     )))
-}
-
-/// `renameat2(RENAME_NOREPLACE)` from one directory handle to another, or link + unlink where
-/// the filesystem lacks it (never a check-then-rename). A small primitive that belongs in
-/// `entwurf-fs` next to its single-directory sibling.
-fn rename_no_replace(
-    from_dir: &StoreDir,
-    from: &str,
-    to_dir: &StoreDir,
-    to: &str,
-) -> io::Result<()> {
-    use rustix::fs::{linkat, renameat_with, unlinkat, AtFlags, RenameFlags};
-    use rustix::io::Errno;
-    entwurf_fs::check_name(from_dir.path(), from)?;
-    entwurf_fs::check_name(to_dir.path(), to)?;
-    match renameat_with(from_dir, from, to_dir, to, RenameFlags::NOREPLACE) {
-        Ok(()) => Ok(()),
-        Err(Errno::EXIST) => Err(io::ErrorKind::AlreadyExists.into()),
-        Err(Errno::INVAL | Errno::NOSYS) => {
-            linkat(from_dir, from, to_dir, to, AtFlags::empty()).map_err(|e| match e {
-                Errno::EXIST => io::Error::from(io::ErrorKind::AlreadyExists),
-                e => e.into(),
-            })?;
-            unlinkat(from_dir, from, AtFlags::empty()).map_err(Into::into)
-        }
-        Err(e) => Err(e.into()),
-    }
 }
 
 /// The markers of `gid`: its receiver marker, and every sender marker whose body names it.

@@ -103,35 +103,11 @@ pub fn move_record_aside(sessions_dir: &Path, file: &str) -> Result<PathBuf, Rec
             .and_then(|n| n.to_str())
             .unwrap_or(file)
             .to_owned();
-        match rename_no_replace(&store, file, &aside, &name) {
+        match store.move_no_replace(file, &aside, &name) {
             Ok(()) => return Ok(to),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(io("move aside", from)(e)),
         }
     }
     Err(io("move aside", from)(io::ErrorKind::AlreadyExists.into()))
-}
-
-/// `renameat2(RENAME_NOREPLACE)` from one directory handle to another, or link + unlink where
-/// the filesystem lacks it (never a check-then-rename).
-fn rename_no_replace(
-    from_dir: &entwurf_fs::StoreDir,
-    from: &str,
-    to_dir: &entwurf_fs::StoreDir,
-    to: &str,
-) -> io::Result<()> {
-    use rustix::fs::{linkat, renameat_with, unlinkat, AtFlags, RenameFlags};
-    use rustix::io::Errno;
-    match renameat_with(from_dir, from, to_dir, to, RenameFlags::NOREPLACE) {
-        Ok(()) => Ok(()),
-        Err(Errno::EXIST) => Err(io::ErrorKind::AlreadyExists.into()),
-        Err(Errno::INVAL | Errno::NOSYS) => {
-            linkat(from_dir, from, to_dir, to, AtFlags::empty()).map_err(|e| match e {
-                Errno::EXIST => io::Error::from(io::ErrorKind::AlreadyExists),
-                e => e.into(),
-            })?;
-            unlinkat(from_dir, from, AtFlags::empty()).map_err(Into::into)
-        }
-        Err(e) => Err(e.into()),
-    }
 }
