@@ -215,24 +215,11 @@ fn a_refused_mailbox_send_is_one_refused_object_exit_3() {
 
 #[test]
 fn an_ambiguous_upsert_is_one_refused_object_exit_3() {
-    use entwurf_meta_session::{write_record, Backend, GardenId, MetaRecord};
+    use entwurf_meta_session::Backend;
     let t = tempfile::tempdir().unwrap();
     let sessions = t.path().join("s");
     for gid in ["20260612T100000-aaaaaa", "20260612T100001-bbbbbb"] {
-        let r = MetaRecord {
-            schema_version: 2,
-            garden_id: GardenId::parse(gid).unwrap(),
-            backend: Backend::ClaudeCode,
-            native_session_id: "forked".into(),
-            cwd: "/w".into(),
-            model: None,
-            transcript_path: None,
-            parent_garden_id: None,
-            is_entwurf: false,
-            created_at: "2026-06-12T01:00:00.000Z".into(),
-            record_updated_at: "2026-06-12T01:00:00.000Z".into(),
-        };
-        write_record(&sessions, &r).unwrap();
+        common::put_record(&sessions, gid, Backend::ClaudeCode, "forked", "/w");
     }
     let (error, stderr) = json_failure(
         entwurf(t.path()).args([

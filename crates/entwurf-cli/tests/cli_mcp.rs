@@ -2,13 +2,14 @@
 //! the tool list against the reference's golden schemas, every tool's success and error paths,
 //! our stricter defaults, and the reference's own sessions replayed under `--reference`.
 
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use entwurf_control_rpc::test_support::{Script, ScriptedListener};
 use entwurf_meta_session::{
-    write_receiver_marker, write_record, write_sender_marker, ArmProvenance, Backend, GardenId,
-    MetaRecord, ReceiverMarkerInput, SenderMarkerInput,
+    write_record, write_sender_marker, Backend, GardenId, MetaRecord, SenderMarkerInput,
 };
 use rmcp::model::{CallToolRequestParams, CallToolResult};
 use rmcp::service::RunningService;
@@ -63,19 +64,7 @@ impl World {
 
     /// Arms `r`'s receiver, owned by this (live) test process.
     fn arm(&self, r: &MetaRecord) {
-        write_receiver_marker(
-            &self.p("receivers"),
-            &ReceiverMarkerInput {
-                garden_id: r.garden_id.clone(),
-                backend: r.backend,
-                native_session_id: r.native_session_id.clone(),
-                owner_pid: i64::from(std::process::id()),
-                owner_kind: None,
-                arm_provenance: ArmProvenance::SessionStart,
-            },
-            chrono::Utc::now(),
-        )
-        .unwrap();
+        common::arm_receiver(&self.p("receivers"), r);
     }
 
     /// A sender marker owned by this test process: the server's parent, so the server finds

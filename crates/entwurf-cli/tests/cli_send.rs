@@ -5,10 +5,7 @@ use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 use entwurf_control_rpc::test_support::{Script, ScriptedListener};
-use entwurf_meta_session::{
-    write_receiver_marker, write_record, ArmProvenance, Backend, GardenId, MetaRecord,
-    ReceiverMarkerInput,
-};
+use entwurf_meta_session::{Backend, MetaRecord};
 use serde_json::Value;
 
 mod common;
@@ -56,36 +53,16 @@ impl Env {
         ScriptedListener::start(&self.sock(gid), script).unwrap()
     }
     fn record(&self, gid: &str, backend: Backend) -> MetaRecord {
-        let r = MetaRecord {
-            schema_version: 2,
-            garden_id: GardenId::parse(gid).unwrap(),
+        common::put_record(
+            &self.p("sessions"),
+            gid,
             backend,
-            native_session_id: format!("native-{gid}"),
-            cwd: "/home/u/repos/entwurf".into(),
-            model: None,
-            transcript_path: None,
-            parent_garden_id: None,
-            is_entwurf: false,
-            created_at: "2026-06-12T01:00:00.000Z".into(),
-            record_updated_at: "2026-06-12T01:00:00.000Z".into(),
-        };
-        write_record(&self.p("sessions"), &r).unwrap();
-        r
+            &format!("native-{gid}"),
+            "/home/u/repos/entwurf",
+        )
     }
     fn arm(&self, r: &MetaRecord) {
-        write_receiver_marker(
-            &self.p("receivers"),
-            &ReceiverMarkerInput {
-                garden_id: r.garden_id.clone(),
-                backend: r.backend,
-                native_session_id: r.native_session_id.clone(),
-                owner_pid: std::process::id() as i64,
-                owner_kind: None,
-                arm_provenance: ArmProvenance::SessionStart,
-            },
-            chrono::Utc::now(),
-        )
-        .unwrap();
+        common::arm_receiver(&self.p("receivers"), r);
     }
     fn entries(&self, leaf: &str) -> Vec<String> {
         let mut v: Vec<String> = match fs::read_dir(self.p(leaf)) {

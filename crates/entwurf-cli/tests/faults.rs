@@ -23,10 +23,7 @@ use std::fs;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 
-use entwurf_meta_session::{
-    parse_stored_record, write_receiver_marker, write_record, ArmProvenance, Backend, GardenId,
-    MetaRecord, ReceiptState, ReceiverMarkerInput,
-};
+use entwurf_meta_session::{parse_stored_record, Backend, MetaRecord, ReceiptState};
 use serde_json::Value;
 
 mod common;
@@ -81,37 +78,18 @@ impl Env {
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
     }
-    fn record(&self, gid: &str, native: &str) {
-        let r = MetaRecord {
-            schema_version: 2,
-            garden_id: GardenId::parse(gid).unwrap(),
-            backend: Backend::ClaudeCode,
-            native_session_id: native.into(),
-            cwd: "/home/u/proj".into(),
-            model: None,
-            transcript_path: None,
-            parent_garden_id: None,
-            is_entwurf: false,
-            created_at: "2026-06-12T01:00:00.000Z".into(),
-            record_updated_at: "2026-06-12T01:00:00.000Z".into(),
-        };
-        write_record(&self.p("sessions"), &r).unwrap();
+    fn record(&self, gid: &str, native: &str) -> MetaRecord {
+        common::put_record(
+            &self.p("sessions"),
+            gid,
+            Backend::ClaudeCode,
+            native,
+            "/home/u/proj",
+        )
     }
     fn armed_citizen(&self) {
-        self.record(GID, "native-a");
-        write_receiver_marker(
-            &self.p("receivers"),
-            &ReceiverMarkerInput {
-                garden_id: GardenId::parse(GID).unwrap(),
-                backend: Backend::ClaudeCode,
-                native_session_id: "native-a".into(),
-                owner_pid: std::process::id() as i64,
-                owner_kind: None,
-                arm_provenance: ArmProvenance::SessionStart,
-            },
-            chrono::Utc::now(),
-        )
-        .unwrap();
+        let r = self.record(GID, "native-a");
+        common::arm_receiver(&self.p("receivers"), &r);
     }
 }
 
@@ -555,7 +533,9 @@ fn full_ops() -> Vec<Op> {
         },
         Op {
             name: "receiver arm (first marker: mkdir)",
-            setup: |e| e.record(GID, "native-a"),
+            setup: |e| {
+                e.record(GID, "native-a");
+            },
             args: arm_args,
             check: check_arm,
         },

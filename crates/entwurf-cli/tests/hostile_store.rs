@@ -9,10 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use assert_cmd::Command;
-use entwurf_meta_session::{
-    write_receiver_marker, write_record, ArmProvenance, Backend, GardenId, MetaRecord,
-    ReceiverMarkerInput,
-};
+use entwurf_meta_session::Backend;
 use serde_json::Value;
 
 mod common;
@@ -56,33 +53,14 @@ impl Env {
     }
     /// A claude-code citizen `GID` whose receiver is armed by this (live) test process.
     fn armed_citizen(&self) {
-        let r = MetaRecord {
-            schema_version: 2,
-            garden_id: GardenId::parse(GID).unwrap(),
-            backend: Backend::ClaudeCode,
-            native_session_id: "native-a".into(),
-            cwd: "/home/u/proj".into(),
-            model: None,
-            transcript_path: None,
-            parent_garden_id: None,
-            is_entwurf: false,
-            created_at: "2026-06-12T01:00:00.000Z".into(),
-            record_updated_at: "2026-06-12T01:00:00.000Z".into(),
-        };
-        write_record(&self.p("sessions"), &r).unwrap();
-        write_receiver_marker(
-            &self.p("receivers"),
-            &ReceiverMarkerInput {
-                garden_id: r.garden_id.clone(),
-                backend: r.backend,
-                native_session_id: r.native_session_id.clone(),
-                owner_pid: std::process::id() as i64,
-                owner_kind: None,
-                arm_provenance: ArmProvenance::SessionStart,
-            },
-            chrono::Utc::now(),
-        )
-        .unwrap();
+        let r = common::put_record(
+            &self.p("sessions"),
+            GID,
+            Backend::ClaudeCode,
+            "native-a",
+            "/home/u/proj",
+        );
+        common::arm_receiver(&self.p("receivers"), &r);
     }
     fn names(&self, dir: &Path) -> Vec<String> {
         let mut v: Vec<String> = match fs::read_dir(dir) {
@@ -354,20 +332,13 @@ fn fifo_as_the_lock_file_does_not_hang_lock_show_or_send() {
         "{text}"
     );
     // A pi citizen: the dispatch takes the lock first, and must not block on the FIFO.
-    let r = MetaRecord {
-        schema_version: 2,
-        garden_id: GardenId::parse(GID).unwrap(),
-        backend: Backend::Pi,
-        native_session_id: "native-pi".into(),
-        cwd: "/home/u/proj".into(),
-        model: None,
-        transcript_path: None,
-        parent_garden_id: None,
-        is_entwurf: false,
-        created_at: "2026-06-12T01:00:00.000Z".into(),
-        record_updated_at: "2026-06-12T01:00:00.000Z".into(),
-    };
-    write_record(&env.p("sessions"), &r).unwrap();
+    common::put_record(
+        &env.p("sessions"),
+        GID,
+        Backend::Pi,
+        "native-pi",
+        "/home/u/proj",
+    );
     let (code, text) = run(&mut env.entwurf(&["send", GID, "hello"]));
     assert_ne!(code, 0, "{text}");
     assert!(is_fifo(&lock), "the FIFO is left as it was: {text}");

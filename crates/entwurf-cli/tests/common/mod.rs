@@ -50,3 +50,46 @@ pub fn entwurf_in(root: impl AsRef<Path>) -> Command {
     store_flags(&mut cmd, &root.join("s"), &root.join("m"), &root.join("r"));
     cmd
 }
+
+/// Writes a v2 record for `gid` (no model, transcript or parent; fixed stamps) into
+/// `sessions` and returns it.
+pub fn put_record(
+    sessions: &Path,
+    gid: &str,
+    backend: entwurf_meta_session::Backend,
+    native: &str,
+    cwd: &str,
+) -> entwurf_meta_session::MetaRecord {
+    let r = entwurf_meta_session::MetaRecord {
+        schema_version: 2,
+        garden_id: entwurf_meta_session::GardenId::parse(gid).unwrap(),
+        backend,
+        native_session_id: native.into(),
+        cwd: cwd.into(),
+        model: None,
+        transcript_path: None,
+        parent_garden_id: None,
+        is_entwurf: false,
+        created_at: "2026-06-12T01:00:00.000Z".into(),
+        record_updated_at: "2026-06-12T01:00:00.000Z".into(),
+    };
+    entwurf_meta_session::write_record(sessions, &r).unwrap();
+    r
+}
+
+/// Arms `r`'s receiver in `receivers`, owned by this (live) test process.
+pub fn arm_receiver(receivers: &Path, r: &entwurf_meta_session::MetaRecord) {
+    entwurf_meta_session::write_receiver_marker(
+        receivers,
+        &entwurf_meta_session::ReceiverMarkerInput {
+            garden_id: r.garden_id.clone(),
+            backend: r.backend,
+            native_session_id: r.native_session_id.clone(),
+            owner_pid: i64::from(std::process::id()),
+            owner_kind: None,
+            arm_provenance: entwurf_meta_session::ArmProvenance::SessionStart,
+        },
+        chrono::Utc::now(),
+    )
+    .unwrap();
+}
