@@ -74,6 +74,29 @@ fn record(gid: &GardenId, backend: Backend, native: &str) -> MetaRecord {
     }
 }
 
+/// Arms a claude-code receiver for `gid` owned by this (live) bench process, so the start-key
+/// guard sees a live owner.
+pub(crate) fn arm_own_receiver(
+    receivers: &Path,
+    gid: &GardenId,
+    native: &str,
+) -> Result<(), String> {
+    write_receiver_marker(
+        receivers,
+        &ReceiverMarkerInput {
+            garden_id: gid.clone(),
+            backend: Backend::ClaudeCode,
+            native_session_id: native.to_owned(),
+            owner_pid: i64::from(std::process::id()),
+            owner_kind: None,
+            arm_provenance: ArmProvenance::SessionStart,
+        },
+        chrono::Utc::now(),
+    )
+    .map(|_| ())
+    .map_err(|e| e.to_string())
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime, String> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -344,19 +367,7 @@ fn mailbox_inner(o: &Opts) -> Result<Value, String> {
     write_record(&w.dirs.sessions, &record(&gid, Backend::ClaudeCode, native))
         .map_err(|e| e.to_string())?;
     // The receiver marker is owned by this process, so the start-key guard sees a live owner.
-    write_receiver_marker(
-        &w.dirs.receivers,
-        &ReceiverMarkerInput {
-            garden_id: gid.clone(),
-            backend: Backend::ClaudeCode,
-            native_session_id: native.to_owned(),
-            owner_pid: i64::from(std::process::id()),
-            owner_kind: None,
-            arm_provenance: ArmProvenance::SessionStart,
-        },
-        chrono::Utc::now(),
-    )
-    .map_err(|e| e.to_string())?;
+    arm_own_receiver(&w.dirs.receivers, &gid, native)?;
     let production = Production::new(w.dirs.clone());
     let s = measure(&production, &gid, "meta-mailbox", o.warmup, o.dispatches)?;
     let msgs = std::fs::read_dir(w.dirs.mailbox.join(gid.as_str()))
@@ -629,19 +640,7 @@ fn breakdown_inner(o: &Opts, n: usize) -> Result<Value, String> {
     let native = "bench-claude-native";
     let rec = record(&mgid, Backend::ClaudeCode, native);
     write_record(&w.dirs.sessions, &rec).map_err(|e| e.to_string())?;
-    write_receiver_marker(
-        &w.dirs.receivers,
-        &ReceiverMarkerInput {
-            garden_id: mgid.clone(),
-            backend: Backend::ClaudeCode,
-            native_session_id: native.to_owned(),
-            owner_pid: i64::from(std::process::id()),
-            owner_kind: None,
-            arm_provenance: ArmProvenance::SessionStart,
-        },
-        chrono::Utc::now(),
-    )
-    .map_err(|e| e.to_string())?;
+    arm_own_receiver(&w.dirs.receivers, &mgid, native)?;
     let mnames = [
         "resolve (read_record)",
         "deliverability (marker + /proc stat)",

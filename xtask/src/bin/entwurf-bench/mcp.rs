@@ -9,8 +9,7 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::Instant;
 
 use entwurf_meta_session::{
-    iso_millis, write_receiver_marker, write_record, ArmProvenance, Backend, GardenId, MetaRecord,
-    ReceiverMarkerInput, RECORD_SCHEMA_VERSION,
+    iso_millis, write_record, Backend, GardenId, MetaRecord, RECORD_SCHEMA_VERSION,
 };
 use serde_json::{json, Value};
 
@@ -149,19 +148,7 @@ fn world(o: &Opts) -> Result<(tempfile::TempDir, GardenId), String> {
     };
     write_record(&r.join("s"), &record).map_err(|e| e.to_string())?;
     // Owned by this process, so the start-key guard sees a live receiver.
-    write_receiver_marker(
-        &r.join("r"),
-        &ReceiverMarkerInput {
-            garden_id: gid.clone(),
-            backend: Backend::ClaudeCode,
-            native_session_id: native.to_owned(),
-            owner_pid: i64::from(std::process::id()),
-            owner_kind: None,
-            arm_provenance: ArmProvenance::SessionStart,
-        },
-        chrono::Utc::now(),
-    )
-    .map_err(|e| e.to_string())?;
+    crate::dispatch::arm_own_receiver(&r.join("r"), &gid, native)?;
     Ok((tmp, gid))
 }
 
