@@ -31,6 +31,8 @@
 //! a refusal by this layer carries an [`FsError`] inside (`io::Error::get_ref` +
 //! `downcast_ref`), whose message names the path and says what to do.
 
+#![deny(missing_docs)]
+
 mod dir;
 mod error;
 pub mod fault;
