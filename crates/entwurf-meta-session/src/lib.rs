@@ -36,6 +36,8 @@
 //! assert!(GardenId::parse("../etc/passwd").is_err());
 //! ```
 
+#![deny(missing_docs)]
+
 mod backend;
 mod dirs;
 mod fsutil;
