@@ -24,6 +24,8 @@
 //! assert_eq!(message_file_name(now, [0x02, 0x17, 0xf1]), "2026-06-12T10-05-00-000Z-0217f1.msg");
 //! ```
 
+#![deny(missing_docs)]
+
 mod body;
 mod deliverability;
 mod doorbell;
