@@ -15,6 +15,8 @@
 //! );
 //! ```
 
+#![deny(missing_docs)]
+
 mod contract;
 mod decider;
 mod hands;
