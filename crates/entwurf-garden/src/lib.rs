@@ -10,6 +10,8 @@
 //!
 //! Nothing here reads the environment: directories and paths are arguments.
 
+#![deny(missing_docs)]
+
 mod envelope;
 mod hook;
 mod log;
