@@ -10,6 +10,8 @@
 //! * [`tools`]: [`Garden::call`], the transport-free tool runner over production dispatch;
 //! * [`server`]: the stdio MCP server.
 
+#![deny(missing_docs)]
+
 pub mod args;
 pub mod facts;
 pub mod identity;
