@@ -21,6 +21,8 @@
 //! }
 //! ```
 
+#![deny(missing_docs)]
+
 mod check;
 mod discovery;
 pub mod fs_probe;
