@@ -4,28 +4,60 @@
 //! `state.json`, the doorbell, caches) is opened, read, written, renamed and removed through a
 //! [`StoreDir`]: an open handle on one store directory. What holds for every call:
 //!
-//! * **no symlink below a store root**: a store root (the sessions, mailbox, receivers,
-//!   senders and lock dirs as configured) may itself be a symlink and is opened following it;
-//!   a directory inside a root (`<mailbox>/<gid>`, `<senders>/<backend>`) and every file are
-//!   opened relative to a handle without following a symlink in their own (single) name
-//!   component: `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)` where the kernel has it, else
-//!   `O_NOFOLLOW`. Names are single components: `/`, `.`, `..`, NUL and the empty name are
-//!   refused ([`FsError::BadName`]).
-//! * **no blocking open**: every open carries `O_NONBLOCK | O_CLOEXEC` and is followed by an
-//!   `fstat`; anything but a regular file (FIFO, directory, device, socket) is refused with
-//!   [`FsError::NotRegular`] naming the path and what was found there.
-//! * **capped reads**: each file kind ([`Kind`]) has a documented size cap; a read takes at
-//!   most cap + 1 bytes (never trusting `st_size`) and refuses a file past the cap with
-//!   [`FsError::TooLarge`]. Writers enforce the same caps, so what we write we can read.
-//! * **whole writes**: create-exclusive, atomic replace through a writer-named temp
-//!   ([`temp_name`]), no-clobber publish (`renameat2(RENAME_NOREPLACE)`, else `linkat` +
-//!   unlink: never a check-then-rename), `RENAME_EXCHANGE`, and an in-place overwrite that
-//!   refuses anything but a regular file.
-//! * **crash temps are reclaimable**: a temp name carries its writer's pid and start key
-//!   ([`process_start_key`]); [`StoreDir::sweep_dead_temps`] removes those of dead writers from
-//!   names a caller has already listed (it never lists a directory itself).
-//! * **a fault seam** ([`fault`]): behind the `fault-injection` feature, every mutating call
-//!   can abort the process just before its Nth occurrence, so crash tests kill at every step.
+//! **Architecture Invariant:** no symlink below a store root. A store root (the sessions,
+//! mailbox, receivers, senders and lock dirs as configured) may itself be a symlink and is
+//! opened following it; a directory inside a root (`<mailbox>/<gid>`, `<senders>/<backend>`)
+//! and every file are opened relative to a handle without following a symlink in their own
+//! (single) name component: `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)` where the kernel
+//! has it, else `O_NOFOLLOW`. Proved by
+//! `crates/entwurf-fs/tests/refusals.rs::a_symlink_to_an_outside_file_is_refused_for_read_and_write_and_the_file_is_untouched`,
+//! `::a_dangling_symlink_is_refused_and_nothing_is_created_at_its_target` and
+//! `::a_child_directory_that_is_a_symlink_is_refused_but_a_symlinked_root_is_followed`.
+//!
+//! **Architecture Invariant:** names are single components: `/`, `.`, `..`, NUL and the empty
+//! name are refused ([`FsError::BadName`]) before any syscall. Proved by
+//! `crates/entwurf-fs/tests/refusals.rs::names_that_are_not_one_component_are_refused_before_any_syscall`.
+//!
+//! **Architecture Invariant:** no open blocks. Every open carries `O_NONBLOCK | O_CLOEXEC` and
+//! is followed by an `fstat`; anything but a regular file (FIFO, directory, device, socket) is
+//! refused with [`FsError::NotRegular`] naming the path and what was found there. Proved by
+//! `crates/entwurf-fs/tests/refusals.rs::a_fifo_is_refused_for_read_and_write_without_hanging`,
+//! `::a_fifo_with_a_reader_is_still_refused_for_write_and_gets_no_bytes` and
+//! `::a_directory_or_a_device_is_refused`.
+//!
+//! **Architecture Invariant:** reads are capped. Each file kind ([`Kind`]) has a documented size
+//! cap; a read takes at most cap + 1 bytes (never trusting `st_size`) and refuses a file past
+//! the cap with [`FsError::TooLarge`]. Writers enforce the same caps, so what we write we can
+//! read. Proved by
+//! `crates/entwurf-fs/tests/refusals.rs::an_oversize_file_is_refused_after_reading_at_most_cap_plus_one_bytes`
+//! and `::read_path_refuses_a_final_symlink_a_fifo_and_oversize`.
+//!
+//! **Architecture Invariant:** writes are whole. Create-exclusive, atomic replace through a
+//! writer-named temp ([`temp_name`]), no-clobber publish (`renameat2(RENAME_NOREPLACE)`, else
+//! `linkat` + unlink: never a check-then-rename), `RENAME_EXCHANGE`, and an in-place overwrite
+//! that refuses anything but a regular file. Proved by
+//! `crates/entwurf-fs/tests/refusals.rs::no_replace_publish_never_overwrites_and_leaves_no_temp`.
+//!
+//! **Architecture Invariant:** crash temps are reclaimable, and only those of dead writers. A
+//! temp name carries its writer's pid and start key ([`process_start_key`]);
+//! [`StoreDir::sweep_dead_temps`] removes those of dead writers from names a caller has already
+//! listed (it never lists a directory itself, so the send path, which lists nothing, never
+//! sweeps). Proved by `crates/entwurf-fs/tests/refusals.rs::the_sweep_removes_dead_writers_temps_only`,
+//! `::the_sweep_removes_earlier_versions_temps_of_gone_pids_and_old_unowned_ones` and
+//! `crates/entwurf-fs/src/temp.rs::a_reused_pid_or_a_gone_pid_is_a_dead_writer`.
+//!
+//! **Architecture Invariant:** a crash before any mutating call leaves nothing partial. Behind
+//! the `fault-injection` feature ([`fault`]; release builds never carry it) every mutating call
+//! can abort the process just before its Nth occurrence, so crash tests kill at every step:
+//! `crates/entwurf-cli/tests/faults.rs::every_kill_point_of_send_drain_upsert_and_arm_leaves_a_consistent_store`
+//! (a slice; `cargo xtask faults` runs them all).
+//!
+//! **Architecture Invariant:** every store file of every crate (records, markers, locks,
+//! mailbox files, caches) is opened through this layer, so the refusals above hold for the CLI
+//! as a whole. Proved end to end by
+//! `crates/entwurf-cli/tests/hostile_store.rs::fifo_as_the_lock_file_does_not_hang_lock_show_or_send`,
+//! `::fifo_as_a_record_does_not_hang_upsert_list_or_peers_for_any_native_id` and
+//! `::mailbox_dir_symlinked_elsewhere_is_refused_and_nothing_is_written_there`.
 //!
 //! Errors are `io::Error`s (so callers keep their own typed errors with the path they name);
 //! a refusal by this layer carries an [`FsError`] inside (`io::Error::get_ref` +
