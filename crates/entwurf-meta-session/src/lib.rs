@@ -16,6 +16,67 @@
 //!   ([`process_start_key`]): atomic 0600 writers, never-failing readers, [`receiver_matches`];
 //! * the **backend capability table** ([`Backend::capability`]).
 //!
+//! **Architecture Invariant:** no path is built from an unvalidated garden id: a [`GardenId`]
+//! can only be built by validation (also when deserialised), so `../etc/passwd` never reaches a
+//! path join. Proved by `crates/entwurf-meta-session/src/gid.rs::rejects`,
+//! `::serde_round_trip_validates` and
+//! `crates/entwurf-meta-session/tests/golden_records.rs::missing_record_and_bad_gids_have_reference_texts`.
+//!
+//! **Architecture Invariant:** records and markers are byte-compatible with the reference: v2
+//! records are written in its key order and layout, v1 records read and normalise, markers
+//! read as the reference's golden cases say (files under `fixtures/golden/records/` and
+//! `fixtures/golden/markers/`). Proved by
+//! `crates/entwurf-meta-session/tests/golden_records.rs::create_full_and_nulls_write_golden_bytes`,
+//! `::attach_chain_writes_golden_bytes`, `::v1_legacy_reads_as_the_golden_identity`,
+//! `crates/entwurf-meta-session/tests/golden_markers.rs::sender_marker_writes_golden_bytes` and
+//! `::every_receiver_case_reads_as_the_manifest_says`.
+//!
+//! **Architecture Invariant:** one identity per native id among our writers. "Look up, else
+//! create" runs under an `flock` on `<sessions>/.entwurf-upsert-locks/<nn>.lock` (64 stripes,
+//! FNV-1a of the native id alone, since the lookup ignores the backend); the kernel drops it
+//! when the holder dies, so there is no stale lock. Proved by
+//! `crates/entwurf-cli/tests/races.rs::parallel_upserts_of_one_native_id_make_exactly_one_record_and_every_caller_gets_its_gid`
+//! (16 processes x 50 upserts of one id make one record) and
+//! `crates/entwurf-meta-session/src/upsert_lock.rs::a_held_lock_blocks_a_second_open_until_dropped`.
+//! The reference's writers take no such lock, so a reference process racing ours can still
+//! fork an id: the upsert then refuses with the reference's ambiguity text
+//! (`crates/entwurf-meta-session/tests/store.rs::ambiguous_native_id_is_refused`) and
+//! `entwurf record repair` (in `entwurf-mailbox`) recovers the store.
+//!
+//! **Architecture Invariant:** a record create never overwrites: no-clobber rename, a fresh gid
+//! on collision. Proved by
+//! `crates/entwurf-meta-session/tests/upsert_index.rs::a_create_never_replaces_an_existing_record`.
+//!
+//! **Architecture Invariant:** the upsert cache (`<sessions>/.entwurf-upsert-index`: file name
+//! -> inode -> native id, ignored by the reference since it is not `*.meta.json`) is checked
+//! against one directory read on every call and never trusted over the directory. Proved by
+//! `crates/entwurf-meta-session/tests/upsert_index.rs::a_lying_cache_file_is_never_trusted_over_the_directory`,
+//! `::a_record_added_by_an_external_writer_is_attached_to_not_duplicated` and
+//! `::a_corrupt_cache_file_is_rebuilt`.
+//!
+//! **Architecture Invariant:** the listing cache (`<sessions>/.entwurf-list-cache`: per file
+//! name the `statx` identity and the parse result) answers only when a fresh `statx` shows the
+//! same identity, and stores only files unchanged for [`SETTLE_NANOS`] before the listing
+//! began, so a same-size rewrite within one tick of the coarse file clock is never vouched
+//! for; the directory says which files exist, read errors are never cached, and a corrupt or
+//! older cache is rebuilt. Proved by
+//! `crates/entwurf-meta-session/src/listcache.rs::files_changed_within_the_settle_time_are_never_stored`,
+//! `::a_rewrite_in_place_of_the_same_size_is_read_again`,
+//! `::corrupt_records_are_cached_with_their_message_and_unreadable_names_are_not` and
+//! `::a_corrupt_or_foreign_cache_file_is_ignored_and_rebuilt`.
+//!
+//! **Architecture Invariant:** a marker speaks only for a live owner: a receiver or sender
+//! marker whose recorded pid is gone, or now runs another process (its `/proc/<pid>/stat` start
+//! key differs), reads as absent. Proved by
+//! `crates/entwurf-meta-session/tests/golden_markers.rs::markers_of_an_exited_owner_read_as_absent`
+//! and `::a_reaped_child_pid_is_a_dead_owner`.
+//!
+//! **Architecture Invariant:** hostile record files never block or mislead a listing or an
+//! upsert: a FIFO or symlink under a record name is neither waited on nor followed, a file over
+//! the 64 KiB cap is listed unreadable and skipped. Proved by
+//! `crates/entwurf-meta-session/tests/hostile.rs::a_fifo_or_a_symlink_under_a_record_name_never_blocks_and_is_never_followed`
+//! and `::a_record_file_over_the_cap_is_listed_unreadable_and_skipped_by_upsert`.
+//!
 //! No function here reads the environment or defaults to `$HOME`: directories are arguments.
 //! Timestamps come in as `now: DateTime<Utc>` and are written with [`iso_millis`].
 //!
