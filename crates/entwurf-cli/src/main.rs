@@ -3,6 +3,20 @@
 //! Each subcommand lives in its own module with an `Args` type and a `run` function returning a
 //! typed `CliError`; `failure` turns every error (and every argument-parsing error) into stderr
 //! text, the documented exit status and, under `--json`, one error object on stdout.
+//!
+//! **Architecture Invariant:** under `--json` every failure, argument-parsing errors included,
+//! is exactly one JSON object `{"error":{kind,message,path}}` on stdout, with the exit status
+//! and the stderr text it has without `--json`. Proved by
+//! `crates/entwurf-cli/tests/cli_json_errors.rs::send_to_a_path_shaped_target_is_one_invalid_garden_id_object_exit_2`,
+//! `::a_corrupt_record_is_one_corrupt_object_naming_the_file`,
+//! `::a_refused_mailbox_send_is_one_refused_object_exit_3` and
+//! `::help_and_version_with_json_are_not_failures`.
+//!
+//! **Architecture Invariant:** the environment is read once, at the edge (`ctx`), and every
+//! directory is passed on explicitly, so a test that sets `HOME` and the store flags to a temp
+//! dir writes nothing to the real home. Proved by
+//! `crates/entwurf-cli/tests/cli_send.rs::send_to_a_socket_only_pi_is_sent_and_leaves_no_lock`
+//! (nothing written to `HOME`).
 
 use std::process::ExitCode;
 
