@@ -1,5 +1,6 @@
-//! Every row of the spec's client table (§3.7) and the classification matrix (§4.3), against
-//! scripted listeners and the crate's own server.
+//! Every behaviour of the reference's client (reply, timeout, hang-up, dead vs indeterminate
+//! connect failures) and every row of its lstat/connect classification, against scripted
+//! listeners and the crate's own server.
 
 use std::os::unix::fs::symlink;
 use std::path::PathBuf;

@@ -96,7 +96,7 @@ fn near_claim() -> impl Strategy<Value = String> {
     })
 }
 
-/// The reference's holder rule (§4.2), independently written: used to check our parser never
+/// The reference's rule for when a lock file names a holder, independently written: used to check our parser never
 /// accepts what the reference would reject, nor the reverse.
 fn reference_accepts(text: &str) -> bool {
     let Ok(Value::Object(o)) = serde_json::from_str::<Value>(text) else {

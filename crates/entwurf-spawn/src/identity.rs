@@ -1,4 +1,4 @@
-//! The launch identity of a dormant pi citizen, read from its saved pi session (spec §8).
+//! The launch identity of a dormant pi citizen, read from its saved pi session.
 //!
 //! Facts from pi 0.80.10 (`core/session-manager.js`):
 //! - sessions live in `<agentDir>/sessions/--<cwd with the leading / dropped and / \ : as ->--/`,

@@ -1,4 +1,4 @@
-//! The `pi` command line for a spawn-bg resume (spec §8), as data.
+//! The `pi` command line for a spawn-bg resume, as data.
 //!
 //! `pi --mode json -p --entwurf-control <launchArgs…> <extension args…> --session-id <gid>
 //! [--provider <p>] --model <m> <prompt>`, run in the session header's cwd with

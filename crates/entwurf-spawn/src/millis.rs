@@ -171,7 +171,7 @@ mod tests {
     use super::*;
     use rstest::rstest;
 
-    // The observed examples of spec §1.3, then the JS `Number()` grammar edges.
+    // The values the reference was observed to accept, then the JS `Number()` grammar edges.
     #[rstest]
     #[case::padded(Some(" 45000 "), 45000.0)]
     #[case::exponent(Some("1e3"), 1000.0)]

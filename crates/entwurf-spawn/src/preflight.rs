@@ -1,4 +1,4 @@
-//! The trust preflight for a controlled launch (spec §3.4): may a pi resident be started in this
+//! The trust preflight for a controlled launch: may a pi resident be started in this
 //! cwd, and with which launch arguments?
 //!
 //! Facts taken from pi 0.80.10 and 1.6.0 (`core/trust-manager.js`, `utils/paths.js`; where they differ,
@@ -247,7 +247,7 @@ pub(crate) fn is_js_whitespace(c: char) -> bool {
     c == '\u{feff}' || (c.is_whitespace() && c != '\u{85}')
 }
 
-/// Decides whether a pi resident may be launched in `cwd` (spec §3.4), reading
+/// Decides whether a pi resident may be launched in `cwd`, reading
 /// `<agent_dir>/trust.json` under pi's lock and probing the project for trust-requiring inputs.
 ///
 /// Errors (never a silent approve): a relative cwd, an unreadable or corrupt trust store, a
@@ -290,7 +290,9 @@ pub fn preflight_for_cwd(
     })
 }
 
-/// The pure decision table of §3.4.
+/// The pure decision table: a saved trust entry decides; else a matching prefix root approves;
+/// else a project without trust-requiring inputs is trusted without an argument, and one with
+/// them is denied (fail fast).
 pub fn decide(
     saved: Option<bool>,
     prefix_match: bool,

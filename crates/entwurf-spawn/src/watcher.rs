@@ -1,4 +1,4 @@
-//! The spawn-bg watcher (spec §8, release policy §5.1): start the resident, then race
+//! The spawn-bg watcher (`release-after-spawn-observation` policy): start the resident, then race
 //! "socket alive at the expected path" against "child exited" and the observe timeout, and
 //! release the per-target lock exactly once, on the first observation.
 //!
@@ -174,7 +174,7 @@ enum Observation {
     Timeout,
 }
 
-/// Runs one spawn-bg resume to a bounded end (spec §8).
+/// Runs one spawn-bg resume to a bounded end: at most the observe timeout plus the kill grace.
 ///
 /// On the first observation (socket alive, child exited with any code, or the spawn failing to
 /// start) the lock is released exactly once through [`SpawnIo::release`]. On the observe timeout
@@ -318,7 +318,7 @@ async fn await_socket_alive<I: SpawnIo + ?Sized>(
     }
 }
 
-/// The release reducer of §5.1 for the `release-after-spawn-observation` policy: the lock is
+/// The release reducer every hand shares, for the `release-after-spawn-observation` policy: the lock is
 /// released on the first observation and never again.
 struct ReleaseOnce<'a, I: ?Sized> {
     io: &'a I,

@@ -317,7 +317,7 @@ fn a_deny_never_becomes_a_spawn_plan() {
         "{refused}"
     );
 
-    // An approving preflight yields the plan of §3.3 with its launch args.
+    // An approving preflight yields the reference's spawn-bg plan with its launch args.
     w.trust(&[(&cwd, Some(true))]);
     let out = preflight_for_cwd(&cwd, &w.config(&[])).expect("preflight");
     let plan = SpawnBgPlan::for_resume(
