@@ -23,6 +23,45 @@
 //!
 //! Serving: `Server::bind(dir, &gid, handler).await?` gives a [`ServerHandle`]; `shutdown()`
 //! removes the socket only if it is still the one bound.
+//!
+//! **Architecture Invariant:** the wire is the reference's, byte for byte: the request lines
+//! the client writes, the responses it reads and every exchange a server answers
+//! (`fixtures/golden/rpc/`). Proved by
+//! `crates/entwurf-control-rpc/tests/golden.rs::client_writes_req_send_full`,
+//! `::client_reads_golden_send_responses`, `::server_answers_every_golden_exchange` and
+//! `::sender_info_content_matches_the_golden_transcript`.
+//!
+//! **Architecture Invariant:** only a connect that fails with `ECONNREFUSED` or `ENOENT` is
+//! *dead* (nobody can have received anything, so a dispatcher may retry); every other failure,
+//! and an RPC cut off after its request was written, is *indeterminate*. Proved by
+//! `crates/entwurf-control-rpc/tests/client_table.rs::nobody_listening_is_dead`,
+//! `::permission_denied_is_indeterminate`, `::incomplete_rpc_is_indeterminate` and
+//! `crates/entwurf-control-rpc/tests/probe_connection.rs::a_listener_gone_before_the_request_is_a_dead_connect`.
+//!
+//! **Architecture Invariant:** inspecting never connects or follows: [`inspect`] is an `lstat`,
+//! so a symlink at the socket path is an address conflict even when it points at a live
+//! socket; a probe writes nothing, and a probe connection dropped unused writes nothing either.
+//! Proved by
+//! `crates/entwurf-control-rpc/tests/client_table.rs::symlink_to_a_live_socket_is_an_address_conflict_but_probes_alive`,
+//! `::the_probe_writes_nothing_and_the_listener_keeps_serving` and
+//! `crates/entwurf-control-rpc/tests/probe_connection.rs::a_dropped_probe_connection_writes_nothing`.
+//!
+//! **Architecture Invariant:** the server never buffers more than [`MAX_REQUEST_LINE`] (1 MiB)
+//! of one request line (over it: a `parse` error naming the limit, then close); every read
+//! spends tokio's coop budget, so no connection's input can starve another; a failed `accept`
+//! (`EMFILE`, …) pauses the accept loop until a connection ends or a back-off passes, never a
+//! busy loop. Proved by
+//! `crates/entwurf-control-rpc/tests/server_limits.rs::a_request_line_over_the_limit_gets_an_error_naming_the_limit_then_the_connection_closes`,
+//! `::a_client_flooding_input_cannot_starve_another_clients_get_info`,
+//! `::accept_backs_off_when_descriptors_run_out_and_resumes_when_they_free_up` and
+//! `crates/entwurf-control-rpc/src/lines.rs::an_unterminated_line_is_refused_while_it_streams_never_buffering_past_the_limit`.
+//!
+//! **Architecture Invariant:** the server refuses to take over a live listener's path, refuses
+//! a symlink or non-socket there (and keeps it), replaces only a stale socket file, and on
+//! shutdown removes only its own socket (dev/ino check). Proved by
+//! `crates/entwurf-control-rpc/tests/server.rs::a_second_server_on_a_live_path_is_refused`,
+//! `::a_symlink_or_non_socket_is_refused_and_kept`, `::a_stale_socket_file_is_replaced` and
+//! `::shutdown_leaves_a_socket_that_replaced_ours`.
 
 use std::path::PathBuf;
 
@@ -54,16 +93,29 @@ pub enum ConflictReason {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SocketInspection {
     /// `ENOENT`.
-    Absent { socket_path: PathBuf },
+    Absent {
+        /// The inspected path.
+        socket_path: PathBuf,
+    },
     /// A socket file (the only case worth a connect probe).
-    SocketFile { socket_path: PathBuf },
+    SocketFile {
+        /// The inspected path.
+        socket_path: PathBuf,
+    },
     /// A symlink or a non-socket at the path.
     AddressConflict {
+        /// The inspected path.
         socket_path: PathBuf,
+        /// What sits there instead of a socket.
         reason: ConflictReason,
     },
-    /// `lstat` failed with something other than `ENOENT`; `error` is the errno name.
-    Indeterminate { socket_path: PathBuf, error: String },
+    /// `lstat` failed with something other than `ENOENT`.
+    Indeterminate {
+        /// The inspected path.
+        socket_path: PathBuf,
+        /// The errno name (`EACCES`, …), as the reference's diagnostics print it.
+        error: String,
+    },
 }
 
 impl SocketInspection {
