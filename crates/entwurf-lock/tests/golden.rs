@@ -113,8 +113,8 @@ fn fixed_lock_keyed(
     })
 }
 
-/// Re-baseline (a documented deviation, ARCHITECTURE "stricter than the reference"): our claim
-/// line is the reference's line with one more field, `startKey`, after `lockPath`.
+/// Re-baseline (a documented deviation, the lock-bytes invariant in `entwurf-lock`'s docs): our
+/// claim line is the reference's line with one more field, `startKey`, after `lockPath`.
 fn with_start_key(reference_line: &str, key: &str) -> String {
     let body = reference_line
         .strip_suffix("}\n")
