@@ -94,24 +94,24 @@ pub enum ConflictReason {
 pub enum SocketInspection {
     /// `ENOENT`.
     Absent {
-        /// The inspected path.
+        /// Where the socket was expected (`<control dir>/<gid>.sock`).
         socket_path: PathBuf,
     },
     /// A socket file (the only case worth a connect probe).
     SocketFile {
-        /// The inspected path.
+        /// The socket file, the address a probe connects to.
         socket_path: PathBuf,
     },
     /// A symlink or a non-socket at the path.
     AddressConflict {
-        /// The inspected path.
+        /// The path holding something that is not a socket; it is never followed or removed.
         socket_path: PathBuf,
         /// What sits there instead of a socket.
         reason: ConflictReason,
     },
     /// `lstat` failed with something other than `ENOENT`.
     Indeterminate {
-        /// The inspected path.
+        /// The path whose `lstat` failed.
         socket_path: PathBuf,
         /// The errno name (`EACCES`, …), as the reference's diagnostics print it.
         error: String,
