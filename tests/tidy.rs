@@ -234,13 +234,18 @@ fn the_checker_names_a_misspelled_test_and_a_missing_file() {
     assert_eq!(refs.len(), 3, "{refs:?}");
     assert_eq!(refs[1].path, "tests/tidy.rs");
     let verdicts: Vec<Option<String>> = refs.iter().map(|r| check_ref(&root, r)).collect();
-    let misspelled = verdicts[0].as_deref().expect("a misspelled name is reported");
+    let misspelled = verdicts[0]
+        .as_deref()
+        .expect("a misspelled name is reported");
     assert!(
         misspelled.contains("example.md:1")
             && misspelled.contains("every_test_reference_names_an_existing_test_functon"),
         "{misspelled}"
     );
-    assert_eq!(verdicts[1], None, "the `::name` form resolves in the file before it");
+    assert_eq!(
+        verdicts[1], None,
+        "the `::name` form resolves in the file before it"
+    );
     let missing = verdicts[2].as_deref().expect("a missing file is reported");
     assert!(
         missing.contains("cannot read `tests/no_such_file.rs`"),
