@@ -13,9 +13,9 @@
 //! acquire, by the hand after the final outcome; nothing before the acquire holds it. Proved
 //! by `crates/entwurf-decider/tests/decider.rs::post_acquire_error_releases_once_and_reraises`,
 //! `::errors_before_the_acquire_hold_no_lock`,
-//! `crates/entwurf-decider/src/release.rs::reducer_fires_at_most_once` and the matrix,
-//! `tests/matrix.rs::matrix` with
-//! `tests/matrix.rs::coverage_every_transport_lock_class_and_reason_is_exercised`.
+//! `crates/entwurf-decider/src/release.rs::reducer_fires_at_most_once` and the matrix, whose
+//! `tests/matrix.rs::coverage_every_transport_lock_class_and_reason_is_exercised` runs every
+//! row and checks its acquires and releases.
 //!
 //! **Architecture Invariant:** a delivered send whose release fails is reported as delivered
 //! with `releaseFailed` (the lock is dirty) and never retried. Proved by
