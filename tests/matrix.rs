@@ -1,5 +1,5 @@
-//! The deterministic dispatch matrix (decider spec §9, §9.1 older-rule column, and the further
-//! observed rows), over call-counting fakes. Every row asserts: result kind, transport or reason,
+//! The deterministic dispatch matrix (the reference's 12-row gate, the socket-only rows under the
+//! older-document rule, and the further observed rows), over call-counting fakes. Every row asserts: result kind, transport or reason,
 //! observedLiveness, lock class, reach, diagnostic present or not, and no plan on a reject.
 //! `coverage_every_transport_lock_class_and_reason_is_exercised` runs the same table and fails if
 //! anything the spec names (except what the older rule makes unreachable) is never exercised.
@@ -137,7 +137,7 @@ fn table() -> Vec<(&'static str, Row)> {
     };
     let alive = |s: Script| s.inspect(socket_file()).probe(SocketLiveness::Alive);
     vec![
-        // §9: the reference matrix (12 rows).
+        // The reference matrix (12 rows).
         (
             "m01_bad_target",
             row(
@@ -285,7 +285,7 @@ fn table() -> Vec<(&'static str, Row)> {
             )
             .probes(0),
         ),
-        // §9.1: socket-only endpoint, older-document rule.
+        // Socket-only endpoint, older-document rule.
         (
             "s1_socket_only_ff_alive",
             row(

@@ -85,7 +85,7 @@ impl SendRequest {
     }
 
     /// The content a receiver injects: the message, plus the `<sender_info>` block when a sender
-    /// is present (§3.5).
+    /// is present.
     pub fn content(&self) -> String {
         match &self.sender {
             None => self.message.clone(),
@@ -507,7 +507,7 @@ pub fn js_trim(s: &str) -> &str {
     s.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}')
 }
 
-/// Server-side validation of a `send` body (§3.4), in the reference's order: message, then the
+/// Server-side validation of a `send` body, with the reference's error texts, in its order: message, then the
 /// sender object check, then the sender's required fields.
 ///
 /// Errors: `Missing message`, `sender must be an object`,

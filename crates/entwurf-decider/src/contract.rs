@@ -312,7 +312,8 @@ impl fmt::Display for RejectReason {
     }
 }
 
-/// A reject receipt whose `observedLiveness` contradicts its reason's class (§2.4).
+/// A reject receipt whose `observedLiveness` contradicts its reason's class (a pre-probe reason
+/// carries `null`, a probed one a liveness).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IllFormedReceipt {
     /// A pre-probe reason with a non-null liveness.
@@ -546,7 +547,7 @@ fn success(transport: Transport, obs: FactLiveness) -> Result<Receipt, IllFormed
     Ok(Receipt::Success(SuccessReceipt::new(transport, obs)))
 }
 
-/// The resolve table (`resolveDispatch`, §2.5). `mailbox_deliverable` is read only on the
+/// The resolve table (`resolveDispatch`). `mailbox_deliverable` is read only on the
 /// `unsupported` row. Every receipt is built through the checked constructor, so the result is a
 /// `Result`; the table itself never produces an ill-formed receipt.
 pub fn resolve_dispatch(
@@ -574,7 +575,7 @@ pub fn resolve_dispatch(
     }
 }
 
-/// The native-push table (`resolveNativePushDispatch`, §2.6). `observedLiveness` = the probe.
+/// The native-push table (`resolveNativePushDispatch`). `observedLiveness` = the probe.
 pub fn resolve_native_push(
     intent: Intent,
     probe: SocketLiveness,

@@ -1,4 +1,4 @@
-//! The decider (`decideDispatch`): the frozen step order of §3.2 with the older-document rule
+//! The decider (`decideDispatch`): the reference's frozen step order with the older-document rule
 //! at step 2b (owned-outcome to a socket-only endpoint is `bad-target` before any lock).
 
 use entwurf_control_rpc::SocketInspection;
@@ -104,7 +104,7 @@ pub(crate) async fn decide_with_identity<S: DispatchSeams + ?Sized>(
     let identity = match resolution.identity {
         None if resolution.socket_only_pi => {
             if input.intent != Intent::FireAndForget {
-                // Older design rule (§10): refused before any lock, inspect, probe or spawn.
+                // Older design rule: refused before any lock, inspect, probe or spawn.
                 return reject(RejectReason::BadTarget, None).map(alone);
             }
             let d = InDomain {

@@ -1,5 +1,5 @@
 //! The transport hands: the control-socket send with its single dead-connect re-resolve under
-//! the same lock (§5), the dead-fallback resolver (§5.4), and the hand traits the runner drives.
+//! the same lock, the dead-fallback resolver, and the hand traits the runner drives.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -178,7 +178,7 @@ pub enum HandError {
     },
 }
 
-/// What the control-socket hand needs (§5.2).
+/// What the control-socket hand needs: the re-inspection, the probe and the send.
 #[async_trait]
 pub trait ControlSendDeps: Send + Sync {
     /// Send the plan's message as one RPC line and wait for the `send` response. Raises a
@@ -379,7 +379,7 @@ pub struct SpawnDiagnostic {
     pub kill_grace_ms: u64,
 }
 
-/// `SpawnBgResumeResult` (§8): every variant is an executed result, `lock-retained` included.
+/// `SpawnBgResumeResult`, the watcher's answer: every variant is an executed result, `lock-retained` included.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(
     tag = "kind",
@@ -433,7 +433,7 @@ pub trait LockRelease: Send + Sync {
     async fn release(&self, claim: &LockClaim) -> Result<(), IoFailure>;
 }
 
-/// The spawn-bg hand (§8), pluggable into production. It owns the lock from the moment it is
+/// The spawn-bg hand (resume a dormant pi), pluggable into production. It owns the lock from the moment it is
 /// called and must release it through `release` on every path it does not retain it on.
 #[async_trait]
 pub trait SpawnBgHand: Send + Sync {
@@ -446,7 +446,7 @@ pub trait SpawnBgHand: Send + Sync {
     ) -> Result<SpawnBgResumeResult, HandError>;
 }
 
-/// The native-push hand (§2.6), pluggable into production. Lock-free.
+/// The native-push hand, pluggable into production. Lock-free.
 #[async_trait]
 pub trait NativePushHand: Send + Sync {
     /// Deliver with one re-probe retry.
@@ -494,7 +494,7 @@ impl NativePushHand for NativePushUnavailable {
 /// plan and lock unchanged.
 #[async_trait]
 pub trait TransportHands: Send + Sync {
-    /// §5: control-socket send with its single dead-connect re-resolve.
+    /// Control-socket send with its single dead-connect re-resolve.
     async fn send_control(
         &self,
         plan: &ControlSocketPlan,
@@ -517,7 +517,7 @@ pub trait TransportHands: Send + Sync {
         let _ = identity;
         self.send_mailbox(plan, lock).await
     }
-    /// §8: spawn-bg resume.
+    /// Spawn-bg resume of a dormant pi.
     async fn resume_spawn_bg(
         &self,
         plan: &SpawnBgPlan,

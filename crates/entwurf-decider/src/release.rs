@@ -1,4 +1,4 @@
-//! The release policy and reducer shared by every hand (§5.1): which plans hold a lock, and
+//! The release policy and reducer shared by every hand: which plans hold a lock, and
 //! which event releases it. A lock is released at most once.
 
 use entwurf_lock::LockClaim;

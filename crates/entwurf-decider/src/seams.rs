@@ -1,4 +1,4 @@
-//! The decider's IO seams (§1.3) and the facts they return. Production implements them over real
+//! The decider's IO seams (its configuration is data, not IO) and the facts they return. Production implements them over real
 //! directories; tests implement them with call-counting fakes.
 
 use std::path::{Path, PathBuf};

@@ -1,4 +1,4 @@
-//! The spawn-bg hand and the trust preflight seam, backed by `entwurf-spawn` (spec §3.4, §8).
+//! The spawn-bg hand and the trust preflight seam, backed by `entwurf-spawn`.
 //!
 //! [`EntwurfSpawnHand`] implements [`SpawnBgHand`]: it launches the detached `pi
 //! --entwurf-control` resident from the saved session's identity and races socket-alive against
@@ -114,7 +114,7 @@ fn from_spawn_result(
 
 #[async_trait]
 impl SpawnBgHand for EntwurfSpawnHand {
-    /// Launches and watches the resume (§8). Returns after at most observe timeout + kill grace.
+    /// Launches and watches the resume. Returns after at most observe timeout + kill grace.
     /// A vanished or failed child is a released `child-exited` / `spawn-start-failed`; no
     /// observation is a `lock-retained` result. An error means the lock is dirty (a release
     /// failed after an observation) or the plan could not be carried over (then the lock is

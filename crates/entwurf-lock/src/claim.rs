@@ -118,7 +118,7 @@ pub fn claim_line(claim: &LockClaim) -> Result<String, serde_json::Error> {
 /// Parses a lock file's text into its holder, or `None` when it is empty, corrupt, has the wrong
 /// owner, or names another garden id than `expected`.
 ///
-/// Rules (reference §4.2): a JSON object with string `gardenId`, number `pid`, string `hostname`,
+/// The reference's rules: a JSON object with string `gardenId`, number `pid`, string `hostname`,
 /// string `createdAt`, string `nonce`, `owner == "entwurf_v2"`, and `gardenId == expected`. The
 /// `lockPath` in the file is never read: the holder's `lock_path` is `lock_path`. Our extra
 /// `startKey` is taken when it is a non-empty string and ignored otherwise (a lock without it

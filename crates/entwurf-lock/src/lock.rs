@@ -190,7 +190,7 @@ impl Lock {
 
     /// Takes the lock for `gid`, or reports who holds it.
     ///
-    /// The reference algorithm (§4.3): the claim is built once; an exclusive create writes it;
+    /// The reference's algorithm: the claim is built once; an exclusive create writes it;
     /// on `EEXIST` the holder is read (a vanished file gets exactly one more create); a corrupt
     /// file is a conflict and is never deleted; a holder is reclaimed only when it wrote from our
     /// hostname and `kill(pid, 0)` says `ESRCH` (or its pid now has another start key than the
@@ -295,7 +295,7 @@ impl Lock {
     }
 
     /// Releases `claim`: removes the lock file only when it still carries `claim.nonce` for
-    /// `claim.garden_id` (§4.4). The path is `claim.lock_path` (or `<dir>/<gid>.lock` when empty).
+    /// `claim.garden_id`. The path is `claim.lock_path` (or `<dir>/<gid>.lock` when empty).
     /// Something that is not a regular file there (never followed or read) is
     /// [`LockError::NotALockFile`], as the reference's read error for a directory: the lock is
     /// dirty, never silently "released".
@@ -662,7 +662,7 @@ fn write_failed(path: &Path, source: io::Error) -> LockError {
 }
 
 /// The common release: the file still holds, byte for byte, the line this claim wrote. Such a
-/// file parses (§4.2) to a holder with this claim's nonce, so the JSON parse can be skipped; any
+/// file parses to a holder with this claim's nonce, so the JSON parse can be skipped; any
 /// other content goes through [`parse_holder`].
 fn is_exactly_our_line(raw: &str, claim: &LockClaim) -> bool {
     claim.owner == LOCK_OWNER

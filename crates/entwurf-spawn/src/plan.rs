@@ -1,4 +1,4 @@
-//! The spawn-bg execution plan (spec §3.3) and the watcher's result (spec §8), with the
+//! The spawn-bg execution plan and the watcher's result, with the
 //! reference's exact JSON keysets and key order.
 
 use std::path::PathBuf;
@@ -184,8 +184,8 @@ impl SpawnBgResumeResult {
         }
     }
 
-    /// Whether a surface should present this as an error (spec §6: lock-retained and
-    /// spawn-start-failed are errors; socket-alive and child-exited are not).
+    /// Whether a surface should present this as an error, as the reference's runner does:
+    /// lock-retained and spawn-start-failed are errors; socket-alive and child-exited are not.
     pub fn is_error(&self) -> bool {
         matches!(
             self,
