@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use chrono::Utc;
 use entwurf_mailbox::{
     drain, format_body, iso_millis, list, send_guarded, BadEntry, Drained, EntryKind, MailboxDirs,
-    MailboxError, MailboxListing, Origin, RandomTags, SenderEnvelope,
+    MailboxError, MailboxListing, RandomTags, SenderEnvelope,
 };
 use entwurf_meta_session::GardenId;
 use serde_json::json;
@@ -109,8 +109,8 @@ fn send(a: SendArgs, dirs: MailboxDirs<'_>, ctx: &Ctx) -> Result<ExitCode, CliEr
                 agent_id: a.agent_id,
                 cwd,
                 timestamp: iso_millis(now),
-                origin: Some(Origin::from_wire(&a.origin)),
-                replyable: Some(serde_json::Value::Bool(a.replyable)),
+                origin: Some(a.origin),
+                replyable: Some(a.replyable),
             };
             format_body(&sender, &message, a.wants_reply, home.as_deref())
         }

@@ -174,7 +174,10 @@ async fn observe_timeout_comes_from_the_config() {
     else {
         panic!()
     };
-    assert_eq!(p.observe_timeout_ms, 1000);
+    assert_eq!(
+        p.observe_timeout_ms,
+        entwurf_decider::Millis::from_whole(1000)
+    );
     assert_eq!(p.session_id.as_str(), GID);
     assert_eq!(lock, Some(claim()));
     assert_eq!(seams.calls().preflight, 1);

@@ -455,7 +455,7 @@ mod tests {
     #[test]
     fn lock_retained_and_lock_dirty_render_as_the_reference() {
         use entwurf_decider::{
-            LockRetainedReason, SendFinalOutcome, SpawnDiagnostic, SuccessReceipt, Transport,
+            Millis, RetainReason, RetainedDiagnostic, SendFinalOutcome, SuccessReceipt, Transport,
         };
         use entwurf_meta_session::GardenId;
         let retained = RunResult::Executed {
@@ -464,15 +464,15 @@ mod tests {
             outcome: ExecutedOutcome::SpawnBg {
                 result: SpawnBgResumeResult::LockRetained {
                     released: false,
-                    reason: LockRetainedReason::KillUnconfirmed,
+                    reason: RetainReason::KillUnconfirmed,
                     error: Some("boom".into()),
-                    diagnostic: SpawnDiagnostic {
+                    diagnostic: RetainedDiagnostic {
                         target_garden_id: GardenId::parse("20260101T000000-aaaaaa").unwrap(),
                         pid: Some(7),
                         expected_socket_path: "/c/x.sock".into(),
                         lock_path: "/l/x.lock".into(),
-                        observe_timeout_ms: 30000,
-                        kill_grace_ms: 2000,
+                        observe_timeout_ms: Millis::from_whole(30000),
+                        kill_grace_ms: Millis::from_whole(2000),
                     },
                 },
             },

@@ -27,3 +27,40 @@ pub fn write_minimal_saved_session(
     std::fs::write(&file, format!("{header}\n{model}\n"))?;
     Ok(file)
 }
+
+/// A [`LockRelease`](crate::LockRelease) that counts its calls and always succeeds.
+#[derive(Debug, Default)]
+pub struct CountingRelease {
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+impl CountingRelease {
+    /// How many releases were asked for.
+    pub fn calls(&self) -> usize {
+        self.calls.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::LockRelease for CountingRelease {
+    async fn release(
+        &self,
+        _claim: &entwurf_lock::LockClaim,
+    ) -> Result<(), crate::watcher::IoFailure> {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+/// Reads a spawn-bg plan as a decision carries it (`{"transport":"spawn-bg", …}`, the tag of the
+/// decider's `ExecutionPlan`): checks and drops the tag, then parses the rest.
+pub fn plan_from_tagged(mut value: serde_json::Value) -> Result<crate::SpawnBgPlan, String> {
+    let tag = value
+        .as_object_mut()
+        .and_then(|o| o.remove("transport"))
+        .ok_or("the plan has no transport tag")?;
+    if tag != "spawn-bg" {
+        return Err(format!("not a spawn-bg plan: transport {tag}"));
+    }
+    serde_json::from_value(value).map_err(|e| e.to_string())
+}
