@@ -144,7 +144,7 @@ fn read(gid: &GardenId, dirs: MailboxDirs<'_>, ctx: &Ctx) -> Result<ExitCode, Cl
     if ctx.global.json {
         println!("{}", drained_json(&d));
     } else {
-        print!("{}", render_drained(&d));
+        println!("{}", d.inbox_text());
     }
     for left in &d.left_unread {
         eprintln!("entwurf: left unread {}: {}", left.file, left.error);
@@ -200,29 +200,6 @@ fn bad_what(b: &BadEntry) -> String {
     } else {
         kind
     }
-}
-
-/// The `entwurf_inbox_read` tool's text.
-fn render_drained(d: &Drained) -> String {
-    if d.messages.is_empty() {
-        return format!(
-            "[entwurf inbox] garden {}: empty (no unread messages, no receipt stamped).\n",
-            d.garden_id
-        );
-    }
-    let blocks: Vec<String> = d
-        .messages
-        .iter()
-        .enumerate()
-        .map(|(i, m)| format!("--- message {} ({}) ---\n{}", i + 1, m.file, m.body))
-        .collect();
-    format!(
-        "[entwurf inbox read ⟵]\n  garden:   {}\n  messages: {}\n  receipt:  lastReadAt={}\n\n{}\n",
-        d.garden_id,
-        d.messages.len(),
-        d.read_at.as_deref().unwrap_or("(not stamped)"),
-        blocks.join("\n\n")
-    )
 }
 
 fn show(gid: &GardenId, dirs: MailboxDirs<'_>, ctx: &Ctx) -> Result<ExitCode, CliError> {

@@ -371,19 +371,10 @@ async fn the_mailbox_hand_gets_the_record_the_decision_read_and_a_parsed_plan_re
     assert!(matches!(r, RunResult::Executed { .. }), "{r:?}");
     assert_eq!(
         *hands.seen.lock().unwrap(),
-        vec![Some(rec.clone()), Some(rec), None]
+        vec![Some(rec.clone()), Some(rec.clone()), None]
     );
-    let msgs = std::fs::read_dir(w.dirs.mailbox.join(GID))
-        .unwrap()
-        .filter(|e| {
-            e.as_ref()
-                .unwrap()
-                .file_name()
-                .to_string_lossy()
-                .ends_with(".msg")
-        })
-        .count();
-    assert_eq!(msgs, 3);
+    let listing = entwurf_mailbox::list(&w.dirs.mailbox, &rec.garden_id).unwrap();
+    assert_eq!(listing.unread().count(), 3, "{listing:?}");
 }
 
 #[tokio::test]

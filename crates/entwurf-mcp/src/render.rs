@@ -335,22 +335,7 @@ pub fn render_inbox(d: &Drained) -> ToolOutput {
         "leftUnread": d.left_unread.iter().map(|l| json!({"file": l.file, "error": l.error.to_string()})).collect::<Vec<_>>(),
         "receiptError": d.receipt_error.as_ref().map(|e| e.to_string()),
     });
-    let mut text = if d.messages.is_empty() {
-        format!("[entwurf inbox] garden {gid}: empty (no unread messages, no receipt stamped).")
-    } else {
-        let bodies: Vec<String> = d
-            .messages
-            .iter()
-            .enumerate()
-            .map(|(i, m)| format!("--- message {} ({}) ---\n{}", i + 1, m.file, m.body))
-            .collect();
-        format!(
-            "[entwurf inbox read ⟵]\n  garden:   {gid}\n  messages: {}\n  receipt:  lastReadAt={}\n\n{}",
-            d.messages.len(),
-            d.read_at.as_deref().unwrap_or("(not stamped)"),
-            bodies.join("\n\n")
-        )
-    };
+    let mut text = d.inbox_text();
     for l in &d.left_unread {
         text.push_str(&format!("\n[left unread: {} — {}]", l.file, l.error));
     }

@@ -2,14 +2,14 @@
 //! (the real pi is exercised by the live cell C6).
 
 use std::fs;
-use std::os::unix::fs::{symlink, PermissionsExt};
+use std::os::unix::fs::symlink;
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 
 use entwurf_lock::LockClaim;
 use entwurf_spawn::millis::Millis;
 use entwurf_spawn::plan::{RetainReason, SpawnBgPlan, SpawnBgResumeResult};
-use entwurf_spawn::test_support::{plan_from_tagged, write_minimal_saved_session, CountingRelease};
+use entwurf_spawn::test_support::{plan_from_tagged, CountingRelease, StandInWorld};
 use entwurf_spawn::watcher::{PathInspection, ProbeLiveness};
 use entwurf_spawn::{resume, LaunchConfig, ProductionSpawnIo, ResumeRequest, SpawnIo, StderrSink};
 use nix::sys::signal::{kill, killpg, Signal};
@@ -20,37 +20,26 @@ const GID: &str = "20260612T100000-aaaaaa";
 
 struct Setup {
     _tmp: TempDir,
-    root: PathBuf,
-    agent: PathBuf,
-    cwd: PathBuf,
-    socket: PathBuf,
+    w: StandInWorld,
+}
+
+impl std::ops::Deref for Setup {
+    type Target = StandInWorld;
+    fn deref(&self) -> &StandInWorld {
+        &self.w
+    }
 }
 
 impl Setup {
     fn new() -> Self {
         let tmp = tempfile::tempdir().expect("tempdir");
-        let root = fs::canonicalize(tmp.path()).expect("canonical");
-        let agent = root.join("agent");
-        let cwd = root.join("cwd");
-        fs::create_dir_all(&cwd).expect("cwd");
-        let cwd_s = cwd.to_str().expect("utf8").to_owned();
-        write_minimal_saved_session(&agent, &cwd_s, GID).expect("session");
-        let socket = root.join(format!("{GID}.sock"));
-        Self {
-            _tmp: tmp,
-            root,
-            agent,
-            cwd,
-            socket,
-        }
+        let w = StandInWorld::new(tmp.path(), GID, true).expect("world");
+        Self { _tmp: tmp, w }
     }
 
     /// A stand-in `pi`: a shell script with `body`.
     fn script(&self, body: &str) -> PathBuf {
-        let path = self.root.join("fake-pi");
-        fs::write(&path, format!("#!/bin/sh\n{body}\n")).expect("script");
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).expect("chmod");
-        path
+        self.stand_in_pi(body).expect("script")
     }
 
     fn request(&self, observe_ms: u32) -> ResumeRequest {
@@ -75,14 +64,6 @@ impl Setup {
         r.kill_grace_ms = Millis::from_whole(2_000);
         r
     }
-
-    /// The launch of a stand-in `program`, its stderr to a log file under the root.
-    fn config(&self, program: PathBuf) -> LaunchConfig {
-        let mut config = LaunchConfig::new(self.agent.clone());
-        config.pi_program = program;
-        config.stderr = StderrSink::File(self.root.join("logs/resident.stderr"));
-        config
-    }
 }
 
 fn raw_pid(pid: u32) -> Pid {
@@ -100,7 +81,7 @@ async fn a_child_that_exits_is_observed_and_released_once() {
     let release = CountingRelease::default();
     let result = resume(
         &s.request(30_000),
-        &ProductionSpawnIo::new(&s.config(program), &release),
+        &ProductionSpawnIo::new(&s.launch(program), &release),
     )
     .await
     .expect("result");
@@ -133,7 +114,7 @@ async fn a_missing_program_is_a_released_spawn_start_failure() {
     let missing = s.root.join("no-such-pi");
     let result = resume(
         &s.request(30_000),
-        &ProductionSpawnIo::new(&s.config(missing.clone()), &release),
+        &ProductionSpawnIo::new(&s.launch(missing.clone()), &release),
     )
     .await
     .expect("result");
@@ -155,7 +136,7 @@ async fn a_listening_socket_is_socket_alive_and_the_resident_keeps_running() {
     let release = CountingRelease::default();
     let result = resume(
         &s.request(30_000),
-        &ProductionSpawnIo::new(&s.config(program), &release),
+        &ProductionSpawnIo::new(&s.launch(program), &release),
     )
     .await
     .expect("result");
@@ -179,7 +160,7 @@ async fn a_timeout_sends_sigterm_and_the_exit_releases() {
     let release = CountingRelease::default();
     let result = resume(
         &s.request(200),
-        &ProductionSpawnIo::new(&s.config(program), &release),
+        &ProductionSpawnIo::new(&s.launch(program), &release),
     )
     .await
     .expect("result");
@@ -205,7 +186,7 @@ async fn a_forged_socket_path_fails_closed_and_the_child_is_terminated() {
     let release = CountingRelease::default();
     let result = resume(
         &s.request(30_000),
-        &ProductionSpawnIo::new(&s.config(program), &release),
+        &ProductionSpawnIo::new(&s.launch(program), &release),
     )
     .await
     .expect("result");
@@ -230,7 +211,7 @@ async fn a_child_ignoring_sigterm_leaves_the_lock_retained() {
     let release = CountingRelease::default();
     let mut req = s.request(200);
     req.kill_grace_ms = Millis::from_whole(300);
-    let result = resume(&req, &ProductionSpawnIo::new(&s.config(program), &release))
+    let result = resume(&req, &ProductionSpawnIo::new(&s.launch(program), &release))
         .await
         .expect("result");
     let pid = match &result {
