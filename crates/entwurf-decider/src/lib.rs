@@ -17,6 +17,8 @@
 
 mod contract;
 mod decider;
+#[cfg(feature = "test-support")]
+pub mod fakes;
 mod hands;
 mod production;
 mod release;

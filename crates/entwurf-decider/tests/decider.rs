@@ -1,7 +1,6 @@
 //! The decider's step order, lock discipline and error handling, over call-counting fakes.
 
-#[path = "common/fakes.rs"]
-mod fakes;
+use entwurf_decider::fakes;
 
 use entwurf_control_rpc::SocketLiveness;
 use entwurf_decider::*;

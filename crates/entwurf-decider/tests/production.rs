@@ -3,8 +3,7 @@
 //! outcomes (sent, rejected, failed, a socket that dies between probe and send, a release that
 //! fails after delivery).
 
-#[path = "common/fakes.rs"]
-mod fakes;
+use entwurf_decider::fakes;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
