@@ -20,7 +20,7 @@ use std::process::{Command, Stdio};
 use assert_fs::prelude::*;
 use entwurf_decider::{DispatchInput, Intent};
 use entwurf_harness::on_disk::{
-    entries_ending, entwurf_messages, is_socket, no_entry_ending, unchanged_from,
+    entries_ending, entwurf_messages, is_socket, no_entry_ending, unchanged_from, Unchanged,
 };
 use entwurf_harness::procs::child_pids;
 use entwurf_harness::{
@@ -621,6 +621,18 @@ fn c6_send(
     Ok((DispatchView::from_json(&raw), raw))
 }
 
+/// A refused resume launched nothing: no socket under the garden id, the saved session as it was.
+fn launched_nothing(
+    name: &str,
+    world: &World,
+    gid: &GardenId,
+    session_file: &Path,
+    session_unchanged: Unchanged,
+) -> Result<(), CellError> {
+    check_path(name, world.socket_path(gid), predicate::path::missing())?;
+    check_path(name, session_file, session_unchanged)
+}
+
 /// C6: owned-outcome to a dormant pi citizen (a record and a saved pi session, no socket) is
 /// executed through spawn-bg. The cwd's only project file is `.pi/mcp.json`, which the trust
 /// preflight judges as the launched pi's line does: pi 1.x gates it behind trust, so the first
@@ -676,13 +688,10 @@ async fn c6_owned_outcome_resumes_dormant_pi(
             denied.is_rejected("untrusted-fail-fast"),
             || denied.raw.clone(),
         )?;
-        check_path(
+        launched_nothing(
             "mcp-json-only-resume-launched-nothing",
-            world.socket_path(&gid),
-            predicate::path::missing(),
-        )?;
-        check_path(
-            "mcp-json-only-resume-launched-nothing",
+            &world,
+            &gid,
             &session_file,
             session_unchanged,
         )?;
@@ -815,13 +824,10 @@ async fn c6_owned_outcome_resumes_dormant_pi(
         &denied.observed_liveness.as_deref(),
         &Some("dead"),
     )?;
-    check_path(
+    launched_nothing(
         "untrusted-resume-launched-nothing",
-        world.socket_path(&gid),
-        predicate::path::missing(),
-    )?;
-    check_path(
-        "untrusted-resume-launched-nothing",
+        &world,
+        &gid,
         &session_file,
         session_unchanged,
     )?;
