@@ -267,6 +267,11 @@ async fn send_to_an_idle_pi_is_delivered_direct() {
     assert!(pi.exited().is_none());
 }
 
+/// A handler with every default (the refusals above come before any handler method).
+struct Defaults;
+
+impl entwurf_control_rpc::Handler for Defaults {}
+
 #[tokio::test]
 #[ignore = "needs a real pi: run `cargo xtask pi` first"]
 async fn blank_sender_field_and_unknown_command_are_refused() {
@@ -303,6 +308,36 @@ async fn blank_sender_field_and_unknown_command_are_refused() {
         .unwrap();
     assert!(!unknown.success);
     assert_eq!(unknown.error.as_deref(), Some("Unsupported command: foo"));
+    // Every refusal of a command keeps the request's string id, as the Rust server's does; a
+    // `parse` refusal (no command read) carries none.
+    for (request, response) in [
+        (
+            "{\"type\":\"foo\",\"id\":\"u1\"}\n",
+            "{\"type\":\"response\",\"command\":\"foo\",\"success\":false,\"error\":\"Unsupported command: foo\",\"id\":\"u1\"}\n",
+        ),
+        (
+            "{\"type\":\"send\",\"message\":\" \",\"id\":\"m1\"}\n",
+            "{\"type\":\"response\",\"command\":\"send\",\"success\":false,\"error\":\"Missing message\",\"id\":\"m1\"}\n",
+        ),
+        (
+            "{\"type\":\"send\",\"message\":\"hi\",\"sender\":7,\"id\":\"s1\"}\n",
+            "{\"type\":\"response\",\"command\":\"send\",\"success\":false,\"error\":\"sender must be an object\",\"id\":\"s1\"}\n",
+        ),
+        (
+            "{\"id\":\"t1\"}\n",
+            "{\"type\":\"response\",\"command\":\"parse\",\"success\":false,\"error\":\"Failed to parse command: Missing command type\"}\n",
+        ),
+    ] {
+        let got = raw_exchange(&pi.socket(), request.as_bytes(), 1).await;
+        assert_eq!(got, response, "answer to {request}");
+        let ours = entwurf_control_rpc::respond_to_line(
+            request.trim_end(),
+            &GardenId::parse(&pi.gid).unwrap(),
+            Defaults,
+        )
+        .await;
+        assert_eq!(ours.as_deref(), Some(response), "the Rust server's answer to {request}");
+    }
     assert!(pi.exited().is_none());
 }
 
