@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use xtask::report::Summary;
 
 /// A set of latency samples (one per operation).
 #[derive(Debug, Default, Clone)]
@@ -43,16 +43,17 @@ impl Samples {
         ms(total) / self.durations.len() as f64
     }
 
-    /// `{n, p50_ms, p90_ms, p99_ms, mean_ms, max_ms}`.
-    pub fn summary(&self) -> Value {
-        json!({
-            "n": self.len(),
-            "p50_ms": round(self.pct_ms(50.0)),
-            "p90_ms": round(self.pct_ms(90.0)),
-            "p99_ms": round(self.pct_ms(99.0)),
-            "mean_ms": round(self.mean_ms()),
-            "max_ms": round(self.pct_ms(100.0)),
-        })
+    /// Count, percentiles and mean, rounded; no figures without samples.
+    pub fn summary(&self) -> Summary {
+        let figure = |x: f64| x.is_finite().then(|| round(x));
+        Summary {
+            n: self.len(),
+            p50_ms: figure(self.pct_ms(50.0)),
+            p90_ms: figure(self.pct_ms(90.0)),
+            p99_ms: figure(self.pct_ms(99.0)),
+            mean_ms: figure(self.mean_ms()),
+            max_ms: figure(self.pct_ms(100.0)),
+        }
     }
 }
 
