@@ -2,8 +2,9 @@
 //!
 //! Builds the measuring binary `entwurf-bench` (this package, `src/bin/entwurf-bench/`) and the
 //! `entwurf` CLI in release, provisions the pinned pi (as `cargo xtask pi` does) for the real-pi
-//! row, runs the measurements, and prints a table (or, with `--json`, one JSON object on stdout).
-//! Nothing here asserts a figure: the targets column only says what the numbers should show.
+//! row, runs the measurements, and prints a table (or, with `--json`, one JSON object on stdout:
+//! an [`xtask::report::Report`]). Nothing here asserts a figure: the targets column only says what
+//! the numbers should show, against [`xtask::reference::REFERENCE`].
 //!
 //! ```text
 //! cargo xtask bench [--json] [--control-socket PATH] [--with-live-gate] [--no-real-pi] [--quick]

@@ -1,7 +1,8 @@
 //! `entwurf-bench`: the release-built measuring half of `cargo xtask bench`.
 //!
-//! `entwurf-bench run [flags]` prints one JSON object with every measurement; `cargo xtask bench`
-//! builds this binary in release, runs it, and renders the table. Nothing here asserts a figure.
+//! `entwurf-bench run [flags]` prints one JSON object with every measurement (an
+//! [`xtask::report::Measured`]); `cargo xtask bench` builds this binary in release, runs it, reads
+//! the same type back and renders the table. Nothing here asserts a figure.
 //!
 //! Flags: `--control-socket PATH` (dispatch against an existing listener), `--pi-bin P
 //! --pi-node-dir D --pi-extension E` (real pi row) or `--pi-skip REASON`, `--entwurf-bin P`
