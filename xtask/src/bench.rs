@@ -19,6 +19,12 @@
 //!   as such).
 //! * `--quick`: fewer samples (a smoke run; the figures are noisier).
 //! * `--from-json FILE`: print the table of a report saved with `--json` (no measuring).
+//!
+//! One report type for both binaries: `entwurf-bench` writes an [`xtask::report::Measured`] and
+//! this reads it back into an [`xtask::report::Report`] (the xtask crate's library; the JSON keys,
+//! such as `control_socket_dispatch.p50_ms`, are its contract). The reference's figures and the
+//! targets are one data table, [`xtask::reference`]; the table renders per section
+//! (`bench/table.rs`, tested over `xtask/fixtures/bench/`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
