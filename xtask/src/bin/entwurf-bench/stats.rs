@@ -72,3 +72,27 @@ pub fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
     let out = f();
     (out, t.elapsed())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_samples_give_no_figures_and_samples_give_nearest_rank_ones() {
+        let empty = Samples::default().summary();
+        assert_eq!(empty.n, 0);
+        assert_eq!(
+            (empty.p50_ms, empty.mean_ms, empty.max_ms),
+            (None, None, None)
+        );
+        let mut s = Samples::default();
+        for ms in [4, 1, 3, 2] {
+            s.push(Duration::from_millis(ms));
+        }
+        let sum = s.summary();
+        assert_eq!(sum.n, 4);
+        assert_eq!(sum.p50_ms, Some(2.0));
+        assert_eq!(sum.p99_ms, Some(4.0));
+        assert_eq!(sum.mean_ms, Some(2.5));
+    }
+}
