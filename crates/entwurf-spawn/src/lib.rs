@@ -8,7 +8,7 @@
 //! - [`plan`]: the spawn-bg plan and the watcher result, with the reference's JSON shapes.
 //! - [`watcher`]: [`resume`] over the [`SpawnIo`] seam, releasing under the
 //!   `release-after-spawn-observation` policy.
-//! - [`production`]: the real IO.
+//! - [`production`]: the real IO (the one the decider's spawn-bg hand runs).
 //! - [`pi_line`]: the pi lines (0.80, 1.x) and what differs between them; the launched pi's version.
 //! - [`millis`]: `ENTWURF_V2_OBSERVE_TIMEOUT_MS` parsing (JS `Number()`), millisecond values.
 //!
@@ -29,7 +29,7 @@
 //! `crates/entwurf-spawn/tests/preflight.rs::a_deny_never_becomes_a_spawn_plan`,
 //! `crates/entwurf-spawn/tests/watcher.rs::a_missing_lock_is_refused_before_any_spawn`,
 //! `::a_mis_paired_lock_is_refused_before_any_spawn`,
-//! `::an_invalid_session_id_is_refused_before_any_spawn` and
+//! `::an_invalid_session_id_never_becomes_a_plan` and
 //! `crates/entwurf-decider/tests/spawn_bg.rs::a_trust_deny_is_refused_before_anything_is_launched`.
 //!
 //! **Architecture Invariant:** a forged control-socket address fails closed: the child is sent
@@ -60,8 +60,9 @@
 //! };
 //! let preflight = preflight_for_cwd(Path::new("/home/u/repos/app"), &config)?;
 //! // A deny never becomes a plan, so nothing can be launched for it.
+//! let gid = entwurf_meta_session::GardenId::parse("20260612T100000-aaaaaa")?;
 //! let plan = SpawnBgPlan::for_resume(
-//!     "20260612T100000-aaaaaa",
+//!     &gid,
 //!     "/home/u/repos/app",
 //!     "continue",
 //!     &preflight,
@@ -80,16 +81,19 @@ pub mod pi_line;
 pub mod plan;
 pub mod preflight;
 pub mod production;
+#[cfg(feature = "test-support")]
 pub mod test_support;
 pub mod watcher;
 
 pub use identity::{resolve_launch_identity, IdentityError, LaunchIdentity};
 pub use millis::Millis;
 pub use pi_line::PiLine;
-pub use plan::{RetainReason, RetainedDiagnostic, SpawnBgPlan, SpawnBgResumeResult};
+pub use plan::{
+    ReleaseWhen, ResumeAction, RetainReason, RetainedDiagnostic, SpawnBgPlan, SpawnBgResumeResult,
+};
 pub use preflight::{
     preflight_for_cwd, Preflight, PreflightConfig, PreflightError, PreflightKind, PreflightReason,
     UntrustedLaunch,
 };
-pub use production::{LaunchConfig, ProductionSpawnIo, StderrSink};
+pub use production::{LaunchConfig, LockRelease, ProductionSpawnIo, StderrSink};
 pub use watcher::{resume, IoFailure, ResumeError, ResumeRequest, SpawnIo, SpawnedChild};
