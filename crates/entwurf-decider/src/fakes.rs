@@ -14,19 +14,27 @@ use entwurf_control_rpc::{ConflictReason, SocketInspection, SocketLiveness};
 use entwurf_lock::{AcquireOutcome, LockClaim, LockConflict};
 use entwurf_meta_session::{Backend, GardenId, MetaRecord};
 
+/// The garden id every fixture targets unless told otherwise.
 pub const GID: &str = "20260612T100000-aaaaaa";
+/// A second, valid garden id (a re-plan to another target, a mis-paired lock).
 pub const OTHER_GID: &str = "20260612T100500-cccccc";
+/// The text of a release that fails (an `EACCES` unlink of [`GID`]'s lock), as the reference's
+/// receipts carry it.
 pub const RELEASE_EACCES: &str =
     "EACCES: permission denied, unlink '/fake/locks/20260612T100000-aaaaaa.lock'";
 
+/// [`GID`], parsed.
 pub fn gid() -> GardenId {
     GardenId::parse(GID).unwrap()
 }
 
+/// The record of [`GID`] as a citizen of `backend`.
 pub fn identity(backend: Backend) -> MetaRecord {
     identity_for(GID, backend)
 }
 
+/// A v2 record for garden id `g` on `backend`, with fixed timestamps and cwd so golden
+/// comparisons are stable; panics on an invalid `g`.
 pub fn identity_for(g: &str, backend: Backend) -> MetaRecord {
     MetaRecord {
         schema_version: 2,
@@ -43,6 +51,8 @@ pub fn identity_for(g: &str, backend: Backend) -> MetaRecord {
     }
 }
 
+/// The lock claim a fake acquire hands out for `g`: pid 4242 on `test-host`, a fixed nonce,
+/// under `/fake/locks`, without a start key (the reference's bytes).
 pub fn claim_for(g: &str) -> LockClaim {
     LockClaim {
         garden_id: g.into(),
@@ -56,10 +66,12 @@ pub fn claim_for(g: &str) -> LockClaim {
     }
 }
 
+/// [`claim_for`] of [`GID`].
 pub fn claim() -> LockClaim {
     claim_for(GID)
 }
 
+/// A `target-locked` conflict naming [`claim`] as the holder, with the reference's detail text.
 pub fn conflict() -> LockConflict {
     LockConflict {
         reason: "target-locked".into(),
@@ -69,32 +81,38 @@ pub fn conflict() -> LockConflict {
     }
 }
 
+/// [`GID`]'s control socket under the fake control dir (`/fake/ctl`).
 pub fn sock() -> PathBuf {
     PathBuf::from(format!("/fake/ctl/{GID}.sock"))
 }
 
+/// Nothing at [`sock`].
 pub fn absent() -> SocketInspection {
     SocketInspection::Absent {
         socket_path: sock(),
     }
 }
+/// A socket file at [`sock`] (worth a probe).
 pub fn socket_file() -> SocketInspection {
     SocketInspection::SocketFile {
         socket_path: sock(),
     }
 }
+/// A symlink at [`sock`]: an address conflict, never followed.
 pub fn symlink() -> SocketInspection {
     SocketInspection::AddressConflict {
         socket_path: sock(),
         reason: ConflictReason::Symlink,
     }
 }
+/// A regular file (or other non-socket) at [`sock`]: an address conflict.
 pub fn not_socket() -> SocketInspection {
     SocketInspection::AddressConflict {
         socket_path: sock(),
         reason: ConflictReason::NotSocket,
     }
 }
+/// An `lstat` of [`sock`] that failed with `EACCES`: indeterminate.
 pub fn lstat_eacces() -> SocketInspection {
     SocketInspection::Indeterminate {
         socket_path: sock(),
@@ -102,6 +120,8 @@ pub fn lstat_eacces() -> SocketInspection {
     }
 }
 
+/// The decider configuration the fakes run with: fake mailbox and sessions dirs, defaults
+/// otherwise.
 pub fn config() -> DeciderConfig {
     DeciderConfig::new("/fake/mailbox", "/fake/sessions")
 }
@@ -111,9 +131,11 @@ pub fn config() -> DeciderConfig {
 pub struct Seq<T: Clone>(VecDeque<T>);
 
 impl<T: Clone> Seq<T> {
+    /// A queue answering `v` for ever.
     pub fn one(v: T) -> Self {
         Self(VecDeque::from([v]))
     }
+    /// A queue answering `v` in order, then its last element for ever; `v` must not be empty.
     pub fn of(v: Vec<T>) -> Self {
         Self(v.into())
     }
@@ -129,12 +151,19 @@ impl<T: Clone> Seq<T> {
 /// What the fake seams answer.
 #[derive(Debug, Clone)]
 pub struct Script {
+    /// What `resolve_target` answers, call after call.
     pub resolution: Seq<Result<TargetResolution, IoFailure>>,
+    /// What every `acquire_lock` answers.
     pub acquire: Result<AcquireOutcome, IoFailure>,
+    /// What `release_lock` answers, call after call.
     pub release: Seq<Result<(), IoFailure>>,
+    /// What `inspect_socket` answers, call after call.
     pub inspection: Seq<Result<SocketInspection, IoFailure>>,
+    /// What `probe_socket` answers, call after call.
     pub probe: Seq<Result<SocketLiveness, IoFailure>>,
+    /// What every `preflight_for_cwd` answers.
     pub preflight: Result<Preflight, IoFailure>,
+    /// The mailbox deliverability verdicts, call after call.
     pub deliverable: Seq<bool>,
     /// `None`: the native-push probe fails the test if it is reached.
     pub native: Option<NativePushProbe>,
@@ -159,34 +188,41 @@ impl Default for Script {
 }
 
 impl Script {
+    /// The default script with [`GID`] resolving to a citizen of `backend`.
     pub fn citizen(backend: Backend) -> Self {
         Self {
             resolution: Seq::one(Ok(TargetResolution::citizen(identity(backend)))),
             ..Self::default()
         }
     }
+    /// The default script with [`GID`] resolving to a record-less socket-only pi.
     pub fn socket_only() -> Self {
         Self {
             resolution: Seq::one(Ok(TargetResolution::socket_only())),
             ..Self::default()
         }
     }
+    /// Every inspection answers `i`.
     pub fn inspect(mut self, i: SocketInspection) -> Self {
         self.inspection = Seq::one(Ok(i));
         self
     }
+    /// Every probe answers `p`.
     pub fn probe(mut self, p: SocketLiveness) -> Self {
         self.probe = Seq::one(Ok(p));
         self
     }
+    /// Every deliverability check answers `d`.
     pub fn deliverable(mut self, d: bool) -> Self {
         self.deliverable = Seq::one(d);
         self
     }
+    /// The acquire finds the lock held ([`conflict`]).
     pub fn locked(mut self) -> Self {
         self.acquire = Ok(AcquireOutcome::Conflict(conflict()));
         self
     }
+    /// The trust preflight answers `kind` with launch arguments `args`.
     pub fn preflight(mut self, kind: PreflightKind, args: &[&str]) -> Self {
         self.preflight = Ok(Preflight {
             kind,
@@ -194,6 +230,7 @@ impl Script {
         });
         self
     }
+    /// The native-push probe answers `status`, with a route only when alive.
     pub fn native(mut self, status: SocketLiveness) -> Self {
         self.native = Some(NativePushProbe {
             status,
@@ -204,30 +241,43 @@ impl Script {
     }
 }
 
+/// How many times the decider called each seam; tests assert on these to prove what a path
+/// did not touch (no lock, no probe, no spawn).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Calls {
+    /// `resolve_target` calls.
     pub resolve: usize,
+    /// `acquire_lock` calls.
     pub acquire: usize,
+    /// `release_lock` calls.
     pub release: usize,
+    /// `inspect_socket` calls.
     pub inspect: usize,
+    /// `probe_socket` calls.
     pub probe: usize,
+    /// `preflight_for_cwd` calls.
     pub preflight: usize,
+    /// `mailbox_deliverability_for` calls.
     pub mailbox: usize,
+    /// `native_push_probe` calls.
     pub native: usize,
 }
 
+/// [`DispatchSeams`] answering from a [`Script`] and counting each call in [`Calls`].
 pub struct FakeSeams {
     script: Mutex<Script>,
     calls: Mutex<Calls>,
 }
 
 impl FakeSeams {
+    /// Seams answering from `script`, no call counted yet.
     pub fn new(script: Script) -> Self {
         Self {
             script: Mutex::new(script),
             calls: Mutex::new(Calls::default()),
         }
     }
+    /// The calls so far.
     pub fn calls(&self) -> Calls {
         *self.calls.lock().unwrap()
     }
@@ -288,29 +338,41 @@ impl DispatchSeams for FakeSeams {
 /// Control-hand deps: scripted socket sends, an optional scripted fallback (else the real
 /// resolver over `seams`), a scripted mailbox answer and release.
 pub struct FakeControlDeps {
+    /// What each socket send answers, in order.
     pub sends: Mutex<Seq<Result<RpcAck, SendFailure>>>,
+    /// A scripted dead-connect fallback; `None` runs the real resolver over [`Self::seams`].
     pub fallback: Option<Result<DeadFallback, HandError>>,
+    /// What a mailbox send answers.
     pub mailbox: Result<MailboxAck, IoFailure>,
+    /// What each release answers, in order.
     pub release: Mutex<Seq<Result<(), IoFailure>>>,
+    /// The seams the real fallback resolver re-inspects and probes through.
     pub seams: FakeSeams,
+    /// Every plan sent over the socket, in order.
     pub sent_plans: Mutex<Vec<ControlSocketPlan>>,
+    /// Every plan sent through the mailbox, in order.
     pub mailbox_plans: Mutex<Vec<MetaMailboxPlan>>,
+    /// How many releases were made.
     pub releases: Mutex<usize>,
+    /// How many dead-connect fallbacks were asked for.
     pub fallbacks: Mutex<usize>,
 }
 
+/// A completed send: `success`, or a refusal with the reference's `Missing message` text.
 pub fn ack(success: bool) -> Result<RpcAck, SendFailure> {
     Ok(RpcAck {
         success,
         error: (!success).then(|| "Missing message".to_string()),
     })
 }
+/// A send whose connect failed *dead* (nobody listens; a retry is safe) with `msg`.
 pub fn dead(msg: &str) -> Result<RpcAck, SendFailure> {
     Err(SendFailure {
         class: ConnectClass::Dead,
         message: msg.into(),
     })
 }
+/// A send that failed *indeterminately* (it may have been delivered; never retried) with `msg`.
 pub fn indet(msg: &str) -> Result<RpcAck, SendFailure> {
     Err(SendFailure {
         class: ConnectClass::Indeterminate,
@@ -319,6 +381,8 @@ pub fn indet(msg: &str) -> Result<RpcAck, SendFailure> {
 }
 
 impl FakeControlDeps {
+    /// Deps answering `sends` in order, a successful mailbox and release, and the real fallback
+    /// over seams scripted by `seams`.
     pub fn new(sends: Vec<Result<RpcAck, SendFailure>>, seams: Script) -> Self {
         Self {
             sends: Mutex::new(Seq::of(sends)),
@@ -335,13 +399,16 @@ impl FakeControlDeps {
             fallbacks: Mutex::new(0),
         }
     }
+    /// Every release fails with [`RELEASE_EACCES`].
     pub fn failing_release(self) -> Self {
         *self.release.lock().unwrap() = Seq::one(Err(IoFailure::new(RELEASE_EACCES)));
         self
     }
+    /// How many socket sends were made.
     pub fn sends(&self) -> usize {
         self.sent_plans.lock().unwrap().len()
     }
+    /// How many releases were made.
     pub fn releases(&self) -> usize {
         *self.releases.lock().unwrap()
     }
@@ -377,10 +444,15 @@ impl ControlSendDeps for FakeControlDeps {
 /// Runner hands: each answers from a script and counts its calls.
 #[derive(Default)]
 pub struct FakeHands {
+    /// The control-socket hand's answer; `None` panics if that hand is called.
     pub control: Option<Result<ControlSendResult, HandError>>,
+    /// The mailbox hand's answer; `None` panics if that hand is called.
     pub mailbox: Option<Result<MailboxAck, HandError>>,
+    /// The spawn-bg hand's answer; `None` panics if that hand is called.
     pub spawn: Option<Result<SpawnBgResumeResult, HandError>>,
+    /// The native-push hand's answer; `None` panics if that hand is called.
     pub native: Option<Result<NativePushAck, HandError>>,
+    /// Every hand call: its transport and the lock it was given.
     pub calls: Mutex<Vec<(Transport, Option<LockClaim>)>>,
 }
 
@@ -388,6 +460,7 @@ impl FakeHands {
     fn record(&self, t: Transport, lock: Option<&LockClaim>) {
         self.calls.lock().unwrap().push((t, lock.cloned()));
     }
+    /// How many hands ran (the runner must run exactly one per execute decision).
     pub fn call_count(&self) -> usize {
         self.calls.lock().unwrap().len()
     }
@@ -434,6 +507,7 @@ impl TransportHands for FakeHands {
     }
 }
 
+/// `fixtures/golden/receipts`, found upward from the crate (or workspace) directory.
 pub fn golden_dir() -> PathBuf {
     // CARGO_MANIFEST_DIR is the crate or the workspace root; find fixtures/golden upward.
     let mut dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
@@ -446,6 +520,7 @@ pub fn golden_dir() -> PathBuf {
     }
 }
 
+/// The golden file `rel` under [`golden_dir`]; panics when it cannot be read.
 pub fn golden(rel: &str) -> String {
     std::fs::read_to_string(golden_dir().join(rel)).unwrap()
 }
