@@ -25,6 +25,7 @@ pub struct Script {
     pub read_request: bool,
     /// Raw bytes to write, in order.
     pub writes: Vec<String>,
+    /// What the peer does once everything is written.
     pub then: After,
 }
 

@@ -53,9 +53,13 @@ pub use entwurf_meta_session::SenderEnvelope;
 pub struct SendRequest {
     /// The message text (must not be blank; never trimmed).
     pub message: String,
+    /// How a busy receiver queues the message (`steer` interrupts, `follow_up` waits for the
+    /// turn to end); an idle receiver starts a turn at once either way.
     pub mode: SendMode,
     /// Courtesy hint only: nothing waits for a reply.
     pub wants_reply: bool,
+    /// Who sent it, for the receiver's `<sender_info>` block; `None` leaves the key out and
+    /// injects the bare message.
     pub sender: Option<SenderEnvelope>,
 }
 
@@ -107,12 +111,18 @@ pub fn sender_info_block(sender: &SenderEnvelope, wants_reply: bool) -> String {
 /// A command a client sends. The client never sends an `id`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
+    /// `send`: inject a message into the receiver's session.
     Send(SendRequest),
+    /// `get_info`: the receiver's session id, cwd, model and whether it is idle.
     GetInfo,
+    /// `get_message`: the last assistant message on the current branch.
     GetMessage,
+    /// `abort`: stop the current turn without waiting; answered at once.
     Abort,
-    /// `summarize: None` leaves the key out.
+    /// `clear`: rewind the session to its root entry.
     Clear {
+        /// Ask for a summary of what is cleared (pi refuses a truthy value over RPC);
+        /// `None` leaves the key out.
         summarize: Option<bool>,
     },
     /// Any other `type` (for tests and forward compatibility); sent as `{"type":<t>}`.
@@ -198,12 +208,17 @@ pub struct Response {
     /// Always `"response"`.
     #[serde(rename = "type")]
     pub kind: String,
+    /// The request's `type`, or `"parse"` for a line that could not be parsed.
     pub command: String,
+    /// Whether the command was carried out (for `send`: queued, not yet processed).
     pub success: bool,
+    /// The command's result, only on success and only for commands that return one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data: Option<Value>,
+    /// What went wrong, only on failure (the reference's exact texts).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The request's `id`, echoed only when it was a string.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
 }
@@ -322,8 +337,10 @@ pub enum DeliveredAs {
     /// The receiver was idle; a turn started at once.
     #[serde(rename = "direct")]
     Direct,
+    /// The receiver was busy and `mode` was `steer`: the message interrupts the running turn.
     #[serde(rename = "steer")]
     Steer,
+    /// The receiver was busy and `mode` was `follow_up`: the message waits for the turn to end.
     #[serde(rename = "followUp")]
     FollowUp,
 }
@@ -342,27 +359,35 @@ impl DeliveredAs {
 /// `data` of a successful `send`: `{"delivered":true,"deliveredAs":…,"wants_reply":…}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SendData {
+    /// Always `true` on a success: the message was queued (not necessarily processed yet).
     pub delivered: bool,
+    /// How the receiver queued it.
     #[serde(rename = "deliveredAs")]
     pub delivered_as: DeliveredAs,
+    /// The request's `wants_reply`, echoed.
     pub wants_reply: bool,
 }
 
 /// `model` inside `get_info` data.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModelRef {
+    /// The model id as pi names it (e.g. `claude-sonnet-4`).
     pub id: String,
+    /// The provider serving it (e.g. `anthropic`).
     pub provider: String,
 }
 
 /// `data` of a successful `get_info` as a server writes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InfoData {
+    /// The pi session id (a garden id for a garden citizen).
     #[serde(rename = "sessionId")]
     pub session_id: String,
+    /// The session's working directory.
     pub cwd: String,
     /// `null` when the citizen has no model.
     pub model: Option<ModelRef>,
+    /// Whether pi is not streaming a turn (a `send` then starts one at once).
     pub idle: bool,
 }
 
@@ -371,6 +396,7 @@ pub struct InfoData {
 pub struct AssistantMessage {
     /// Always `"assistant"`.
     pub role: String,
+    /// Its text parts joined with `\n`.
     pub content: String,
     /// Epoch milliseconds.
     pub timestamp: i64,
@@ -379,13 +405,16 @@ pub struct AssistantMessage {
 /// `data` of a successful `clear`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClearData {
+    /// Always `true` on a success.
     pub cleared: bool,
+    /// `true` when the session already stood at its root (nothing was rewound).
     #[serde(
         rename = "alreadyAtRoot",
         default,
         skip_serializing_if = "Option::is_none"
     )]
     pub already_at_root: Option<bool>,
+    /// The entry the session was rewound to, when it moved.
     #[serde(rename = "targetId", default, skip_serializing_if = "Option::is_none")]
     pub target_id: Option<String>,
 }
@@ -393,10 +422,15 @@ pub struct ClearData {
 /// What a client learns from `get_info` (lenient: a field of the wrong type becomes `None`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RuntimeInfo {
+    /// `sessionId`, when a string.
     pub session_id: Option<String>,
+    /// `cwd`, when a string.
     pub cwd: Option<String>,
+    /// `model.id`, when `model` is an object with a string `id`.
     pub model_id: Option<String>,
+    /// `model.provider`, when `model` is an object with a string `provider`.
     pub model_provider: Option<String>,
+    /// `idle`, when a boolean.
     pub idle: Option<bool>,
 }
 
