@@ -16,13 +16,13 @@ use tokio::io::Interest;
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
+use crate::error::SocketLiveness;
 use crate::lines::{LineAssembler, MAX_REQUEST_LINE};
-use crate::socket::{inspect, probe, socket_path};
+use crate::socket::{inspect, probe, socket_path, ConflictReason, SocketInspection};
 use crate::wire::{
     is_truthy, parse_line, validate_send, AssistantMessage, ClearData, InfoData, Response,
     SendData, SendRequest, PARSE_COMMAND,
 };
-use crate::{ConflictReason, SocketInspection, SocketLiveness};
 
 /// What a socket citizen does with each command. Every method has a default, so a handler
 /// implements only what it supports. Methods may be async or effectively sync.
@@ -133,8 +133,8 @@ impl Server {
     /// A stale socket file (probe dead) is replaced. A live listener, a symlink, a non-socket, or
     /// anything indeterminate at the path is refused. Must be called inside a tokio runtime.
     ///
-    /// The only wait is the 300 ms connect probe of an existing socket file (a probe timeout
-    /// refuses with [`ServeError::Indeterminate`]). Once serving, a client that vanishes mid-reply
+    /// Nothing waits before serving: the connect probe of an existing socket file completes or
+    /// fails at once (an indeterminate probe refuses with [`ServeError::Indeterminate`]). Once serving, a client that vanishes mid-reply
     /// (`EPIPE`, `ECONNRESET`) ends only its own connection; a request line without `\n` is never
     /// answered; there is no idle timeout (like the reference).
     ///

@@ -32,18 +32,16 @@ pub struct EntwurfSpawnHand {
     launch: LaunchConfig,
     kill_grace_ms: Millis,
     poll_interval: Duration,
-    probe_timeout: Duration,
 }
 
 impl EntwurfSpawnHand {
     /// A hand launching residents as `launch` says, with the default kill grace (5000 ms), the
-    /// 150 ms socket poll and the 300 ms connect probe.
+    /// 150 ms socket poll and control-rpc's connect probe (which never waits).
     pub fn new(launch: LaunchConfig) -> Self {
         Self {
             launch,
             kill_grace_ms: DEFAULT_KILL_GRACE_MS,
             poll_interval: SOCKET_POLL_INTERVAL,
-            probe_timeout: entwurf_control_rpc::PROBE_TIMEOUT,
         }
     }
 
@@ -57,7 +55,6 @@ impl EntwurfSpawnHand {
 /// One resume's IO: the configured launch, control-rpc's lstat and probe, the runner's release.
 struct HandIo<'a> {
     launch: &'a LaunchConfig,
-    probe_timeout: Duration,
     release: &'a dyn LockRelease,
 }
 
@@ -84,7 +81,7 @@ impl SpawnIo for HandIo<'_> {
     }
 
     async fn probe(&self, socket_path: &Path) -> ProbeLiveness {
-        match entwurf_control_rpc::probe_within(socket_path, self.probe_timeout).await {
+        match entwurf_control_rpc::probe(socket_path).await {
             SocketLiveness::Alive => ProbeLiveness::Alive,
             SocketLiveness::Dead => ProbeLiveness::Dead,
             SocketLiveness::Indeterminate => ProbeLiveness::Indeterminate,
@@ -141,7 +138,6 @@ impl SpawnBgHand for EntwurfSpawnHand {
         };
         let io = HandIo {
             launch: &self.launch,
-            probe_timeout: self.probe_timeout,
             release,
         };
         match entwurf_spawn::resume(&request, &io).await {
