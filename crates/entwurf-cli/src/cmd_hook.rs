@@ -6,6 +6,7 @@ use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use entwurf_fs::Chain;
 use entwurf_garden::{run_hook, HookContext, HookLog, Level};
 use entwurf_meta_session::Dirs;
 
@@ -70,7 +71,7 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<ExitCode, CliError> {
             log.append(
                 now,
                 Level::Error,
-                &format!("store directories unusable: {e}"),
+                &format!("store directories unusable: {}", Chain(e)),
             );
             entwurf_garden::HookOutcome {
                 stdout: "{}\n".into(),

@@ -88,7 +88,7 @@ impl<H: Handler> Handler for Arc<H> {
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     /// Creating the socket directory failed.
-    #[error("cannot create control socket directory {}: {source}", dir.display())]
+    #[error("cannot create control socket directory {}; check the permissions of its parent", dir.display())]
     CreateDir {
         dir: PathBuf,
         #[source]
@@ -107,7 +107,7 @@ pub enum ServeError {
     #[error("cannot tell whether {} is in use ({detail}); refusing to replace it", path.display())]
     Indeterminate { path: PathBuf, detail: String },
     /// Removing a stale socket or binding failed.
-    #[error("cannot bind control socket {}: {source}", path.display())]
+    #[error("cannot bind control socket {}; check that its directory is writable", path.display())]
     Bind {
         path: PathBuf,
         #[source]
