@@ -242,3 +242,63 @@ fn an_ambiguous_upsert_is_one_refused_object_exit_3() {
         .contains("ambiguous meta-record authority"));
     assert_stderr_is_the_message(&error, &stderr);
 }
+
+/// The cause of a failure is printed, once: the error's own text does not repeat it, stderr
+/// shows it on a `caused by:` line, and `--json` carries it in `causes`.
+#[test]
+fn a_corrupt_record_prints_its_parse_error_as_the_cause() {
+    let t = tempfile::tempdir().unwrap();
+    let file = t.path().join("s").join(format!("{GID}.meta.json"));
+    fs::create_dir_all(file.parent().unwrap()).unwrap();
+    fs::write(&file, "{ half").unwrap();
+    let (error, stderr) =
+        json_failure(entwurf(t.path()).args(["--json", "record", "show", GID]), 1);
+    let message = error["message"].as_str().unwrap();
+    let causes: Vec<&str> = error["causes"]
+        .as_array()
+        .expect("a causes array")
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert_eq!(causes.len(), 1, "{error}");
+    assert!(causes[0].contains("not valid JSON"), "{error}");
+    assert!(
+        !message.contains(causes[0]),
+        "the message repeats its cause: {error}"
+    );
+    assert_eq!(
+        stderr,
+        format!("entwurf: {message}\n  caused by: {}\n", causes[0])
+    );
+    // The human output (no --json) is the same text.
+    let out = entwurf(t.path())
+        .args(["record", "show", GID])
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    assert!(out.stdout.is_empty());
+    assert_eq!(String::from_utf8(out.stderr).unwrap(), stderr);
+}
+
+/// A FIFO where the record belongs: the store layer's refusal (naming what it found) is the
+/// cause of the record error, and the CLI prints it rather than losing it.
+#[test]
+fn a_fifo_in_place_of_a_record_prints_the_store_refusal_as_the_cause() {
+    let t = tempfile::tempdir().unwrap();
+    let file = t.path().join("s").join(format!("{GID}.meta.json"));
+    fs::create_dir_all(file.parent().unwrap()).unwrap();
+    nix::unistd::mkfifo(&file, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let (error, stderr) =
+        json_failure(entwurf(t.path()).args(["--json", "record", "show", GID]), 1);
+    let message = error["message"].as_str().unwrap();
+    let causes = error["causes"].as_array().expect("a causes array");
+    let cause = causes[0].as_str().unwrap();
+    assert!(cause.to_lowercase().contains("fifo"), "{error}");
+    assert!(!message.to_lowercase().contains("fifo"), "{error}");
+    assert!(
+        stderr.starts_with(&format!("entwurf: {message}\n  caused by: ")),
+        "{stderr}"
+    );
+    assert!(stderr.contains(cause), "{stderr}");
+}
