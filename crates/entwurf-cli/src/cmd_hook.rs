@@ -21,6 +21,8 @@ pub struct Args {
     agent: Agent,
 }
 
+// The doc comments below are clap's --help text, where `<agent>` is a placeholder, not HTML.
+#[allow(rustdoc::invalid_html_tags)]
 #[derive(clap::Subcommand, Debug)]
 enum Agent {
     /// The Claude Code hook: the hook envelope (JSON) on stdin.
@@ -32,6 +34,8 @@ enum Agent {
     ClaudeCode(ClaudeArgs),
 }
 
+// The doc comments below are clap's --help text, where `<agent>` is a placeholder, not HTML.
+#[allow(rustdoc::invalid_html_tags)]
 #[derive(clap::Args, Debug)]
 struct ClaudeArgs {
     /// The hook log (default: $ENTWURF_HOOK_LOG, else <agent dir>/entwurf-hook.log).

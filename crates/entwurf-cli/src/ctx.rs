@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use entwurf_meta_session::{Dirs, DirsError, InvalidGardenId, MarkerError, RecordError};
 
 /// Flags shared by every subcommand. Directory flags override the environment.
+// The doc comments below are clap's --help text, where `<agent>` is a placeholder, not HTML.
+#[allow(rustdoc::invalid_html_tags)]
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct GlobalArgs {
     /// Print machine-readable JSON on stdout.

@@ -229,7 +229,7 @@ async fn execute_decided<H: TransportHands + ?Sized>(
 }
 
 /// `runEntwurfV2`: decide exactly once, then execute. A decider error propagates (no result).
-/// Timeouts and vanished peers are handled as in [`decide`] and [`execute_dispatch`].
+/// Timeouts and vanished peers are handled as in [`decide`](crate::decide) and [`execute_dispatch`].
 pub async fn run<S, H>(
     input: &DispatchInput,
     config: &DeciderConfig,
