@@ -10,6 +10,7 @@ use entwurf_meta_session::GardenId;
 use serde_json::{json, Value};
 use std::os::unix::net::{UnixListener, UnixStream};
 
+use rustix::buffer::spare_capacity;
 use rustix::net::{accept_with, recv, send, RecvFlags, SendFlags, SocketFlags};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
@@ -343,11 +344,12 @@ impl Conn {
             .ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))
     }
 
-    /// Reads what is there, waiting for more only when nothing is. `Ok(0)` at EOF.
-    async fn read(&mut self, chunk: &mut [u8]) -> io::Result<usize> {
+    /// Reads what is there into `chunk`'s spare capacity (appended, never zeroed first),
+    /// waiting for more only when nothing is. `Ok(0)` at EOF.
+    async fn read(&mut self, chunk: &mut Vec<u8>) -> io::Result<usize> {
         loop {
             let afd = self.afd()?;
-            match recv(afd.get_ref(), &mut *chunk, RecvFlags::empty()) {
+            match recv(afd.get_ref(), spare_capacity(chunk), RecvFlags::empty()) {
                 Ok((n, _)) => return Ok(n),
                 Err(rustix::io::Errno::INTR) => {}
                 Err(rustix::io::Errno::AGAIN) => afd.readable().await?.clear_ready(),
@@ -399,8 +401,11 @@ fn register(stream: UnixStream, interest: Interest) -> io::Result<AsyncFd<UnixSt
 async fn serve_connection(mut conn: Conn, ctx: Arc<ConnCtx>) {
     let mut assembler = LineAssembler::new(MAX_REQUEST_LINE);
     let mut lines = Vec::new();
-    let mut chunk = [0u8; 8192];
+    // On the heap and never zeroed (`Conn::read` fills spare capacity): an 8 KiB array here
+    // would be copied with the future into every spawned connection task.
+    let mut chunk = Vec::with_capacity(8192);
     loop {
+        chunk.clear();
         let n = match conn.read(&mut chunk).await {
             Ok(0) | Err(_) => return,
             Ok(n) => n,

@@ -77,6 +77,34 @@ async fn unrelated_line_then_refusal_resolves_with_the_refusal() {
 }
 
 #[tokio::test]
+async fn a_response_behind_a_long_event_line_and_split_across_writes_is_read_whole() {
+    // The client receives into a growing buffer a chunk at a time: a 40 KiB event line (many
+    // receives without a newline) and then the answer cut in the middle of its JSON.
+    let dir = tempfile::tempdir().unwrap();
+    let path = sock(&dir);
+    let event = format!(
+        "{{\"type\":\"event\",\"data\":\"{}\"}}\n",
+        "e".repeat(40 * 1024)
+    );
+    let answer = "{\"type\":\"response\",\"command\":\"send\",\"success\":false,\"error\":\"split reply\"}\n";
+    let (head, tail) = answer.split_at(answer.len() / 2);
+    let _listener = ScriptedListener::start(
+        &path,
+        Script {
+            read_request: true,
+            writes: vec![event, head.to_owned(), tail.to_owned()],
+            then: entwurf_control_rpc::test_support::After::Hang,
+        },
+    )
+    .unwrap();
+    let ack = send_message_within(&path, SendRequest::new("hi"), Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert!(!ack.success);
+    assert_eq!(ack.error.as_deref(), Some("split reply"));
+}
+
+#[tokio::test]
 async fn success_false_is_a_completed_rpc() {
     let dir = tempfile::tempdir().unwrap();
     let path = sock(&dir);

@@ -104,11 +104,24 @@ impl RegularFile {
     pub fn read_capped(self, kind: Kind, buf: &mut Vec<u8>) -> io::Result<()> {
         buf.clear();
         let cap = kind.cap();
-        let hint = u64::try_from(self.stat.st_size).unwrap_or(0).min(cap) as usize;
+        let size = u64::try_from(self.stat.st_size).unwrap_or(0);
+        let hint = size.min(cap) as usize;
         buf.reserve(hint.saturating_add(1).max(512));
         let mut file = self.file;
-        // Through `Take`: no size-hint `fstat` again, and never more than cap + 1 bytes.
-        (&mut file).take(cap + 1).read_to_end(buf)?;
+        // One read usually says it all: `fstat` gave the size, so a read of up to size + 1
+        // bytes that returns exactly `size` bytes hit the end (the + 1 would have shown a
+        // file that grew since). Only then is the end-of-file read skipped; a short or long
+        // read, an interrupted one, or a size past the cap goes on with the loop below.
+        if size > 0 && size <= cap {
+            if let Ok(n) = rustix::io::read(&file, rustix::buffer::spare_capacity(buf)) {
+                if n as u64 == size {
+                    return Ok(());
+                }
+            }
+        }
+        // Through `Take`: no size-hint `fstat` again, and never more than cap + 1 bytes in all.
+        let left = (cap + 1).saturating_sub(buf.len() as u64);
+        (&mut file).take(left).read_to_end(buf)?;
         if buf.len() as u64 > cap {
             buf.clear();
             buf.shrink_to(4096);

@@ -369,3 +369,39 @@ fn the_sweep_removes_earlier_versions_temps_of_gone_pids_and_old_unowned_ones() 
     expect.sort();
     assert_eq!(left, expect);
 }
+
+#[test]
+fn a_file_that_grows_or_shrinks_between_fstat_and_read_is_read_as_it_is_at_the_read() {
+    // `read_capped` trusts one read only when it returns exactly the `fstat` size; these
+    // change the file after the open (the `fstat`) and before the read.
+    let t = tempfile::tempdir().unwrap();
+    let d = StoreDir::open(t.path()).unwrap().unwrap();
+    let path = t.path().join("f");
+    let mut buf = Vec::new();
+
+    std::fs::write(&path, b"0123456789").unwrap();
+    let f = d.open_regular("f").unwrap().unwrap();
+    std::fs::write(&path, b"0123456789abcdef").unwrap(); // same inode, grew
+    f.read_capped(Kind::Record, &mut buf).unwrap();
+    assert_eq!(buf, b"0123456789abcdef");
+
+    let f = d.open_regular("f").unwrap().unwrap();
+    std::fs::write(&path, b"0123").unwrap(); // shrank
+    f.read_capped(Kind::Record, &mut buf).unwrap();
+    assert_eq!(buf, b"0123");
+
+    // Grown past the cap after a small `fstat`: still refused, at most cap + 1 bytes read.
+    let f = d.open_regular("f").unwrap().unwrap();
+    let cap = Kind::Lock.cap() as usize;
+    std::fs::write(&path, vec![b'x'; cap * 3]).unwrap();
+    let e = f.read_capped(Kind::Lock, &mut buf).unwrap_err();
+    assert!(matches!(refusal(&e), FsError::TooLarge { .. }), "{e:?}");
+
+    // A reused buffer with a large capacity: the content is the file's, nothing stale.
+    let mut big = Vec::with_capacity(1 << 20);
+    big.extend_from_slice(&[b'z'; 4096]);
+    std::fs::write(&path, b"fresh").unwrap();
+    let f = d.open_regular("f").unwrap().unwrap();
+    f.read_capped(Kind::Record, &mut big).unwrap();
+    assert_eq!(big, b"fresh");
+}
