@@ -893,3 +893,23 @@ fn mcp_ts_sdk_client_round_trip() {
     assert_eq!(by(6)["structured"]["timedOut"], true);
     assert!(w.unread(ARMED).is_empty());
 }
+
+/// A tool error shows the whole cause chain: the record error's own text does not repeat the
+/// parse error, so the tool result carries it as the cause after the error.
+#[tokio::test]
+async fn a_tool_error_carries_the_cause_of_the_failure() {
+    let w = World::new();
+    fs::write(w.p("sessions").join(format!("{ARMED}.meta.json")), "{ half").unwrap();
+    let c = w.client(&["--allow-anonymous"], &[]).await;
+    let r = call(
+        &c,
+        "entwurf_v2",
+        json!({"target": ARMED, "intent": "fire-and-forget", "message": "hi"}),
+    )
+    .await;
+    assert!(is_error(&r));
+    let t = text(&r);
+    assert!(t.contains("corrupt meta-record"), "{t}");
+    assert!(t.contains("not valid JSON"), "the cause is lost: {t}");
+    c.cancel().await.unwrap();
+}

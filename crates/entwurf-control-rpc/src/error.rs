@@ -118,3 +118,24 @@ pub fn is_dead_connect_error(err: &io::Error) -> bool {
         Some(rustix::io::Errno::CONNREFUSED) | Some(rustix::io::Errno::NOENT)
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The IO error is the source, shown by the chain; the error's own text says what failed and
+    /// what it means for a retry, without repeating it.
+    #[test]
+    fn an_io_failure_keeps_its_os_error_out_of_its_own_text() {
+        let source = io::Error::from_raw_os_error(rustix::io::Errno::IO.raw_os_error());
+        let os_text = source.to_string();
+        let err = RpcError::Io {
+            path: PathBuf::from("/c/x.sock"),
+            source,
+        };
+        assert!(!err.to_string().contains(&os_text), "{err}");
+        let chain = entwurf_fs::Chain(&err).to_string();
+        assert!(chain.contains(&os_text), "{chain}");
+        assert!(chain.starts_with(&err.to_string()), "{chain}");
+    }
+}
