@@ -40,6 +40,14 @@ fn json_failure(cmd: &mut assert_cmd::Command, code: i32) -> (Value, String) {
     (v["error"].clone(), stderr)
 }
 
+/// A half-written record file for [`GID`] under `<root>/s`; returns its path.
+fn corrupt_record(root: &Path) -> std::path::PathBuf {
+    let file = root.join("s").join(format!("{GID}.meta.json"));
+    fs::create_dir_all(file.parent().unwrap()).unwrap();
+    fs::write(&file, "{ half").unwrap();
+    file
+}
+
 /// A command failure: stderr is exactly `entwurf: <message>`.
 fn assert_stderr_is_the_message(error: &Value, stderr: &str) {
     assert_eq!(
@@ -117,9 +125,7 @@ fn record_show_of_an_unknown_id_is_one_not_found_object_naming_the_record_file()
 #[test]
 fn a_corrupt_record_is_one_corrupt_object_naming_the_file() {
     let t = tempfile::tempdir().unwrap();
-    let file = t.path().join("s").join(format!("{GID}.meta.json"));
-    fs::create_dir_all(file.parent().unwrap()).unwrap();
-    fs::write(&file, "{ half").unwrap();
+    let file = corrupt_record(t.path());
     let (error, _) = json_failure(entwurf(t.path()).args(["--json", "record", "show", GID]), 1);
     assert_eq!(error["kind"], "corrupt");
     assert_eq!(error["path"], file.to_str().unwrap());
@@ -248,9 +254,7 @@ fn an_ambiguous_upsert_is_one_refused_object_exit_3() {
 #[test]
 fn a_corrupt_record_prints_its_parse_error_as_the_cause() {
     let t = tempfile::tempdir().unwrap();
-    let file = t.path().join("s").join(format!("{GID}.meta.json"));
-    fs::create_dir_all(file.parent().unwrap()).unwrap();
-    fs::write(&file, "{ half").unwrap();
+    corrupt_record(t.path());
     let (error, stderr) =
         json_failure(entwurf(t.path()).args(["--json", "record", "show", GID]), 1);
     let message = error["message"].as_str().unwrap();
