@@ -98,7 +98,7 @@ pub fn prepare_launch(config: &LaunchConfig, plan: &SpawnBgPlan) -> Result<Launc
         )));
     }
     let identity = resolve_launch_identity(&config.agent_dir, &plan.session_id)
-        .map_err(|e| IoFailure::new(e.to_string()))?;
+        .map_err(|e| IoFailure::from_error(&e))?;
     Ok(launch_spec(
         config.pi_program.clone(),
         plan,
