@@ -35,6 +35,7 @@ mod error;
 mod lines;
 mod server;
 mod socket;
+#[cfg(feature = "test-support")]
 pub mod test_support;
 pub mod wire;
 
