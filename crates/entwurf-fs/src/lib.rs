@@ -59,17 +59,28 @@
 //! `::fifo_as_a_record_does_not_hang_upsert_list_or_peers_for_any_native_id` and
 //! `::mailbox_dir_symlinked_elsewhere_is_refused_and_nothing_is_written_there`.
 //!
+//! **Architecture Invariant:** no error message in the workspace repeats the cause it exposes
+//! as its `source()` (the lock's texts that the reference fixes with their cause inside are the
+//! allow-listed exceptions), and whoever shows an error to a person (the CLI, MCP tool results,
+//! receipts, the hook log, the doctor) prints the chain with [`Chain`] or [`chain::causes`], so
+//! the cause is shown once and never lost. Proved by
+//! `tests/tidy_error_sources.rs::no_error_message_repeats_its_source`,
+//! `crates/entwurf-fs/src/chain.rs::every_cause_is_shown_once_outermost_first` and
+//! `crates/entwurf-cli/tests/cli_json_errors.rs::a_corrupt_record_prints_its_parse_error_as_the_cause`.
+//!
 //! Errors are `io::Error`s (so callers keep their own typed errors with the path they name);
 //! a refusal by this layer carries an [`FsError`] inside (`io::Error::get_ref` +
 //! `downcast_ref`), whose message names the path and says what to do.
 
 #![deny(missing_docs)]
 
+pub mod chain;
 mod dir;
 mod error;
 pub mod fault;
 mod temp;
 
+pub use chain::Chain;
 pub use dir::{check_name, read_path, Publish, RegularFile, StoreDir};
 pub use error::{fs_error_of, FsError};
 pub use temp::{
