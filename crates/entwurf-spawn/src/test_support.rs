@@ -53,14 +53,11 @@ impl CountingRelease {
 
 #[async_trait::async_trait]
 impl crate::LockRelease for CountingRelease {
-    async fn release(
-        &self,
-        _claim: &entwurf_lock::LockClaim,
-    ) -> Result<(), crate::watcher::IoFailure> {
+    async fn release(&self, _claim: &entwurf_lock::LockClaim) -> io::Result<()> {
         self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.fail_with
             .as_ref()
-            .map_or(Ok(()), |e| Err(crate::watcher::IoFailure::new(e.clone())))
+            .map_or(Ok(()), |e| Err(io::Error::other(e.clone())))
     }
 }
 
