@@ -313,7 +313,7 @@ impl Production {
         self.lock
             .release(claim)
             .map(|_| ())
-            .map_err(|e| IoFailure::from_error(e))
+            .map_err(IoFailure::from_error)
     }
 }
 
@@ -370,7 +370,7 @@ impl DispatchSeams for Production {
     }
 
     async fn acquire_lock(&self, gid: &GardenId) -> Result<AcquireOutcome, IoFailure> {
-        self.lock.acquire(gid).map_err(|e| IoFailure::from_error(e))
+        self.lock.acquire(gid).map_err(IoFailure::from_error)
     }
 
     async fn release_lock(&self, claim: &LockClaim) -> Result<(), IoFailure> {
@@ -398,7 +398,7 @@ impl DispatchSeams for Production {
             ..self.preflight.clone()
         };
         let p = entwurf_spawn::preflight_for_cwd(Path::new(cwd), &config)
-            .map_err(|e| IoFailure::from_error(e))?;
+            .map_err(IoFailure::from_error)?;
         Ok(Preflight {
             kind: p.kind,
             launch_args: p.launch_args,
@@ -522,7 +522,7 @@ impl Production {
             success: true,
             state_set_aside: e.state_set_aside,
         })
-        .map_err(|e| IoFailure::from_error(e))
+        .map_err(IoFailure::from_error)
     }
 }
 
