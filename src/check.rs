@@ -1,6 +1,11 @@
 //! Named invariants: every check in a cell says which invariant broke.
 
 use std::fmt;
+use std::path::Path;
+
+use predicates::reflection::PredicateReflection;
+use predicates::Predicate;
+use predicates_tree::CaseTreeExt as _;
 
 use crate::discovery::DiscoveryError;
 use crate::resident::HarnessError;
@@ -82,6 +87,32 @@ pub fn check_eq<T: PartialEq + fmt::Debug>(
     })
 }
 
+/// An on-disk invariant: `Ok(())` when `path` (a store path of the world, usually a
+/// [`assert_fs::fixture::ChildPath`]) satisfies `pred` (`predicate::path::missing()`,
+/// `path::exists()`, a content predicate `….from_utf8().from_file_path()`, or one of
+/// [`crate::on_disk`]'s), else [`CellError::Invariant`] named `name`. The detail is the path, the
+/// predicate's account of why it failed, and, for a small regular file, what it holds.
+pub fn check_path<P>(name: &str, path: impl AsRef<Path>, pred: P) -> Result<(), CellError>
+where
+    P: Predicate<Path> + PredicateReflection,
+{
+    let path = path.as_ref();
+    let Some(case) = pred.find_case(false, path) else {
+        return Ok(());
+    };
+    let mut detail = format!("{}: {}", path.display(), case.tree());
+    let small_file = std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file() && m.len() <= 512);
+    if small_file {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            detail.push_str(&format!("\nit holds: {:?}", text.trim_end()));
+        }
+    }
+    Err(CellError::Invariant {
+        name: name.to_owned(),
+        detail,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,5 +130,28 @@ mod tests {
             err.to_string(),
             "invariant broken: outcome: expected \"sent\", observed \"failed\""
         );
+    }
+
+    #[test]
+    fn a_failed_path_check_names_its_invariant_path_and_contents() {
+        use assert_fs::prelude::*;
+        use predicates::prelude::*;
+        let d = assert_fs::TempDir::new().unwrap();
+        let lock = d.child("g.lock");
+        check_path("no-lock-left", &lock, predicate::path::missing()).unwrap();
+        lock.write_str("pid 7\n").unwrap();
+        let err = check_path("no-lock-left", &lock, predicate::path::missing()).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.starts_with(&format!(
+                "invariant broken: no-lock-left: {}: ",
+                lock.display()
+            )),
+            "{text}"
+        );
+        assert!(text.ends_with("it holds: \"pid 7\""), "{text}");
+        let says_hi = predicate::str::contains("hi").from_utf8().from_file_path();
+        let err = check_path("msg-carries-hi", &lock, says_hi).unwrap_err();
+        assert!(err.to_string().contains("msg-carries-hi"), "{err}");
     }
 }

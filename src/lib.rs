@@ -1,19 +1,22 @@
 //! Test-harness helpers for the deterministic matrix (`tests/matrix.rs`) and the live gate
 //! (`tests/matrix_live.rs`).
 //!
-//! Owns the live gate's seams: a per-cell [`World`] (fresh temp dirs, the residents' `HOME`),
-//! pi discovery ([`discover_pi`]), target selection ([`select_target`]), a real pi
-//! [`Resident`] with staged timeouts and a reaper that also runs on panic, named invariant
-//! checks ([`check`]) and read-only probes of the world's directories.
+//! Owns the live gate's seams: a per-cell [`World`] (an `assert_fs::TempDir` holding every
+//! store dir and the residents' `HOME`, its store paths `ChildPath`s), pi discovery
+//! ([`discover_pi`]), target selection ([`select_target`]), a real pi [`Resident`] with staged
+//! timeouts and a reaper that also runs on panic, and named invariant checks: [`check`] for a
+//! condition, [`check_path`] for an on-disk invariant stated as a `predicates` predicate
+//! (`predicate::path::missing()`, file contents, or one of [`on_disk`]'s).
 //!
 //! ```no_run
-//! use entwurf_harness::{check, discover_pi_from_env, select_target, CellError, World};
+//! use entwurf_harness::{check_path, discover_pi_from_env, select_target, CellError, World};
+//! use predicates::prelude::*;
 //! fn cell() -> Result<(), CellError> {
 //!     let world = World::new("example")?;
 //!     let pi = discover_pi_from_env()?;
 //!     let target = select_target(|k| std::env::var(k).ok())?;
 //!     let gid = world.mint_gid("target");
-//!     check("fresh-gid-has-no-socket", !world.socket_path(&gid).exists(), || "socket exists")?;
+//!     check_path("fresh-gid-has-no-socket", world.socket_path(&gid), predicate::path::missing())?;
 //!     let resident = world.start_resident(&pi, &target, &gid)?;
 //!     resident.wait_for_socket()?;
 //!     world.pass(); // reaps the resident, removes the world
@@ -23,8 +26,8 @@
 
 mod check;
 mod discovery;
-pub mod fs_probe;
 mod live;
+pub mod on_disk;
 pub mod procs;
 mod resident;
 mod target;
@@ -32,7 +35,7 @@ mod view;
 mod wait;
 mod world;
 
-pub use check::{check, check_eq, CellError};
+pub use check::{check, check_eq, check_path, CellError};
 pub use discovery::{
     default_extension, default_pi_bin, discover_pi, discover_pi_from_env, workspace_root,
     DiscoveryError, PiLocation, ENV_PI_BIN, ENV_PI_EXTENSION, ENV_PI_LINE,

@@ -17,6 +17,7 @@ use entwurf_meta_session::{
 use crate::check::CellError;
 use crate::view::DispatchView;
 use crate::world::World;
+use assert_fs::fixture::{ChildPath, PathChild as _};
 
 /// Overrides the `entwurf` CLI used by the contention cell.
 pub const ENV_ENTWURF_BIN: &str = "ENTWURF_BIN";
@@ -98,7 +99,7 @@ impl World {
             ("--control-dir", &self.control),
         ] {
             out.push(flag.into());
-            out.push(dir.clone().into_os_string());
+            out.push(dir.as_os_str().to_owned());
         }
         out
     }
@@ -153,26 +154,30 @@ pub fn production(world: &World) -> Result<Production, CellError> {
     });
     let launch = LaunchConfig {
         pi_program: witness,
-        agent_dir: world.agent.clone(),
+        agent_dir: world.agent.to_path_buf(),
         extension_args: Vec::new(),
         stderr: StderrSink::File(world.logs.join("spawn-bg.stderr")),
     };
     Ok(Production::new(ProductionDirs {
-        sessions: world.sessions.clone(),
-        mailbox: world.mailbox.clone(),
-        receivers: world.receivers.clone(),
-        lock: world.lock.clone(),
-        control: world.control.clone(),
+        sessions: world.sessions.to_path_buf(),
+        mailbox: world.mailbox.to_path_buf(),
+        receivers: world.receivers.to_path_buf(),
+        lock: world.lock.to_path_buf(),
+        control: world.control.to_path_buf(),
     })
-    .with_trust(world.agent.clone(), Vec::new(), Some(world.home.clone()))
+    .with_trust(
+        world.agent.to_path_buf(),
+        Vec::new(),
+        Some(world.home.to_path_buf()),
+    )
     .with_home(Some(world.home.display().to_string()))
     .with_sender(sender)
     .with_spawn_bg(Arc::new(EntwurfSpawnHand::new(launch))))
 }
 
 /// The file the spawn witness writes when the spawn-bg hand launches it.
-pub fn spawn_witness(world: &World) -> PathBuf {
-    world.logs.join("spawned-by-spawn-bg")
+pub fn spawn_witness(world: &World) -> ChildPath {
+    world.logs.child("spawned-by-spawn-bg")
 }
 
 fn install_spawn_witness(world: &World) -> Result<PathBuf, CellError> {

@@ -2,14 +2,20 @@
 //! the `HOME` of its pi residents (so `<world>/home/.pi/entwurf-control` is their real control
 //! dir). Nothing outside the world is written.
 //!
+//! The root is an [`assert_fs::TempDir`] and every store path a [`ChildPath`] of it, so a cell
+//! states its on-disk invariants as `predicates` over those paths ([`crate::check_path`]).
+//!
 //! A cell ends with [`World::pass`]. A world dropped without it (an early `Err` return, or a
 //! panic) is a failed cell: its residents are reaped, its sockets removed, the directory kept
-//! and a diagnostic block printed (garden ids, socket / lock / mailbox paths, pi's stderr tail).
+//! (`TempDir::into_persistent`) and a diagnostic block printed (garden ids, socket / lock /
+//! mailbox paths, pi's stderr tail).
 
-use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::fmt::{self, Write as _};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use assert_fs::fixture::{ChildPath, PathChild as _};
+use assert_fs::TempDir;
 use entwurf_meta_session::GardenId;
 
 use crate::discovery::PiLocation;
@@ -18,32 +24,31 @@ use crate::target::LiveTarget;
 use crate::wait::Timeouts;
 
 /// A cell's temp world. See the module docs.
-#[derive(Debug)]
 pub struct World {
     cell: String,
-    root: PathBuf,
-    tmp: Option<tempfile::TempDir>,
+    root: std::path::PathBuf,
+    tmp: Option<TempDir>,
     timeouts: Timeouts,
     /// Meta-record store (`<gid>.meta.json`).
-    pub sessions: PathBuf,
+    pub sessions: ChildPath,
     /// Mailbox root (`<mailbox>/<gid>/`).
-    pub mailbox: PathBuf,
+    pub mailbox: ChildPath,
     /// Receiver markers.
-    pub receivers: PathBuf,
+    pub receivers: ChildPath,
     /// Sender markers.
-    pub senders: PathBuf,
+    pub senders: ChildPath,
     /// Dispatch locks (`<lock>/<gid>.lock`).
-    pub lock: PathBuf,
+    pub lock: ChildPath,
     /// `HOME` of the residents.
-    pub home: PathBuf,
+    pub home: ChildPath,
     /// `<home>/.pi/entwurf-control`: the residents' real control dir.
-    pub control: PathBuf,
+    pub control: ChildPath,
     /// `PI_CODING_AGENT_DIR` of the residents (pi's session transcripts live here).
-    pub agent: PathBuf,
+    pub agent: ChildPath,
     /// Working directory of the residents.
-    pub cwd: PathBuf,
+    pub cwd: ChildPath,
     /// Logs (pi stdout / stderr, dispatch outputs).
-    pub logs: PathBuf,
+    pub logs: ChildPath,
     gids: Mutex<Vec<(String, GardenId)>>,
     residents: Mutex<Vec<Arc<Resident>>>,
     notes: Mutex<Vec<String>>,
@@ -55,28 +60,25 @@ impl World {
     /// lock and control dirs too, so "byte-identical" and "no lock left" compare against a real
     /// directory).
     pub fn new(cell: &str) -> Result<World, HarnessError> {
-        let tmp = tempfile::Builder::new()
-            .prefix(&format!("entwurf-live-{cell}-"))
-            .tempdir()
-            .map_err(|source| HarnessError::Io {
+        let tmp = TempDir::with_prefix(format!("entwurf-live-{cell}-")).map_err(|e| {
+            HarnessError::Io {
                 path: std::env::temp_dir(),
-                source,
-            })?;
-        let root = tmp.path().to_path_buf();
-        let home = root.join("home");
+                source: std::io::Error::other(e),
+            }
+        })?;
         let world = World {
             cell: cell.to_owned(),
-            sessions: root.join("sessions"),
-            mailbox: root.join("mailbox"),
-            receivers: root.join("receivers"),
-            senders: root.join("senders"),
-            lock: root.join("locks"),
-            control: home.join(".pi/entwurf-control"),
-            agent: root.join("agent"),
-            cwd: root.join("cwd"),
-            logs: root.join("logs"),
-            home,
-            root,
+            sessions: tmp.child("sessions"),
+            mailbox: tmp.child("mailbox"),
+            receivers: tmp.child("receivers"),
+            senders: tmp.child("senders"),
+            lock: tmp.child("locks"),
+            control: tmp.child("home/.pi/entwurf-control"),
+            agent: tmp.child("agent"),
+            cwd: tmp.child("cwd"),
+            logs: tmp.child("logs"),
+            home: tmp.child("home"),
+            root: tmp.path().to_path_buf(),
             tmp: Some(tmp),
             timeouts: Timeouts::STANDARD,
             gids: Mutex::new(Vec::new()),
@@ -96,7 +98,7 @@ impl World {
             &world.logs,
         ] {
             std::fs::create_dir_all(d).map_err(|source| HarnessError::Io {
-                path: d.clone(),
+                path: d.to_path_buf(),
                 source,
             })?;
         }
@@ -108,6 +110,11 @@ impl World {
         &self.root
     }
 
+    /// A path under the world's root (`root/<rel>`).
+    pub fn child(&self, rel: impl AsRef<Path>) -> ChildPath {
+        ChildPath::new(self.root().join(rel))
+    }
+
     /// Mints a fresh garden id and remembers it under `role` (for the diagnostic block and the
     /// socket clean-up).
     pub fn mint_gid(&self, role: &str) -> GardenId {
@@ -117,18 +124,18 @@ impl World {
     }
 
     /// `<control>/<gid>.sock`.
-    pub fn socket_path(&self, gid: &GardenId) -> PathBuf {
-        control_socket_path(&self.home, gid)
+    pub fn socket_path(&self, gid: &GardenId) -> ChildPath {
+        ChildPath::new(control_socket_path(&self.home, gid))
     }
 
     /// `<lock>/<gid>.lock`.
-    pub fn lock_path(&self, gid: &GardenId) -> PathBuf {
-        self.lock.join(format!("{gid}.lock"))
+    pub fn lock_path(&self, gid: &GardenId) -> ChildPath {
+        self.lock.child(format!("{gid}.lock"))
     }
 
     /// `<mailbox>/<gid>` (the target's mailbox directory).
-    pub fn target_mailbox(&self, gid: &GardenId) -> PathBuf {
-        self.mailbox.join(gid.as_str())
+    pub fn target_mailbox(&self, gid: &GardenId) -> ChildPath {
+        self.mailbox.child(gid.as_str())
     }
 
     /// Adds a line to the diagnostic block (shown only if the cell fails).
@@ -144,10 +151,10 @@ impl World {
         gid: &GardenId,
     ) -> Result<Arc<Resident>, HarnessError> {
         let dirs = ResidentDirs {
-            home: self.home.clone(),
-            agent: self.agent.clone(),
-            cwd: self.cwd.clone(),
-            logs: self.logs.clone(),
+            home: self.home.to_path_buf(),
+            agent: self.agent.to_path_buf(),
+            cwd: self.cwd.to_path_buf(),
+            logs: self.logs.to_path_buf(),
         };
         let resident = Arc::new(Resident::start(pi, target, gid, &dirs, self.timeouts)?);
         lock(&self.residents).push(Arc::clone(&resident));
@@ -166,7 +173,7 @@ impl World {
 
     fn teardown(&mut self) {
         let residents: Vec<Arc<Resident>> = lock(&self.residents).drain(..).collect();
-        let mut reaped: Vec<(GardenId, Reaped, String, PathBuf)> = Vec::new();
+        let mut reaped: Vec<(GardenId, Reaped, String, std::path::PathBuf)> = Vec::new();
         for r in &residents {
             reaped.push((
                 r.gid().clone(),
@@ -180,8 +187,8 @@ impl World {
         for (_, gid) in &gids {
             let sock = self.socket_path(gid);
             if std::fs::symlink_metadata(&sock).is_ok() {
-                sockets_left.push(sock.clone());
                 let _ = std::fs::remove_file(&sock);
+                sockets_left.push(sock);
             }
         }
         let failed = !self.passed || std::thread::panicking();
@@ -190,7 +197,7 @@ impl World {
             drop(tmp);
             return;
         }
-        let kept = tmp.keep();
+        let kept = tmp.into_persistent();
         let mut out = String::new();
         let _ = writeln!(
             out,
@@ -222,6 +229,16 @@ impl World {
         }
         let _ = writeln!(out, "===== end of live cell {} =====", self.cell);
         eprintln!("{out}");
+    }
+}
+
+impl fmt::Debug for World {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("World")
+            .field("cell", &self.cell)
+            .field("root", &self.root)
+            .field("passed", &self.passed)
+            .finish_non_exhaustive()
     }
 }
 

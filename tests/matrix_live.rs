@@ -8,22 +8,28 @@
 //! behaviour is out of scope (no credentials: a send's model turn fails after the ack).
 //!
 //! Each check is named after the invariant it pins; a failure prints
-//! `invariant broken: <name>: <what was observed>` and the world's diagnostic block.
+//! `invariant broken: <name>: <what was observed>` and the world's diagnostic block. On-disk
+//! invariants are `predicates` over the world's store paths (`ChildPath`s), checked with
+//! `check_path`.
 
 use std::collections::BTreeSet;
 use std::io::Write as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use assert_fs::prelude::*;
 use entwurf_decider::{DispatchInput, Intent};
-use entwurf_harness::fs_probe::{entwurf_messages, files_ending, snapshot};
+use entwurf_harness::on_disk::{
+    entries_ending, entwurf_messages, is_socket, no_entry_ending, unchanged_from, Unchanged,
+};
 use entwurf_harness::procs::child_pids;
 use entwurf_harness::{
-    arm_receiver, check, check_eq, discover_entwurf_bin_from_env, discover_pi_from_env, dispatch,
-    make_claude_code_record, make_pi_record, poll_until, record_exists, select_target,
+    arm_receiver, check, check_eq, check_path, discover_entwurf_bin_from_env, discover_pi_from_env,
+    dispatch, make_claude_code_record, make_pi_record, poll_until, record_exists, select_target,
     socket_accepts, spawn_witness, CellError, DispatchView, LiveTarget, PiLine, PiLocation, World,
 };
 use entwurf_meta_session::GardenId;
+use predicates::prelude::*;
 use rstest::{fixture, rstest};
 
 /// A pi to start and the `<provider>/<model>` to start it with.
@@ -46,26 +52,23 @@ fn fire_and_forget(gid: &GardenId, message: &str) -> DispatchInput {
 }
 
 fn no_lock_left(world: &World, gid: &GardenId) -> Result<(), CellError> {
-    let lock = world.lock_path(gid);
-    check("no-lock-file-left-for-target", !lock.exists(), || {
-        format!(
-            "{} still exists: {}",
-            lock.display(),
-            std::fs::read_to_string(&lock).unwrap_or_default().trim()
-        )
-    })?;
-    let stray = files_ending(&world.lock, ".reclaim");
-    check("no-reclaim-marker-left", stray.is_empty(), || {
-        format!("{stray:?}")
-    })
+    check_path(
+        "no-lock-file-left-for-target",
+        world.lock_path(gid),
+        predicate::path::missing(),
+    )?;
+    check_path(
+        "no-reclaim-marker-left",
+        &world.lock,
+        no_entry_ending(".reclaim"),
+    )
 }
 
 fn no_preexisting_socket(world: &World, gid: &GardenId) -> Result<(), CellError> {
-    let sock = world.socket_path(gid);
-    check(
+    check_path(
         "fresh-gid-had-no-socket",
-        std::fs::symlink_metadata(&sock).is_err(),
-        || format!("{} exists before the resident started", sock.display()),
+        world.socket_path(gid),
+        predicate::path::missing(),
     )
 }
 
@@ -167,8 +170,8 @@ async fn c1b_socket_only(live: Result<Live, CellError>) -> Result<(), CellError>
     delivered(&world, &message)?;
 
     let children_before = child_pids(std::process::id());
-    let sockets_before = files_ending(&world.control, ".sock");
-    let records_before = snapshot(&world.sessions);
+    let sockets_before = entries_ending(&world.control, ".sock");
+    let records_unchanged = unchanged_from(&world.sessions);
     let owned = DispatchInput::new(gid.as_str(), Intent::OwnedOutcome, "c1b owned");
     let v = dispatch(&world, owned).await?;
     check(
@@ -193,24 +196,19 @@ async fn c1b_socket_only(live: Result<Live, CellError>) -> Result<(), CellError>
     )?;
     check_eq(
         "owned-outcome-created-no-socket",
-        &files_ending(&world.control, ".sock"),
+        &entries_ending(&world.control, ".sock"),
         &sockets_before,
     )?;
-    let witness = spawn_witness(&world);
-    check(
+    // The spawn-bg hand's pi is a witness script that writes this file when launched.
+    check_path(
         "owned-outcome-never-reached-spawn-bg",
-        !witness.exists(),
-        || {
-            format!(
-                "the spawn-bg hand launched pi: {}",
-                std::fs::read_to_string(&witness).unwrap_or_default().trim()
-            )
-        },
+        spawn_witness(&world),
+        predicate::path::missing(),
     )?;
-    check(
+    check_path(
         "owned-outcome-wrote-no-record",
-        snapshot(&world.sessions) == records_before,
-        || format!("{} changed", world.sessions.display()),
+        &world.sessions,
+        records_unchanged,
     )?;
     no_lock_left(&world, &gid)?;
     world.pass();
@@ -240,34 +238,30 @@ async fn c2_meta_mailbox_deliverable() -> Result<(), CellError> {
         || v.raw.clone(),
     )?;
     let mailbox = world.target_mailbox(&gid);
-    let msgs = files_ending(&mailbox, ".msg");
+    let msgs = entries_ending(&mailbox, ".msg");
     check("exactly-one-msg-enqueued", msgs.len() == 1, || {
         format!("{} holds {msgs:?}", mailbox.display())
     })?;
-    let body = std::fs::read_to_string(&msgs[0]).unwrap_or_default();
-    check(
+    check_path(
         "msg-carries-the-message",
-        body.contains("c2 mailbox hello"),
-        || format!("{} = {body:?}", msgs[0].display()),
+        &msgs[0],
+        predicate::str::contains("c2 mailbox hello")
+            .from_utf8()
+            .from_file_path(),
     )?;
-    let signal = mailbox.join("inbox.signal");
-    let poke = std::fs::read_to_string(&signal).unwrap_or_default();
-    check(
+    // The doorbell holds one ISO-8601 UTC timestamp line (`2026-06-12T10:00:00.000Z`).
+    let iso_line = predicate::str::is_match(r"\A\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\n\z")
+        .map_err(|e| CellError::step("build the timestamp pattern", e))?;
+    check_path(
         "doorbell-inbox-signal-poked",
-        poke.ends_with("Z\n") && poke.len() == 25,
-        || {
-            format!(
-                "{} = {poke:?} (want an ISO timestamp line)",
-                signal.display()
-            )
-        },
+        mailbox.child("inbox.signal"),
+        iso_line.from_utf8().from_file_path(),
     )?;
-    let locks: Vec<_> = std::fs::read_dir(&world.lock)
-        .map(|rd| rd.filter_map(Result::ok).map(|e| e.path()).collect())
-        .unwrap_or_default();
-    check("mailbox-path-is-lock-free", locks.is_empty(), || {
-        format!("{locks:?}")
-    })?;
+    check_path(
+        "mailbox-path-is-lock-free",
+        &world.lock,
+        no_entry_ending(""),
+    )?;
     world.pass();
     Ok(())
 }
@@ -281,7 +275,7 @@ async fn c3_meta_mailbox_guard() -> Result<(), CellError> {
     let world = World::new("c3")?;
     let gid = world.mint_gid("claude-code");
     make_claude_code_record(&world, &gid, &format!("c3-native-{gid}"))?;
-    let before = snapshot(&world.mailbox);
+    let mailbox_unchanged = unchanged_from(&world.mailbox);
 
     let v = dispatch(&world, fire_and_forget(&gid, "c3 nobody listens")).await?;
     check(
@@ -295,27 +289,20 @@ async fn c3_meta_mailbox_guard() -> Result<(), CellError> {
         &Some("unsupported"),
     )?;
     let mailbox = world.target_mailbox(&gid);
-    let msgs = files_ending(&mailbox, ".msg");
-    check("refused-send-wrote-no-msg", msgs.is_empty(), || {
-        format!("{msgs:?}")
-    })?;
-    check(
-        "refused-send-poked-no-doorbell",
-        !mailbox.join("inbox.signal").exists(),
-        || format!("{} exists", mailbox.join("inbox.signal").display()),
+    check_path(
+        "refused-send-wrote-no-msg",
+        &mailbox,
+        no_entry_ending(".msg"),
     )?;
-    let after = snapshot(&world.mailbox);
-    check(
+    check_path(
+        "refused-send-poked-no-doorbell",
+        mailbox.child("inbox.signal"),
+        predicate::path::missing(),
+    )?;
+    check_path(
         "refused-send-left-mailbox-byte-identical",
-        after == before,
-        || {
-            format!(
-                "{} changed: before {:?}, after {:?}",
-                world.mailbox.display(),
-                before.keys().collect::<Vec<_>>(),
-                after.keys().collect::<Vec<_>>()
-            )
-        },
+        &world.mailbox,
+        mailbox_unchanged,
     )?;
     world.pass();
     Ok(())
@@ -336,10 +323,10 @@ async fn c4_dormant_pi(live: Result<Live, CellError>) -> Result<(), CellError> {
     pi.wait_for_socket()?;
     let how = pi.kill9()?;
     world.note(format!("resident SIGKILLed: {how}"));
-    check(
+    check_path(
         "sigkill-left-a-stale-socket-file",
-        is_socket_file(pi.socket_path()),
-        || format!("{} is gone after SIGKILL", pi.socket_path().display()),
+        pi.socket_path(),
+        is_socket(),
     )?;
     check(
         "stale-socket-refuses-connections",
@@ -399,8 +386,8 @@ async fn c5_contention(
             // Built from scratch: nothing of the caller's home or pi session leaks in.
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", &world.home)
-            .env("PI_CODING_AGENT_DIR", &world.agent)
+            .env("HOME", world.home.path())
+            .env("PI_CODING_AGENT_DIR", world.agent.path())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -496,11 +483,6 @@ async fn c5_contention(
     )?;
     world.pass();
     Ok(())
-}
-
-fn is_socket_file(path: &Path) -> bool {
-    use std::os::unix::fs::FileTypeExt;
-    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket())
 }
 
 // ---- C6: owned-outcome resumes a dormant pi through spawn-bg --------------------------------
@@ -612,12 +594,12 @@ fn c6_send(
         .current_dir(&world.cwd)
         .env_clear()
         .env("PATH", path)
-        .env("HOME", &world.home)
-        .env("PI_CODING_AGENT_DIR", &world.agent)
+        .env("HOME", world.home.path())
+        .env("PI_CODING_AGENT_DIR", world.agent.path())
         .env("PI_OFFLINE", "1")
         .env("PI_BIN", &live.pi.pi_bin)
         .env("ENTWURF_PI_EXTENSION", &live.pi.extension)
-        .env("ENTWURF_SPAWN_LOG_DIR", &world.logs)
+        .env("ENTWURF_SPAWN_LOG_DIR", world.logs.path())
         .stdin(Stdio::null());
     if let Some(tmp) = std::env::var_os("TMPDIR") {
         cmd.env("TMPDIR", tmp);
@@ -637,6 +619,18 @@ fn c6_send(
         )
     })?;
     Ok((DispatchView::from_json(&raw), raw))
+}
+
+/// A refused resume launched nothing: no socket under the garden id, the saved session as it was.
+fn launched_nothing(
+    name: &str,
+    world: &World,
+    gid: &GardenId,
+    session_file: &Path,
+    session_unchanged: Unchanged,
+) -> Result<(), CellError> {
+    check_path(name, world.socket_path(gid), predicate::path::missing())?;
+    check_path(name, session_file, session_unchanged)
 }
 
 /// C6: owned-outcome to a dormant pi citizen (a record and a saved pi session, no socket) is
@@ -678,27 +672,28 @@ async fn c6_owned_outcome_resumes_dormant_pi(
     world.note(format!("saved session {}", session_file.display()));
 
     // `.pi/mcp.json` alone: a trust input of pi 1.x, not of pi 0.80.
-    let mcp_json = world.cwd.join(".pi/mcp.json");
-    std::fs::create_dir_all(world.cwd.join(".pi"))
-        .and_then(|()| std::fs::write(&mcp_json, "{\"mcpServers\": {}}\n"))
+    let mcp_json = world.cwd.child(".pi/mcp.json");
+    mcp_json
+        .write_str("{\"mcpServers\": {}}\n")
         .map_err(|e| CellError::step("write .pi/mcp.json", e))?;
     world.note(format!(
         "pi line {}: cwd has only .pi/mcp.json",
         live.pi.line
     ));
     if live.pi.line == PiLine::V1 {
-        let before = std::fs::read(&session_file).unwrap_or_default();
+        let session_unchanged = unchanged_from(&session_file);
         let (denied, _) = c6_send(&entwurf, &live, &world, &gid, "c6 mcp.json-only resume")?;
         check(
             "mcp-json-only-cwd-is-untrusted-on-pi-1.x",
             denied.is_rejected("untrusted-fail-fast"),
             || denied.raw.clone(),
         )?;
-        check(
+        launched_nothing(
             "mcp-json-only-resume-launched-nothing",
-            std::fs::symlink_metadata(world.socket_path(&gid)).is_err()
-                && std::fs::read(&session_file).unwrap_or_default() == before,
-            || "a socket appeared or the saved session changed".to_owned(),
+            &world,
+            &gid,
+            &session_file,
+            session_unchanged,
         )?;
         no_lock_left(&world, &gid)?;
         std::fs::remove_file(&mcp_json).map_err(|e| CellError::step("remove .pi/mcp.json", e))?;
@@ -804,17 +799,20 @@ async fn c6_owned_outcome_resumes_dormant_pi(
     check("resident-exits-on-sigterm", on_term.is_some(), || {
         format!("pid {pid} needed SIGKILL")
     })?;
-    check(
+    check_path(
         "resident-removed-its-socket-on-exit",
-        std::fs::symlink_metadata(world.socket_path(&gid)).is_err(),
-        || format!("{} left behind", world.socket_path(&gid).display()),
+        world.socket_path(&gid),
+        predicate::path::missing(),
     )?;
 
     // Now the same dormant citizen's cwd gains a trust-requiring input (`.pi/extensions`) and no
     // trust decision: owned-outcome is refused by the preflight before anything is launched.
-    std::fs::create_dir_all(world.cwd.join(".pi/extensions"))
+    world
+        .cwd
+        .child(".pi/extensions")
+        .create_dir_all()
         .map_err(|e| CellError::step("add a trust-requiring input", e))?;
-    let before = std::fs::read(&session_file).unwrap_or_default();
+    let session_unchanged = unchanged_from(&session_file);
     let (denied, _) = c6_send(&entwurf, &live, &world, &gid, "c6 untrusted resume")?;
     check(
         "untrusted-cwd-is-refused-fail-fast",
@@ -826,11 +824,12 @@ async fn c6_owned_outcome_resumes_dormant_pi(
         &denied.observed_liveness.as_deref(),
         &Some("dead"),
     )?;
-    check(
+    launched_nothing(
         "untrusted-resume-launched-nothing",
-        std::fs::symlink_metadata(world.socket_path(&gid)).is_err()
-            && std::fs::read(&session_file).unwrap_or_default() == before,
-        || "a socket appeared or the saved session changed".to_owned(),
+        &world,
+        &gid,
+        &session_file,
+        session_unchanged,
     )?;
     no_lock_left(&world, &gid)?;
     drop(model_endpoint);

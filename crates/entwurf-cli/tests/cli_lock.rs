@@ -2,7 +2,6 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command as StdCommand;
 
 use assert_cmd::Command;
 use entwurf_lock::{os_hostname, AcquireOutcome, Lock};
@@ -12,6 +11,7 @@ use serde_json::Value;
 
 mod common;
 use common::success_json;
+use entwurf_testkit::dead_pid;
 
 struct Env {
     tmp: tempfile::TempDir,
@@ -58,14 +58,6 @@ impl Env {
         .unwrap();
         path
     }
-}
-
-/// The pid of a child that has exited and been reaped: `kill(pid, 0)` gives ESRCH.
-fn dead_pid() -> u32 {
-    let mut child = StdCommand::new("true").spawn().unwrap();
-    let pid = child.id();
-    child.wait().unwrap();
-    pid
 }
 
 fn gid() -> GardenId {

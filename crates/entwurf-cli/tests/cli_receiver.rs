@@ -164,9 +164,7 @@ fn arm_refuses_pi_and_unknown_citizens_writing_nothing() {
 fn arm_with_a_dead_owner_warns_and_never_reads_armed() {
     let t = TempDir::new().unwrap();
     let gid = citizen(&t, "claude-code", "sess-dead");
-    let mut child = StdCommand::new("true").spawn().unwrap();
-    let dead = child.id().to_string();
-    child.wait().unwrap();
+    let dead = entwurf_testkit::dead_pid().to_string();
     entwurf_in(&t)
         .args(["receiver", "arm", &gid, "--owner-pid", &dead])
         .assert()

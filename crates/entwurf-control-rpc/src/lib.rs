@@ -83,6 +83,7 @@ mod conn;
 mod lines;
 mod server;
 mod socket;
+#[cfg(feature = "test-support")]
 pub mod test_support;
 pub mod wire;
 

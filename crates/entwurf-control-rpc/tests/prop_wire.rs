@@ -7,35 +7,13 @@ use entwurf_control_rpc::wire::{
     drain_lines, js_trim, parse_line, validate_send, Request, Response, SendMode, SendRequest,
     SenderEnvelope,
 };
+use entwurf_testkit::prop::{chars, json_value, keyed_object};
 use proptest::prelude::*;
-use serde_json::{Map, Value};
-
-/// Any string of chars in `len` (every unicode scalar value), cheaper than a regex strategy.
-fn chars(len: std::ops::Range<usize>) -> impl Strategy<Value = String> {
-    prop::collection::vec(any::<char>(), len).prop_map(|v| v.into_iter().collect())
-}
+use serde_json::Value;
 
 /// Text that is not blank after JavaScript's trim (what the server requires).
 fn solid(len: std::ops::Range<usize>) -> impl Strategy<Value = String> {
     chars(len).prop_filter("not blank", |s| !js_trim(s).is_empty())
-}
-
-fn json_value() -> impl Strategy<Value = Value> {
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::Bool),
-        any::<i64>().prop_map(Value::from),
-        any::<f64>()
-            .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
-        chars(0..10).prop_map(Value::String),
-    ];
-    leaf.prop_recursive(3, 20, 4, |inner| {
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-            prop::collection::vec((chars(0..6), inner), 0..4)
-                .prop_map(|kv| Value::Object(kv.into_iter().collect::<Map<_, _>>())),
-        ]
-    })
 }
 
 const KEYS: &[&str] = &[
@@ -57,18 +35,10 @@ fn wire_object() -> impl Strategy<Value = String> {
     let command = prop::sample::select(vec!["send", "get_info", "response", "clear", "parse"])
         .prop_map(|s| Value::String(s.into()));
     (
-        prop::collection::vec(
-            (
-                prop::sample::select(KEYS.to_vec()),
-                prop_oneof![command, json_value()],
-            ),
-            0..8,
-        ),
+        keyed_object(KEYS, prop_oneof![command, json_value()], 0..8),
         prop::option::of(json_value()),
     )
-        .prop_map(|(kv, sender)| {
-            let mut map: Map<String, Value> =
-                kv.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        .prop_map(|(mut map, sender)| {
             if let Some(s) = sender {
                 map.insert("sender".into(), s);
             }

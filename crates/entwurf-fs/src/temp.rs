@@ -255,9 +255,7 @@ mod tests {
         };
         assert_ne!(key, "linux:1");
         assert!(writer_is_dead(&other), "same pid, other start key");
-        let mut child = std::process::Command::new("true").spawn().unwrap();
-        let gone = child.id();
-        child.wait().unwrap();
+        let gone = entwurf_testkit::dead_pid();
         let w = TempWriter {
             target: "t".into(),
             pid: gone,

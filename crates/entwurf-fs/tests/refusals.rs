@@ -276,9 +276,7 @@ fn no_replace_publish_never_overwrites_and_leaves_no_temp() {
 fn the_sweep_removes_dead_writers_temps_only() {
     let t = tempfile::tempdir().unwrap();
     let d = StoreDir::open(t.path()).unwrap().unwrap();
-    let mut child = std::process::Command::new("true").spawn().unwrap();
-    let gone = child.id();
-    child.wait().unwrap();
+    let gone = entwurf_testkit::dead_pid();
     let dead = format!(".state.json.tmp.{gone}.linux:1.0000abcd");
     let reused = format!(".x.msg.tmp.{}.linux:1.0000abce", std::process::id());
     let live = entwurf_fs::temp_name("state.json");
@@ -330,9 +328,7 @@ fn read_path_refuses_a_final_symlink_a_fifo_and_oversize() {
 fn the_sweep_removes_earlier_versions_temps_of_gone_pids_and_old_unowned_ones() {
     let t = tempfile::tempdir().unwrap();
     let d = StoreDir::open(t.path()).unwrap().unwrap();
-    let mut child = std::process::Command::new("true").spawn().unwrap();
-    let gone = child.id();
-    child.wait().unwrap();
+    let gone = entwurf_testkit::dead_pid();
     let legacy_dead = format!("20260612T100000-aaaaaa.meta.json.tmp-{gone}-1718000000000");
     let legacy_live = format!("state.json.tmp-{}-1718000000000-0a1b", std::process::id());
     let old_msg = ".2026-06-12T10-05-00-000Z-0a0b0c.msg.tmp".to_owned();

@@ -95,6 +95,16 @@ pub enum ClearOutcome {
     },
 }
 
+/// Runs the named `TestHooks` closure when a test set one; expands to nothing outside `cfg(test)`.
+macro_rules! hook {
+    ($lock:expr, $name:ident) => {
+        #[cfg(test)]
+        if let Some(h) = &$lock.hooks.$name {
+            h();
+        }
+    };
+}
+
 #[cfg(test)]
 #[derive(Default)]
 pub(crate) struct TestHooks {
@@ -234,19 +244,13 @@ impl Lock {
             Create::OpenFailed(source) => return Err(LockError::Open { path, source }),
         }
 
-        #[cfg(test)]
-        if let Some(h) = &self.hooks.before_first_read {
-            h();
-        }
+        hook!(self, before_first_read);
         let holder = match read_lock(&path) {
             Ok(Entry::NotAFile(kind)) => return Err(LockError::NotALockFile { path, kind }),
             Ok(entry) => holder_in(&entry, &path, gid),
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 // The holder released between our create and our read: one more try, no loop.
-                #[cfg(test)]
-                if let Some(h) = &self.hooks.before_retry {
-                    h();
-                }
+                hook!(self, before_retry);
                 return match try_create(&path, &line)? {
                     Create::Created => {
                         self.remove_abandoned_marker(&path);
@@ -273,20 +277,14 @@ impl Lock {
                 return Ok(self.conflict(&path, Some(holder), Some(detail)));
             }
         };
-        #[cfg(test)]
-        if let Some(h) = &self.hooks.before_reread {
-            h();
-        }
+        hook!(self, before_reread);
         let current = self.look(&path, gid)?;
         if !matches!(&current, Seen::Holder(Some(c)) if c.nonce == holder.nonce) {
             // Someone else got there first (or the holder released meanwhile): report that.
             return self.conflict_seen(&path, current);
         }
         remove_if_exists(&path)?;
-        #[cfg(test)]
-        if let Some(h) = &self.hooks.before_recreate {
-            h();
-        }
+        hook!(self, before_recreate);
         match try_create(&path, &line)? {
             Create::Created => Ok(AcquireOutcome::Acquired(claim)),
             // A fresh acquirer won the gap after our unlink: report it, never overwrite it.
@@ -600,10 +598,7 @@ impl Lock {
     /// The conflict after a create lost to someone else: report the current holder; if the file
     /// is already gone again, the target changed hands while we looked (busy, not corrupt).
     fn lost_race(&self, path: &Path, gid: &GardenId) -> Result<AcquireOutcome, LockError> {
-        #[cfg(test)]
-        if let Some(h) = &self.hooks.before_lost_race_read {
-            h();
-        }
+        hook!(self, before_lost_race_read);
         let seen = self.look(path, gid)?;
         self.conflict_seen(path, seen)
     }

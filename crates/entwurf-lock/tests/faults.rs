@@ -19,15 +19,9 @@ use entwurf_lock::{
     MarkerCreator, ReleaseOutcome,
 };
 use entwurf_meta_session::GardenId;
+use entwurf_testkit::dead_pid;
 
 const WORKER: &str = env!("CARGO_BIN_EXE_entwurf-lock-worker");
-
-fn dead_pid() -> u32 {
-    let mut child = Command::new("true").spawn().unwrap();
-    let pid = child.id();
-    child.wait().unwrap();
-    pid
-}
 
 fn dead_holder(dir: &Path, gid: &GardenId) {
     fs::create_dir_all(dir).unwrap();

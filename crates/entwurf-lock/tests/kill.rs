@@ -12,6 +12,7 @@ use entwurf_lock::{
     Lock, LockClaim, MarkerCreator, ReleaseOutcome,
 };
 use entwurf_meta_session::GardenId;
+use entwurf_testkit::dead_pid;
 
 const WORKER: &str = env!("CARGO_BIN_EXE_entwurf-lock-worker");
 
@@ -32,14 +33,6 @@ fn worker(args: &[&str]) -> Command {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     cmd
-}
-
-/// The pid of a child that has exited and been reaped: `kill(pid, 0)` gives ESRCH.
-fn dead_pid() -> u32 {
-    let mut child = Command::new("true").spawn().unwrap();
-    let pid = child.id();
-    child.wait().unwrap();
-    pid
 }
 
 fn names(dir: &Path) -> Vec<String> {

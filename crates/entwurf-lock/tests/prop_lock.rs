@@ -12,18 +12,14 @@ use entwurf_lock::{
     LockOptions, MarkerCreator, LOCK_OWNER,
 };
 use entwurf_meta_session::GardenId;
+use entwurf_testkit::prop::{chars, keyed_object};
 use proptest::prelude::*;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 const GID: &str = "20260612T100000-aaaaaa";
 
 fn gid() -> GardenId {
     GardenId::parse(GID).unwrap()
-}
-
-/// Any string of chars in `len` (every unicode scalar value), cheaper than a regex strategy.
-fn chars(len: std::ops::Range<usize>) -> impl Strategy<Value = String> {
-    prop::collection::vec(any::<char>(), len).prop_map(|v| v.into_iter().collect())
 }
 
 fn pid() -> impl Strategy<Value = ClaimPid> {
@@ -86,14 +82,7 @@ const KEYS: &[&str] = &[
 
 /// Objects over the claim and marker keys with arbitrary values: every field rule is reached.
 fn near_claim() -> impl Strategy<Value = String> {
-    prop::collection::vec((prop::sample::select(KEYS.to_vec()), leaf()), 0..10).prop_map(|kv| {
-        Value::Object(
-            kv.into_iter()
-                .map(|(k, v)| (k.to_owned(), v))
-                .collect::<Map<_, _>>(),
-        )
-        .to_string()
-    })
+    keyed_object(KEYS, leaf(), 0..10).prop_map(|map| Value::Object(map).to_string())
 }
 
 /// The reference's holder rule (§4.2), independently written: used to check our parser never

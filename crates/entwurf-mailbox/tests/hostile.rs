@@ -6,17 +6,10 @@ use entwurf_mailbox::{drain, enqueue, list, MailboxError, RandomTags};
 
 mod common;
 use common::{Store, GID, NATIVE};
+use entwurf_testkit::dead_pid;
 
 fn now() -> chrono::DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 6, 12, 10, 5, 0).unwrap()
-}
-
-/// A pid that surely belongs to no process any more: a child that was reaped.
-fn dead_pid() -> u32 {
-    let mut c = std::process::Command::new("true").spawn().unwrap();
-    let pid = c.id();
-    c.wait().unwrap();
-    pid
 }
 
 #[test]

@@ -8,13 +8,9 @@ use entwurf_mailbox::{
     SenderEnvelope, SEPARATOR,
 };
 use entwurf_meta_session::{write_record, Backend, GardenId, MetaRecord};
+use entwurf_testkit::prop::{chars, keyed_object};
 use proptest::prelude::*;
 use serde_json::{Map, Value};
-
-/// Any string of chars in `len` (every unicode scalar value), cheaper than a regex strategy.
-fn chars(len: std::ops::Range<usize>) -> impl Strategy<Value = String> {
-    prop::collection::vec(any::<char>(), len).prop_map(|v| v.into_iter().collect())
-}
 
 /// Mostly date-like text, so the ISO parser's branches are reached, plus anything.
 fn iso_like() -> impl Strategy<Value = String> {
@@ -92,10 +88,10 @@ proptest! {
 
     #[test]
     fn any_envelope_shaped_json_never_panics_the_envelope_parser(
-        kv in prop::collection::vec((prop::sample::select(ENVELOPE_KEYS.to_vec()), leaf()), 0..8),
+        obj in keyed_object(ENVELOPE_KEYS, leaf(), 0..8),
         raw in chars(0..64),
     ) {
-        let obj = Value::Object(kv.into_iter().map(|(k, v)| (k.to_owned(), v)).collect());
+        let obj = Value::Object(obj);
         for text in [obj.to_string(), raw] {
             if let Ok(env) = serde_json::from_str::<SenderEnvelope>(&text) {
                 let body = format_body(&env, "m", env.is_replyable(), Some("/home/u"));

@@ -401,9 +401,7 @@ fn markers_of_an_exited_owner_read_as_absent() {
 
 #[test]
 fn a_reaped_child_pid_is_a_dead_owner() {
-    let mut child = Command::new("true").spawn().unwrap();
-    let pid = child.id() as i64;
-    child.wait().unwrap();
+    let pid = entwurf_testkit::dead_pid() as i64;
     assert_eq!(process_start_key(pid), "");
 }
 

@@ -5,18 +5,12 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use entwurf_meta_session::{list_records, read_record, upsert, Backend, GardenId, UpsertInput};
+use entwurf_testkit::dead_pid;
 
 const OTHER: &str = "20260612T100000-bbbbbb";
 
 fn now() -> chrono::DateTime<chrono::Utc> {
     chrono::Utc::now()
-}
-
-fn dead_pid() -> u32 {
-    let mut c = std::process::Command::new("true").spawn().unwrap();
-    let pid = c.id();
-    c.wait().unwrap();
-    pid
 }
 
 #[test]

@@ -11,8 +11,9 @@ use entwurf_meta_session::{
     ReceiptState, ReceiverMarkerInput, SenderMarkerInput, ALL_BACKENDS, MARKER_BACKENDS,
     RECORD_V2_KEYS,
 };
+use entwurf_testkit::prop::{chars, json_scalar, json_value_over, keyed_object};
 use proptest::prelude::*;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 fn gid() -> impl Strategy<Value = GardenId> {
     (0u64..100_000_000, 0u32..1_000_000, 0u32..0x100_0000)
@@ -25,12 +26,6 @@ fn backend() -> impl Strategy<Value = Backend> {
 
 fn marker_backend() -> impl Strategy<Value = Backend> {
     prop::sample::select(MARKER_BACKENDS.to_vec())
-}
-
-/// Any string of `len` chars (every unicode scalar value: quotes, controls, surrogates' kin).
-/// Built from `any::<char>()`, which is much cheaper than a regex strategy.
-fn chars(len: std::ops::Range<usize>) -> impl Strategy<Value = String> {
-    prop::collection::vec(any::<char>(), len).prop_map(|v| v.into_iter().collect())
 }
 
 /// Any non-empty string.
@@ -71,35 +66,25 @@ fn record() -> impl Strategy<Value = MetaRecord> {
 }
 
 /// Any JSON value, a few levels deep.
+/// Any JSON value whose leaves are sometimes a valid garden id (so gid fields parse further).
 fn json_value() -> impl Strategy<Value = Value> {
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::Bool),
-        any::<i64>().prop_map(Value::from),
-        any::<f64>()
-            .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
-        chars(0..12).prop_map(Value::String),
-        gid().prop_map(|g| Value::String(g.to_string())),
-    ];
-    leaf.prop_recursive(3, 24, 4, |inner| {
+    json_value_over(
         prop_oneof![
-            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-            prop::collection::vec((chars(0..8), inner), 0..4)
-                .prop_map(|kv| Value::Object(kv.into_iter().collect::<Map<_, _>>())),
+            json_scalar(),
+            gid().prop_map(|g| Value::String(g.to_string())),
         ]
-    })
+        .boxed(),
+    )
 }
 
 /// An object over the record/state keys (plus a stray one now and then) with arbitrary values:
 /// it reaches every field check, not only the JSON parser.
 fn near_object(keys: &'static [&'static str]) -> impl Strategy<Value = String> {
     (
-        prop::collection::vec((prop::sample::select(keys.to_vec()), json_value()), 0..14),
+        keyed_object(keys, json_value(), 0..14),
         proptest::option::of(json_value()),
     )
-        .prop_map(|(kv, stray)| {
-            let mut map: Map<String, Value> =
-                kv.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        .prop_map(|(mut map, stray)| {
             if let Some(v) = stray {
                 map.insert("stray".into(), v);
             }

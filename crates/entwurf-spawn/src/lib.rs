@@ -42,6 +42,7 @@ pub mod pi_line;
 pub mod plan;
 pub mod preflight;
 pub mod production;
+#[cfg(feature = "test-support")]
 pub mod test_support;
 pub mod watcher;
 
