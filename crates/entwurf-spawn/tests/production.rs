@@ -42,6 +42,20 @@ impl Setup {
         self.stand_in_pi(body).expect("script")
     }
 
+    /// Runs `request` launching `program` over the production IO; the result and the number of
+    /// releases it asked for.
+    async fn resume(
+        &self,
+        request: &ResumeRequest,
+        program: PathBuf,
+    ) -> (SpawnBgResumeResult, usize) {
+        let release = CountingRelease::default();
+        let launch = self.launch(program);
+        let io = ProductionSpawnIo::new(&launch, &release);
+        let result = resume(request, &io).await.expect("result");
+        (result, release.calls())
+    }
+
     fn request(&self, observe_ms: u32) -> ResumeRequest {
         let plan: SpawnBgPlan = plan_from_tagged(serde_json::json!({
             "transport": "spawn-bg", "action": "resume", "targetGardenId": GID, "sessionId": GID,
@@ -78,13 +92,7 @@ async fn a_child_that_exits_is_observed_and_released_once() {
         "printf '%s|%s|%s' \"$ENTWURF_V2_RESUME_RESIDENT_SESSION_ID\" \"$(pwd)\" \"$*\" > {}\nexit 7",
         marker.display()
     ));
-    let release = CountingRelease::default();
-    let result = resume(
-        &s.request(30_000),
-        &ProductionSpawnIo::new(&s.launch(program), &release),
-    )
-    .await
-    .expect("result");
+    let (result, releases) = s.resume(&s.request(30_000), program).await;
     assert!(
         matches!(
             result,
@@ -96,7 +104,7 @@ async fn a_child_that_exits_is_observed_and_released_once() {
         ),
         "{result:?}"
     );
-    assert_eq!(release.calls(), 1);
+    assert_eq!(releases, 1);
     let seen = fs::read_to_string(&marker).expect("the script ran");
     assert_eq!(
         seen,
@@ -110,14 +118,8 @@ async fn a_child_that_exits_is_observed_and_released_once() {
 #[tokio::test]
 async fn a_missing_program_is_a_released_spawn_start_failure() {
     let s = Setup::new();
-    let release = CountingRelease::default();
     let missing = s.root.join("no-such-pi");
-    let result = resume(
-        &s.request(30_000),
-        &ProductionSpawnIo::new(&s.launch(missing.clone()), &release),
-    )
-    .await
-    .expect("result");
+    let (result, releases) = s.resume(&s.request(30_000), missing.clone()).await;
     assert_eq!(
         result,
         SpawnBgResumeResult::SpawnStartFailed {
@@ -125,7 +127,7 @@ async fn a_missing_program_is_a_released_spawn_start_failure() {
             error: format!("spawn {} ENOENT", missing.display())
         }
     );
-    assert_eq!(release.calls(), 1);
+    assert_eq!(releases, 1);
 }
 
 #[tokio::test]
@@ -133,18 +135,12 @@ async fn a_listening_socket_is_socket_alive_and_the_resident_keeps_running() {
     let s = Setup::new();
     let _listener = UnixListener::bind(&s.socket).expect("bind");
     let program = s.script("exec sleep 300");
-    let release = CountingRelease::default();
-    let result = resume(
-        &s.request(30_000),
-        &ProductionSpawnIo::new(&s.launch(program), &release),
-    )
-    .await
-    .expect("result");
+    let (result, releases) = s.resume(&s.request(30_000), program).await;
     let pid = match result {
         SpawnBgResumeResult::SocketAlive { pid: Some(pid), .. } => pid,
         other => panic!("expected socket-alive, got {other:?}"),
     };
-    assert_eq!(release.calls(), 1);
+    assert_eq!(releases, 1);
     // Detached: the leader of its own session and process group.
     let pgid = getpgid(Some(raw_pid(pid))).expect("pgid");
     assert_eq!(pgid, raw_pid(pid));
@@ -157,13 +153,7 @@ async fn a_listening_socket_is_socket_alive_and_the_resident_keeps_running() {
 async fn a_timeout_sends_sigterm_and_the_exit_releases() {
     let s = Setup::new();
     let program = s.script("exec sleep 300");
-    let release = CountingRelease::default();
-    let result = resume(
-        &s.request(200),
-        &ProductionSpawnIo::new(&s.launch(program), &release),
-    )
-    .await
-    .expect("result");
+    let (result, releases) = s.resume(&s.request(200), program).await;
     // `sleep` dies of the SIGTERM: exit code null.
     assert!(
         matches!(
@@ -175,7 +165,7 @@ async fn a_timeout_sends_sigterm_and_the_exit_releases() {
         ),
         "{result:?}"
     );
-    assert_eq!(release.calls(), 1);
+    assert_eq!(releases, 1);
 }
 
 #[tokio::test]
@@ -183,13 +173,7 @@ async fn a_forged_socket_path_fails_closed_and_the_child_is_terminated() {
     let s = Setup::new();
     symlink(s.root.join("elsewhere.sock"), &s.socket).expect("forge");
     let program = s.script("exec sleep 300");
-    let release = CountingRelease::default();
-    let result = resume(
-        &s.request(30_000),
-        &ProductionSpawnIo::new(&s.launch(program), &release),
-    )
-    .await
-    .expect("result");
+    let (result, releases) = s.resume(&s.request(30_000), program).await;
     // SIGTERM ends `sleep` within the grace, so the exit is observed and releases.
     assert!(
         matches!(
@@ -201,19 +185,16 @@ async fn a_forged_socket_path_fails_closed_and_the_child_is_terminated() {
         ),
         "{result:?}"
     );
-    assert_eq!(release.calls(), 1);
+    assert_eq!(releases, 1);
 }
 
 #[tokio::test]
 async fn a_child_ignoring_sigterm_leaves_the_lock_retained() {
     let s = Setup::new();
     let program = s.script("trap '' TERM\nwhile :; do sleep 1; done");
-    let release = CountingRelease::default();
     let mut req = s.request(200);
     req.kill_grace_ms = Millis::from_whole(300);
-    let result = resume(&req, &ProductionSpawnIo::new(&s.launch(program), &release))
-        .await
-        .expect("result");
+    let (result, releases) = s.resume(&req, program).await;
     let pid = match &result {
         SpawnBgResumeResult::LockRetained {
             reason: RetainReason::KillUnconfirmed,
@@ -223,7 +204,7 @@ async fn a_child_ignoring_sigterm_leaves_the_lock_retained() {
         } => diagnostic.pid.expect("pid"),
         other => panic!("expected lock-retained, got {other:?}"),
     };
-    assert_eq!(release.calls(), 0);
+    assert_eq!(releases, 0);
     // Reap the whole stand-in group (the shell and its sleep).
     killpg(raw_pid(pid), Signal::SIGKILL).expect("reap");
 }
