@@ -14,12 +14,10 @@ use entwurf_spawn::watcher::{PathInspection, ProbeLiveness};
 use entwurf_spawn::{resume, LaunchConfig, ProductionSpawnIo, ResumeRequest, SpawnIo, StderrSink};
 use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::{getpgid, Pid};
-use tempfile::TempDir;
 
 const GID: &str = "20260612T100000-aaaaaa";
 
 struct Setup {
-    _tmp: TempDir,
     w: StandInWorld,
 }
 
@@ -32,9 +30,8 @@ impl std::ops::Deref for Setup {
 
 impl Setup {
     fn new() -> Self {
-        let tmp = tempfile::tempdir().expect("tempdir");
-        let w = StandInWorld::new(tmp.path(), GID, true).expect("world");
-        Self { _tmp: tmp, w }
+        let w = StandInWorld::new(GID, true).expect("world");
+        Self { w }
     }
 
     /// A stand-in `pi`: a shell script with `body`.
