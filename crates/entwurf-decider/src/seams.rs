@@ -15,9 +15,10 @@ use crate::contract::OBSERVE_TIMEOUT_MS_DEFAULT;
 ///
 /// Built from the error that caused it ([`IoFailure::from_error`], or `From<io::Error>` for what
 /// `entwurf-spawn`'s watcher seams report), which it keeps typed ([`IoFailure::error`] downcasts
-/// it) and is transparent to: its text is that error's, and its `source` is that error's source,
-/// so a chain never repeats it. Where there is no error value, a text ([`IoFailure::new`]).
-/// Results carry the text verbatim; two failures are equal when their texts are.
+/// it); or, where there is no error value, from a text ([`IoFailure::new`]). Its text is that
+/// error's whole chain (`top: cause: cause`, [`entwurf_fs::Chain`]), so a receipt carries the
+/// cause; it therefore exposes no further `source`, and a chain printed above it never repeats
+/// one. Two failures are equal when their texts are.
 #[derive(Debug, Clone)]
 pub struct IoFailure(Repr);
 
@@ -51,19 +52,13 @@ impl std::fmt::Display for IoFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.0 {
             Repr::Text(t) => f.write_str(t),
-            Repr::Error(e) => e.fmt(f),
+            Repr::Error(e) => entwurf_fs::Chain(e.as_ref()).fmt(f),
         }
     }
 }
 
-impl std::error::Error for IoFailure {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match &self.0 {
-            Repr::Text(_) => None,
-            Repr::Error(e) => e.source(),
-        }
-    }
-}
+/// No `source`: the text already holds the whole chain (see the type's docs).
+impl std::error::Error for IoFailure {}
 
 impl PartialEq for IoFailure {
     fn eq(&self, other: &Self) -> bool {
@@ -243,11 +238,14 @@ mod tests {
     }
 
     #[test]
-    fn an_io_failure_keeps_its_error_typed_and_never_repeats_it_in_a_chain() {
+    fn an_io_failure_keeps_its_error_typed_and_its_text_is_the_whole_chain() {
         let gid_error = GardenId::parse("../x").unwrap_err();
         let failure = IoFailure::from_error(gid_error.clone());
         assert_eq!(failure.to_string(), gid_error.to_string());
-        assert!(std::error::Error::source(&failure).is_none(), "transparent");
+        assert!(
+            std::error::Error::source(&failure).is_none(),
+            "the text is the chain"
+        );
         let typed = failure
             .error()
             .and_then(|e| e.downcast_ref::<entwurf_meta_session::InvalidGardenId>());
@@ -260,5 +258,20 @@ mod tests {
             .is_some_and(|e| e.is::<entwurf_meta_session::InvalidGardenId>()));
         // A text failure has no error value.
         assert!(IoFailure::new("EIO").error().is_none());
+        // A caused error: every cause is in the text, once.
+        let io = std::io::Error::other(gid_error.clone());
+        let outer = IoFailure::from_error(Wrapped(io));
+        assert_eq!(outer.to_string(), format!("wrapped: {gid_error}"));
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("wrapped")]
+    struct Wrapped(#[source] std::io::Error);
+
+    #[test]
+    fn a_chain_is_not_lost_through_entwurf_spawn() {
+        let failure = IoFailure::from_error(Wrapped(std::io::Error::other("EACCES")));
+        let back = IoFailure::from(std::io::Error::from(failure.clone()));
+        assert_eq!(back.to_string(), "wrapped: EACCES");
     }
 }

@@ -171,7 +171,7 @@ pub async fn resume<I: SpawnIo + ?Sized>(
         Err(e) => {
             let result = SpawnBgResumeResult::SpawnStartFailed {
                 released: true,
-                error: e.to_string(),
+                error: entwurf_fs::Chain(&e).to_string(),
             };
             return release.fire(result).await;
         }
@@ -181,7 +181,7 @@ pub async fn resume<I: SpawnIo + ?Sized>(
     let retained = |reason, error: Option<io::Error>| SpawnBgResumeResult::LockRetained {
         released: false,
         reason,
-        error: error.map(|e| e.to_string()),
+        error: error.map(|e| entwurf_fs::Chain(&e).to_string()),
         diagnostic: RetainedDiagnostic {
             target_garden_id: plan.target_garden_id.clone(),
             pid,
