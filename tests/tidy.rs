@@ -10,7 +10,8 @@
 //! `README.md`, `crates/*/src/**/*.rs` and `src/**/*.rs`, and fails naming every reference whose
 //! file does not exist or holds no `fn test_name`.
 //! [`every_architecture_invariant_names_a_test`] fails naming every `Architecture Invariant:`
-//! paragraph without such a reference.
+//! paragraph without such a reference, and [`the_map_links_every_file_that_holds_invariants`]
+//! every file holding such paragraphs that `ARCHITECTURE.md` does not link.
 
 use std::fmt;
 use std::fs;
@@ -223,6 +224,26 @@ fn every_architecture_invariant_names_a_test() {
         bare.join("\n\n")
     );
     assert!(count > 20, "only {count} invariants found");
+}
+
+#[test]
+fn the_map_links_every_file_that_holds_invariants() {
+    let root = repo_root();
+    let map = fs::read_to_string(root.join("ARCHITECTURE.md")).expect("ARCHITECTURE.md");
+    let unlinked: Vec<String> = documents(&root)
+        .into_iter()
+        .filter(|(source, text)| {
+            source.ends_with(".rs")
+                && !invariant_paragraphs(text).is_empty()
+                && !map.contains(&format!("]({source})"))
+        })
+        .map(|(source, _)| source)
+        .collect();
+    assert!(
+        unlinked.is_empty(),
+        "ARCHITECTURE.md's invariants table links no `[crate]({{path}})` for: {}",
+        unlinked.join(", ")
+    );
 }
 
 #[test]
