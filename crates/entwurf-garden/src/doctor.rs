@@ -50,7 +50,7 @@ pub struct Installed {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HookActivity {
-    /// The log.
+    /// The hook log the activity was read from (`hook.log` in the hook's log dir).
     pub log: PathBuf,
     /// The newest entry of any level.
     #[serde(serialize_with = "crate::log::ser_opt_time")]
@@ -65,7 +65,7 @@ pub struct HookActivity {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ForkedIdentity {
-    /// The backend.
+    /// The backend of the records that share the native id.
     pub backend: String,
     /// The native id.
     pub native_session_id: String,
@@ -73,7 +73,8 @@ pub struct ForkedIdentity {
     pub garden_ids: Vec<String>,
 }
 
-/// The store's health.
+/// What the doctor found in the sessions store: how many records read, which did not, forked
+/// identities (fixed by `entwurf record repair`) and crash leftovers.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StoreHealth {

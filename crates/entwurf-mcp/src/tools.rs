@@ -114,7 +114,8 @@ impl Garden {
         &self.tools
     }
 
-    /// The options.
+    /// The behaviour switches this garden was built with (anonymous sends, any inbox,
+    /// structured output, extra tools).
     pub fn options(&self) -> &Options {
         &self.opts
     }

@@ -79,7 +79,8 @@ const SENDERS: StoreVars = StoreVars {
     default_leaf: "meta-senders",
 };
 
-/// The agent-dir variable.
+/// The environment variable that moves pi's agent dir (default `~/.pi/agent`), under which the
+/// default stores live; [`Dirs::from_env`] reads it through its lookup.
 pub const AGENT_DIR_VAR: &str = "PI_CODING_AGENT_DIR";
 
 impl Dirs {

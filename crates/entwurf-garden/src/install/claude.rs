@@ -127,7 +127,8 @@ pub fn reference_in_claude(settings: &Value, claude_json: &Value) -> Vec<String>
     found
 }
 
-/// The install state.
+/// What an install changed that only an uninstall can put back: the containers it created and
+/// the reference entries it replaced, kept in `<claude dir>/entwurf-install.json`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct State {
