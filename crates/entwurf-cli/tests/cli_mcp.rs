@@ -46,17 +46,14 @@ impl World {
 
     fn record(&self, gid: &str, backend: Backend, model: Option<&str>) -> MetaRecord {
         let r = MetaRecord {
-            schema_version: 2,
-            garden_id: GardenId::parse(gid).unwrap(),
-            backend,
-            native_session_id: format!("native-{gid}"),
-            cwd: self.p("cwd").display().to_string(),
             model: model.map(str::to_owned),
-            transcript_path: None,
-            parent_garden_id: None,
-            is_entwurf: false,
-            created_at: "2026-12-06T21:41:42.000Z".into(),
-            record_updated_at: "2026-12-06T21:41:42.000Z".into(),
+            ..MetaRecord::new(
+                GardenId::parse(gid).unwrap(),
+                backend,
+                format!("native-{gid}"),
+                self.p("cwd").display().to_string(),
+                "2026-12-06T21:41:42.000Z",
+            )
         };
         write_record(&self.p("sessions"), &r).unwrap();
         r

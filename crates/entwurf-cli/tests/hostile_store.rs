@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use assert_cmd::Command;
 use entwurf_meta_session::Backend;
+use entwurf_testkit::mkfifo;
 use serde_json::Value;
 
 mod common;
@@ -78,10 +79,6 @@ impl Env {
             .filter(|n| n.contains(".msg"))
             .collect()
     }
-}
-
-fn mkfifo(p: &Path) {
-    nix::unistd::mkfifo(p, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
 }
 
 /// Runs `cmd` (bounded by its timeout) and returns (exit code, stdout + stderr).
@@ -218,7 +215,7 @@ fn fifo_as_state_json_is_moved_aside_by_a_send_without_hanging_and_the_mail_flow
     let env = Env::new();
     env.armed_citizen();
     fs::create_dir_all(env.mbox()).unwrap();
-    mkfifo(&env.mbox().join("state.json"));
+    mkfifo(env.mbox().join("state.json"));
     // The read-only listing refuses it, without hanging.
     let (code, text) = run(&mut env.entwurf(&["mailbox", "list", GID]));
     assert_ne!(code, 0, "{text}");
@@ -247,7 +244,7 @@ fn fifo_as_doorbell_fails_the_send_without_hanging_and_withdraws_the_message() {
     let env = Env::new();
     env.armed_citizen();
     fs::create_dir_all(env.mbox()).unwrap();
-    mkfifo(&env.mbox().join("inbox.signal"));
+    mkfifo(env.mbox().join("inbox.signal"));
     let (code, text) = run(&mut env.entwurf(&["send", GID, "hello"]));
     assert_ne!(code, 0, "{text}");
     assert!(
@@ -263,7 +260,7 @@ fn fifo_as_message_is_reported_without_hanging_the_drain_or_the_listing() {
     env.armed_citizen();
     env.entwurf(&["send", GID, "real"]).assert().success();
     let fifo = "2026-06-12T10-00-00-000Z-000001.msg";
-    mkfifo(&env.mbox().join(fifo));
+    mkfifo(env.mbox().join(fifo));
     let (code, text) = run(&mut env.entwurf(&["--json", "mailbox", "read", GID]));
     assert_eq!(
         code, 0,
@@ -281,7 +278,7 @@ fn fifo_as_a_record_does_not_hang_upsert_list_or_peers_for_any_native_id() {
     let env = Env::new();
     env.armed_citizen();
     let fifo = format!("{OTHER}.meta.json");
-    mkfifo(&env.p("sessions").join(&fifo));
+    mkfifo(env.p("sessions").join(&fifo));
     let (code, text) = run(&mut env.entwurf(&[
         "--json",
         "record",

@@ -373,16 +373,7 @@ async fn the_mailbox_hand_gets_the_record_the_decision_read_and_a_bare_execute_r
     let r = execute_dispatch(decision, &hands).await;
     assert!(matches!(r, RunResult::Executed { .. }), "{r:?}");
     assert_eq!(*hands.seen.lock().unwrap(), vec![Some(rec), None]);
-    let msgs = std::fs::read_dir(w.dirs.mailbox.join(GID))
-        .unwrap()
-        .filter(|e| {
-            e.as_ref()
-                .unwrap()
-                .file_name()
-                .to_string_lossy()
-                .ends_with(".msg")
-        })
-        .count();
+    let msgs = entwurf_testkit::entries_ending(w.dirs.mailbox.join(GID), ".msg").len();
     assert_eq!(msgs, 2);
 }
 

@@ -710,22 +710,16 @@ fn take(d: &MailboxDir, name: &str) -> Result<Taken, MailboxError> {
 mod tests {
     use super::*;
     use chrono::TimeZone;
-    use entwurf_meta_session::{Backend, RECORD_SCHEMA_VERSION};
+    use entwurf_meta_session::Backend;
 
     fn record(gid: &GardenId) -> MetaRecord {
-        MetaRecord {
-            schema_version: RECORD_SCHEMA_VERSION,
-            garden_id: gid.clone(),
-            backend: Backend::ClaudeCode,
-            native_session_id: "native".to_owned(),
-            cwd: "/home/u/proj".to_owned(),
-            model: None,
-            transcript_path: None,
-            parent_garden_id: None,
-            is_entwurf: false,
-            created_at: "2026-06-12T10:00:00.000Z".to_owned(),
-            record_updated_at: "2026-06-12T10:00:00.000Z".to_owned(),
-        }
+        MetaRecord::new(
+            gid.clone(),
+            Backend::ClaudeCode,
+            "native",
+            "/home/u/proj",
+            "2026-06-12T10:00:00.000Z",
+        )
     }
 
     use crate::fsio::tests::names;

@@ -60,19 +60,13 @@ pub fn put_record(
     native: &str,
     cwd: &str,
 ) -> entwurf_meta_session::MetaRecord {
-    let r = entwurf_meta_session::MetaRecord {
-        schema_version: 2,
-        garden_id: entwurf_meta_session::GardenId::parse(gid).unwrap(),
+    let r = entwurf_meta_session::MetaRecord::new(
+        entwurf_meta_session::GardenId::parse(gid).unwrap(),
         backend,
-        native_session_id: native.into(),
-        cwd: cwd.into(),
-        model: None,
-        transcript_path: None,
-        parent_garden_id: None,
-        is_entwurf: false,
-        created_at: "2026-06-12T01:00:00.000Z".into(),
-        record_updated_at: "2026-06-12T01:00:00.000Z".into(),
-    };
+        native,
+        cwd,
+        "2026-06-12T01:00:00.000Z",
+    );
     entwurf_meta_session::write_record(sessions, &r).unwrap();
     r
 }
