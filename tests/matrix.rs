@@ -4,8 +4,7 @@
 //! `coverage_every_transport_lock_class_and_reason_is_exercised` runs the same table and fails if
 //! anything the spec names (except what the older rule makes unreachable) is never exercised.
 
-#[path = "../crates/entwurf-decider/tests/common/fakes.rs"]
-mod fakes;
+use entwurf_decider::fakes;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;

@@ -3,16 +3,20 @@
  *
  * With `--entwurf-control`, a pi session whose id is a garden id (YYYYMMDDTHHMMSS-xxxxxx)
  * listens on `<os.homedir()>/.pi/entwurf-control/<gid>.sock` and answers newline-delimited JSON
- * commands: send, get_info, get_message, abort, clear. The wire format is the one specified in
- * entwurf-rs `shared/spec/control-rpc.md` and pinned by `fixtures/golden/rpc/`; the Rust client
- * in `crates/entwurf-control-rpc` talks to it.
+ * commands: send, get_info, get_message, abort, clear. The wire format is the reference's, pinned
+ * byte for byte by `fixtures/golden/rpc/` (see `fixtures/golden/README.md`); the Rust client and
+ * server in `crates/entwurf-control-rpc` speak it too.
  *
- * Differences from the reference extension, on purpose:
+ * Differences from the reference extension, on purpose (each as the Rust server does it):
  * - every accepted connection has an error listener (a client that vanishes mid-reply cannot
  *   crash pi with EPIPE);
  * - on shutdown, open connections are destroyed (so they do not hold pi's exit) and the socket
  *   file is unlinked only if it is still the one this process bound (same inode);
- * - a request line over 1 MiB is refused with a `parse` error naming the limit, then closed.
+ * - a request line over 1 MiB is refused with a `parse` error naming the limit, then closed;
+ * - a `handler failed` error keeps the request's string `id`, like every other answer to a
+ *   command (the reference drops it there); `parse` errors still carry none;
+ * - the sender's `origin` goes into `<sender_info>` only when it is a non-empty string (the
+ *   reference copies any truthy value).
  */
 
 import type { ExtensionAPI, ExtensionContext } from "@earendil-works/pi-coding-agent";
@@ -130,7 +134,7 @@ function composeContent(message: string, sender: Record<string, unknown> | undef
 		cwd: sender.cwd as string,
 		timestamp: sender.timestamp as string,
 	};
-	if (sender.origin) info.origin = sender.origin as Json;
+	if (typeof sender.origin === "string" && sender.origin.length > 0) info.origin = sender.origin;
 	if (typeof sender.replyable === "boolean") info.replyable = sender.replyable;
 	if (wantsReply) info.wants_reply = true;
 	return `${message}\n\n<sender_info>${JSON.stringify(info)}</sender_info>`;
@@ -283,7 +287,7 @@ export default function entwurfControl(pi: ExtensionAPI): void {
 		try {
 			return responseLine(cmd.type, dispatch(cmd, state.ctx), id);
 		} catch (err) {
-			return responseLine(cmd.type, { ok: false, error: `handler failed: ${errorText(err)}` });
+			return responseLine(cmd.type, { ok: false, error: `handler failed: ${errorText(err)}` }, id);
 		}
 	}
 

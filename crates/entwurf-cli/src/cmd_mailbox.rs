@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use chrono::Utc;
 use entwurf_mailbox::{
     drain, format_body, iso_millis, list, send_guarded, BadEntry, Drained, EntryKind, MailboxDirs,
-    MailboxError, MailboxListing, Origin, RandomTags, SenderEnvelope,
+    MailboxError, MailboxListing, RandomTags, SenderEnvelope,
 };
 use entwurf_meta_session::GardenId;
 use serde_json::json;
@@ -109,8 +109,8 @@ fn send(a: SendArgs, dirs: MailboxDirs<'_>, ctx: &Ctx) -> Result<ExitCode, CliEr
                 agent_id: a.agent_id,
                 cwd,
                 timestamp: iso_millis(now),
-                origin: Some(Origin::from_wire(&a.origin)),
-                replyable: Some(serde_json::Value::Bool(a.replyable)),
+                origin: Some(a.origin),
+                replyable: Some(a.replyable),
             };
             format_body(&sender, &message, a.wants_reply, home.as_deref())
         }
@@ -144,7 +144,7 @@ fn read(gid: &GardenId, dirs: MailboxDirs<'_>, ctx: &Ctx) -> Result<ExitCode, Cl
     if ctx.global.json {
         println!("{}", drained_json(&d));
     } else {
-        print!("{}", render_drained(&d));
+        println!("{}", d.inbox_text());
     }
     for left in &d.left_unread {
         eprintln!("entwurf: left unread {}: {}", left.file, left.error);
@@ -200,29 +200,6 @@ fn bad_what(b: &BadEntry) -> String {
     } else {
         kind
     }
-}
-
-/// The `entwurf_inbox_read` tool's text.
-fn render_drained(d: &Drained) -> String {
-    if d.messages.is_empty() {
-        return format!(
-            "[entwurf inbox] garden {}: empty (no unread messages, no receipt stamped).\n",
-            d.garden_id
-        );
-    }
-    let blocks: Vec<String> = d
-        .messages
-        .iter()
-        .enumerate()
-        .map(|(i, m)| format!("--- message {} ({}) ---\n{}", i + 1, m.file, m.body))
-        .collect();
-    format!(
-        "[entwurf inbox read ⟵]\n  garden:   {}\n  messages: {}\n  receipt:  lastReadAt={}\n\n{}\n",
-        d.garden_id,
-        d.messages.len(),
-        d.read_at.as_deref().unwrap_or("(not stamped)"),
-        blocks.join("\n\n")
-    )
 }
 
 fn show(gid: &GardenId, dirs: MailboxDirs<'_>, ctx: &Ctx) -> Result<ExitCode, CliError> {

@@ -43,24 +43,10 @@ impl SendMode {
     }
 }
 
-/// Who sent a message (display only; it never affects routing).
-///
-/// Serialized with keys `sessionId, agentId, cwd, timestamp[, origin][, replyable]`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SenderEnvelope {
-    #[serde(rename = "sessionId")]
-    pub session_id: String,
-    #[serde(rename = "agentId")]
-    pub agent_id: String,
-    pub cwd: String,
-    /// Meant to be ISO-8601 UTC; never validated.
-    pub timestamp: String,
-    /// `pi-session`, `external-mcp` or `meta-session` (copied through unchecked).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub origin: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub replyable: Option<bool>,
-}
+/// Who sent a message (display only; it never affects routing): `entwurf-meta-session`'s type,
+/// the same one a mailbox body renders. Serialized with keys
+/// `sessionId, agentId, cwd, timestamp[, origin][, replyable]`.
+pub use entwurf_meta_session::SenderEnvelope;
 
 /// A `send` command.
 #[derive(Debug, Clone, PartialEq, Eq)]

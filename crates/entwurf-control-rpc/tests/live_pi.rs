@@ -69,7 +69,7 @@ struct Resident {
     gid: String,
     home: tempfile::TempDir,
     cwd: PathBuf,
-    _agent: tempfile::TempDir,
+    agent: tempfile::TempDir,
     _cwd_dir: tempfile::TempDir,
     logs: tempfile::TempDir,
 }
@@ -109,7 +109,7 @@ impl Resident {
             gid: gid.to_owned(),
             home,
             cwd,
-            _agent: agent,
+            agent,
             _cwd_dir: cwd_dir,
             logs,
         }
@@ -125,6 +125,33 @@ impl Resident {
 
     fn stderr(&self) -> String {
         std::fs::read_to_string(self.logs.path().join("stderr")).unwrap_or_default()
+    }
+
+    /// The `entwurf-message` contents in pi's session transcripts (`*.jsonl` under the agent
+    /// dir), in file order.
+    fn entwurf_messages(&self) -> Vec<String> {
+        let mut dirs = vec![self.agent.path().to_path_buf()];
+        let mut contents = Vec::new();
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    dirs.push(path);
+                    continue;
+                }
+                if path.extension().is_none_or(|x| x != "jsonl") {
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                contents.extend(
+                    text.lines()
+                        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                        .filter(|v| v["customType"] == "entwurf-message")
+                        .filter_map(|v| v["content"].as_str().map(str::to_owned)),
+                );
+            }
+        }
+        contents
     }
 
     fn exited(&mut self) -> Option<ExitStatus> {
@@ -267,6 +294,11 @@ async fn send_to_an_idle_pi_is_delivered_direct() {
     assert!(pi.exited().is_none());
 }
 
+/// A handler with every default (the refusals above come before any handler method).
+struct Defaults;
+
+impl entwurf_control_rpc::Handler for Defaults {}
+
 #[tokio::test]
 #[ignore = "needs a real pi: run `cargo xtask pi` first"]
 async fn blank_sender_field_and_unknown_command_are_refused() {
@@ -303,6 +335,89 @@ async fn blank_sender_field_and_unknown_command_are_refused() {
         .unwrap();
     assert!(!unknown.success);
     assert_eq!(unknown.error.as_deref(), Some("Unsupported command: foo"));
+    // Every refusal of a command keeps the request's string id, as the Rust server's does; a
+    // `parse` refusal (no command read) carries none.
+    for (request, response) in [
+        (
+            "{\"type\":\"foo\",\"id\":\"u1\"}\n",
+            "{\"type\":\"response\",\"command\":\"foo\",\"success\":false,\"error\":\"Unsupported command: foo\",\"id\":\"u1\"}\n",
+        ),
+        (
+            "{\"type\":\"send\",\"message\":\" \",\"id\":\"m1\"}\n",
+            "{\"type\":\"response\",\"command\":\"send\",\"success\":false,\"error\":\"Missing message\",\"id\":\"m1\"}\n",
+        ),
+        (
+            "{\"type\":\"send\",\"message\":\"hi\",\"sender\":7,\"id\":\"s1\"}\n",
+            "{\"type\":\"response\",\"command\":\"send\",\"success\":false,\"error\":\"sender must be an object\",\"id\":\"s1\"}\n",
+        ),
+        (
+            "{\"id\":\"t1\"}\n",
+            "{\"type\":\"response\",\"command\":\"parse\",\"success\":false,\"error\":\"Failed to parse command: Missing command type\"}\n",
+        ),
+    ] {
+        let got = raw_exchange(&pi.socket(), request.as_bytes(), 1).await;
+        assert_eq!(got, response, "answer to {request}");
+        let ours = entwurf_control_rpc::respond_to_line(
+            request.trim_end(),
+            &GardenId::parse(&pi.gid).unwrap(),
+            Defaults,
+        )
+        .await;
+        assert_eq!(ours.as_deref(), Some(response), "the Rust server's answer to {request}");
+    }
+    assert!(pi.exited().is_none());
+}
+
+/// The sender's `origin` reaches `<sender_info>` only as a non-empty string, as the Rust server's
+/// `validate_send` accepts it (the reference copied any truthy value).
+#[tokio::test]
+#[ignore = "needs a real pi: run `cargo xtask pi` first"]
+async fn origin_reaches_sender_info_only_as_a_non_empty_string() {
+    let mut pi = booted().await;
+    let cases = [
+        ("7", "o-number", None),
+        ("\"\"", "o-empty", None),
+        ("[\"pi-session\"]", "o-array", None),
+        (
+            "\"pi-session\"",
+            "o-string",
+            Some("\"origin\":\"pi-session\""),
+        ),
+    ];
+    for (origin, message, _) in &cases {
+        let request = format!(
+            "{{\"type\":\"send\",\"message\":\"{message}\",\"mode\":\"follow_up\",\"sender\":{{\"sessionId\":\"20260612T095959-abcdef\",\"agentId\":\"a/b\",\"cwd\":\"/w\",\"timestamp\":\"2026-06-12T10:04:59.500Z\",\"origin\":{origin}}}}}\n"
+        );
+        let got = raw_exchange(&pi.socket(), request.as_bytes(), 1).await;
+        assert!(got.contains("\"success\":true"), "{request} → {got}");
+    }
+    let deadline = Instant::now() + BOOT_BUDGET;
+    let contents = loop {
+        let contents = pi.entwurf_messages();
+        let all_in = cases
+            .iter()
+            .all(|(_, m, _)| contents.iter().any(|c| c.starts_with(&format!("{m}\n"))));
+        if all_in {
+            break contents;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not every message reached the transcript within {BOOT_BUDGET:?}: {contents:?}"
+        );
+        tokio::time::sleep(POLL).await;
+    };
+    for (origin, message, want) in &cases {
+        let content = contents
+            .iter()
+            .find(|c| c.starts_with(&format!("{message}\n")))
+            .unwrap();
+        let info = content.split("<sender_info>").nth(1).unwrap_or("");
+        assert!(info.contains("\"sessionId\""), "{content}");
+        match want {
+            Some(field) => assert!(info.contains(field), "origin {origin}: {content}"),
+            None => assert!(!info.contains("\"origin\""), "origin {origin}: {content}"),
+        }
+    }
     assert!(pi.exited().is_none());
 }
 

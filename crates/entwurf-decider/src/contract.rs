@@ -8,7 +8,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 use entwurf_lock::{LockClaim, LockConflict};
-use entwurf_meta_session::{Backend, GardenId};
+use entwurf_meta_session::{Backend, GardenId, MetaRecord};
 use serde::{Deserialize, Serialize};
 
 pub use entwurf_control_rpc::SocketLiveness;
@@ -592,14 +592,6 @@ pub fn resolve_native_push(
     }
 }
 
-/// The only value of a spawn-bg plan's `releaseWhen`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ReleaseWhen {
-    /// Release on the first socket-alive or child-exit observation.
-    SocketAliveOrChildExited,
-}
-
 /// Plan for a control-socket send (keys in the reference's order after `transport`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -634,31 +626,17 @@ pub struct MetaMailboxPlan {
     pub wants_reply: bool,
     /// The message.
     pub message: String,
+    /// The record the decision read (never serialised, so decision JSON stays the reference's):
+    /// the mailbox hand enqueues to it without reading it again. `None` for a plan parsed from
+    /// JSON or re-resolved after a dead connect; the hand then reads the record itself. Boxed
+    /// so that a plan stays small (a move, no copy of the record, on the way to the hand).
+    #[serde(skip)]
+    pub record: Option<Box<MetaRecord>>,
 }
 
-/// Plan for a background resume of a dormant pi (no `mode`, no `wantsReply`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct SpawnBgPlan {
-    /// Always `resume`.
-    pub action: Action,
-    /// The target citizen.
-    pub target_garden_id: GardenId,
-    /// The pi session to resume (= the gid, not the native id).
-    pub session_id: GardenId,
-    /// The record's cwd.
-    pub cwd: String,
-    /// The message, used as the prompt.
-    pub prompt: String,
-    /// The preflight's launch args (`["--approve"]` or `[]`).
-    pub launch_args: Vec<String>,
-    /// The inspected canonical socket path the child must stand up.
-    pub expected_socket_path: PathBuf,
-    /// How long to wait for an observation before killing.
-    pub observe_timeout_ms: u64,
-    /// Always `socket-alive-or-child-exited`.
-    pub release_when: ReleaseWhen,
-}
+/// Plan for a background resume of a dormant pi (no `mode`, no `wantsReply`): `entwurf-spawn`'s
+/// type, so the plan the decider makes is the one the watcher runs.
+pub use entwurf_spawn::{Millis, ReleaseWhen, ResumeAction, SpawnBgPlan};
 
 /// Plan for a native-push send (lock-free).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -9,7 +9,7 @@ use crate::contract::{
     resolve_dispatch, resolve_native_push, Action, ControlSocketPlan, DispatchDecision,
     DispatchInput, ExecutionPlan, FactLiveness, IllFormedReceipt, Intent, MetaMailboxPlan, Mode,
     NativePushPlan, Receipt, RejectDiagnostic, RejectReason, RejectReceipt, ReleaseWhen,
-    SpawnBgPlan, Transport,
+    ResumeAction, SpawnBgPlan, Transport,
 };
 use crate::seams::{DeciderConfig, DispatchSeams, IoFailure, PreflightKind};
 
@@ -68,7 +68,8 @@ struct InDomain<'a> {
 /// Decide a dispatch (`decideDispatch`). Steps, in order: validate the gid; resolve the target;
 /// socket-only (fire-and-forget → in-domain; anything else → `bad-target`, no lock); no citizen →
 /// `bad-target`; record-side conflict → `target-address-conflict`; then the backend branch
-/// (native-push, unsupported/mailbox, or in-domain under the lock).
+/// (native-push, unsupported/mailbox, or in-domain under the lock). A meta-mailbox plan carries
+/// the record it was decided on ([`MetaMailboxPlan::record`]), so its hand need not read it again.
 ///
 /// In-domain, the lock is taken before the socket is inspected, and released on every reject and
 /// on every error after the acquire. If a release on a reject path itself fails, the error
@@ -83,20 +84,6 @@ pub async fn decide<S: DispatchSeams + ?Sized>(
     config: &DeciderConfig,
     seams: &S,
 ) -> Result<DispatchDecision, DecideError> {
-    decide_with_identity(input, config, seams)
-        .await
-        .map(|(decision, _)| decision)
-}
-
-/// [`decide`], also handing back the record a meta-mailbox plan was decided on, so that its hand
-/// can deliver to exactly that identity without reading the record again (`None` for every
-/// other decision).
-pub(crate) async fn decide_with_identity<S: DispatchSeams + ?Sized>(
-    input: &DispatchInput,
-    config: &DeciderConfig,
-    seams: &S,
-) -> Result<(DispatchDecision, Option<MetaRecord>), DecideError> {
-    let alone = |d: DispatchDecision| (d, None);
     let gid = GardenId::parse(&input.target).map_err(|_| DecideError::InvalidGardenId {
         value: input.target.clone(),
     })?;
@@ -105,41 +92,33 @@ pub(crate) async fn decide_with_identity<S: DispatchSeams + ?Sized>(
         None if resolution.socket_only_pi => {
             if input.intent != Intent::FireAndForget {
                 // Older design rule (§10): refused before any lock, inspect, probe or spawn.
-                return reject(RejectReason::BadTarget, None).map(alone);
+                return reject(RejectReason::BadTarget, None);
             }
             let d = InDomain {
                 gid: &gid,
                 allow_resume: false,
                 cwd: None,
             };
-            return in_domain(input, config, seams, d).await.map(alone);
+            return in_domain(input, config, seams, d).await;
         }
-        None => return reject(RejectReason::BadTarget, None).map(alone),
+        None => return reject(RejectReason::BadTarget, None),
         Some(_) if resolution.pre_probe_address_conflict => {
-            return reject(RejectReason::TargetAddressConflict, None).map(alone)
+            return reject(RejectReason::TargetAddressConflict, None)
         }
         Some(identity) => identity,
     };
     if identity.backend.is_native_push() {
-        return native_push(input, seams, &gid, &identity).await.map(alone);
+        return native_push(input, seams, &gid, &identity).await;
     }
     if !identity.backend.is_socket_liveness() {
-        let decision = unsupported(input, config, seams, &gid, &identity).await?;
-        let to_mailbox = matches!(
-            &decision,
-            DispatchDecision::Execute {
-                plan: ExecutionPlan::MetaMailbox(_),
-                ..
-            }
-        );
-        return Ok((decision, to_mailbox.then_some(identity)));
+        return unsupported(input, config, seams, &gid, identity).await;
     }
     let d = InDomain {
         gid: &gid,
         allow_resume: true,
         cwd: Some(identity.cwd.as_str()),
     };
-    in_domain(input, config, seams, d).await.map(alone)
+    in_domain(input, config, seams, d).await
 }
 
 async fn native_push<S: DispatchSeams + ?Sized>(
@@ -181,10 +160,10 @@ async fn unsupported<S: DispatchSeams + ?Sized>(
     config: &DeciderConfig,
     seams: &S,
     gid: &GardenId,
-    identity: &MetaRecord,
+    identity: MetaRecord,
 ) -> Result<DispatchDecision, DecideError> {
     // Always asked exactly once, owned-outcome included.
-    let d = seams.mailbox_deliverability_for(identity).await?;
+    let d = seams.mailbox_deliverability_for(&identity).await?;
     match resolve_dispatch(input.intent, FactLiveness::Unsupported, d.deliverable)? {
         Receipt::Reject(receipt) => Ok(DispatchDecision::Reject {
             receipt,
@@ -193,12 +172,16 @@ async fn unsupported<S: DispatchSeams + ?Sized>(
         Receipt::Success(receipt) if receipt.transport() == Transport::MetaMailbox => {
             Ok(DispatchDecision::Execute {
                 receipt,
-                plan: ExecutionPlan::MetaMailbox(mailbox_plan(
-                    config,
-                    gid,
-                    input.wants_reply.unwrap_or(false),
-                    &input.message,
-                )),
+                plan: ExecutionPlan::MetaMailbox(MetaMailboxPlan {
+                    // The hand enqueues to the record read here, without reading it again.
+                    record: Some(Box::new(identity)),
+                    ..mailbox_plan(
+                        config,
+                        gid,
+                        input.wants_reply.unwrap_or(false),
+                        &input.message,
+                    )
+                }),
                 lock: None,
             })
         }
@@ -222,6 +205,7 @@ pub(crate) fn mailbox_plan(
         sessions_dir: config.sessions_dir.clone(),
         wants_reply,
         message: message.to_owned(),
+        record: None,
     }
 }
 
@@ -307,14 +291,14 @@ async fn in_domain_locked<S: DispatchSeams + ?Sized>(
             Ok(DispatchDecision::Execute {
                 receipt,
                 plan: ExecutionPlan::SpawnBg(SpawnBgPlan {
-                    action: Action::Resume,
+                    action: ResumeAction::Resume,
                     target_garden_id: d.gid.clone(),
                     session_id: d.gid.clone(),
                     cwd: cwd.to_owned(),
                     prompt: input.message.clone(),
                     launch_args: preflight.launch_args,
                     expected_socket_path: socket_path,
-                    observe_timeout_ms: config.observe_timeout_ms,
+                    observe_timeout_ms: observe_timeout(config),
                     release_when: ReleaseWhen::SocketAliveOrChildExited,
                 }),
                 lock: Some(claim.clone()),
@@ -338,4 +322,11 @@ async fn in_domain_locked<S: DispatchSeams + ?Sized>(
             branch: "in-domain",
         }),
     }
+}
+
+/// The configured observe timeout as the plan carries it (a zero, which parsing never yields,
+/// falls back to the default as an unset variable does).
+fn observe_timeout(config: &DeciderConfig) -> entwurf_spawn::Millis {
+    entwurf_spawn::Millis::new(config.observe_timeout_ms as f64)
+        .unwrap_or(entwurf_spawn::millis::DEFAULT_OBSERVE_TIMEOUT_MS)
 }

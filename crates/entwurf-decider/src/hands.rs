@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use async_trait::async_trait;
 use entwurf_lock::LockClaim;
-use entwurf_meta_session::{GardenId, MetaRecord};
+use entwurf_meta_session::GardenId;
 use serde::{Deserialize, Serialize};
 
 use crate::contract::{
@@ -350,88 +350,9 @@ pub async fn resolve_dead_control_send_fallback<S: DispatchSeams + ?Sized>(
     }
 }
 
-/// Why a spawned resume kept its lock.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum LockRetainedReason {
-    /// The kill grace ran out with no observation.
-    KillUnconfirmed,
-    /// A watcher dependency failed.
-    ObserveFailed,
-}
-
-/// Evidence for an operator when a spawn kept its lock.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct SpawnDiagnostic {
-    /// The target.
-    pub target_garden_id: GardenId,
-    /// The child's pid, when it started.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pid: Option<u32>,
-    /// The socket the child should have stood up.
-    pub expected_socket_path: PathBuf,
-    /// The retained lock file.
-    pub lock_path: PathBuf,
-    /// The observe timeout used.
-    pub observe_timeout_ms: u64,
-    /// The kill grace used.
-    pub kill_grace_ms: u64,
-}
-
-/// `SpawnBgResumeResult` (§8): every variant is an executed result, `lock-retained` included.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(
-    tag = "kind",
-    rename_all = "kebab-case",
-    rename_all_fields = "camelCase"
-)]
-pub enum SpawnBgResumeResult {
-    /// The child's socket came up; lock released.
-    SocketAlive {
-        /// Always `true`.
-        released: bool,
-        /// The child's pid.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        pid: Option<u32>,
-    },
-    /// The child exited first; lock released.
-    ChildExited {
-        /// Always `true`.
-        released: bool,
-        /// The exit code, `null` when killed by a signal.
-        exit_code: Option<i32>,
-        /// The child's pid.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        pid: Option<u32>,
-    },
-    /// The child never started; lock released.
-    SpawnStartFailed {
-        /// Always `true`.
-        released: bool,
-        /// The start error.
-        error: String,
-    },
-    /// No observation could be confirmed; the lock is kept for an operator.
-    LockRetained {
-        /// Always `false`.
-        released: bool,
-        /// Why.
-        reason: LockRetainedReason,
-        /// The watcher's original error, if any.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        error: Option<String>,
-        /// What to clear by hand.
-        diagnostic: SpawnDiagnostic,
-    },
-}
-
-/// Releases a claim; handed to a spawn hand so that it releases into the one production lock dir.
-#[async_trait]
-pub trait LockRelease: Send + Sync {
-    /// Release the claim (the outcome is discarded; only an error matters).
-    async fn release(&self, claim: &LockClaim) -> Result<(), IoFailure>;
-}
+/// `SpawnBgResumeResult` (§8) with its `lock-retained` reason and diagnostic, and the lock release
+/// a spawn hand is given: `entwurf-spawn`'s types, so a watcher's result is the runner's outcome.
+pub use entwurf_spawn::{LockRelease, RetainReason, RetainedDiagnostic, SpawnBgResumeResult};
 
 /// The spawn-bg hand (§8), pluggable into production. It owns the lock from the moment it is
 /// called and must release it through `release` on every path it does not retain it on.
@@ -490,8 +411,8 @@ impl NativePushHand for NativePushUnavailable {
     }
 }
 
-/// The four hands the runner drives; exactly one runs per execute decision, with the decision's
-/// plan and lock unchanged.
+/// The four hands the runner drives, one method per transport; exactly one runs per execute
+/// decision, with the decision's plan and lock unchanged.
 #[async_trait]
 pub trait TransportHands: Send + Sync {
     /// §5: control-socket send with its single dead-connect re-resolve.
@@ -500,23 +421,14 @@ pub trait TransportHands: Send + Sync {
         plan: &ControlSocketPlan,
         lock: Option<&LockClaim>,
     ) -> Result<ControlSendResult, HandError>;
-    /// Meta-mailbox enqueue (exactly once, lock-free).
+    /// Meta-mailbox enqueue (exactly once, lock-free). The plan carries the record the decision
+    /// read ([`MetaMailboxPlan::record`]) when there is one; a hand may deliver to it without
+    /// reading it again.
     async fn send_mailbox(
         &self,
         plan: &MetaMailboxPlan,
         lock: Option<&LockClaim>,
     ) -> Result<MailboxAck, HandError>;
-    /// [`TransportHands::send_mailbox`] with the record the decision was made on, when the
-    /// runner has it (a hand may then skip reading it again). By default the record is unused.
-    async fn send_mailbox_resolved(
-        &self,
-        plan: &MetaMailboxPlan,
-        identity: Option<&MetaRecord>,
-        lock: Option<&LockClaim>,
-    ) -> Result<MailboxAck, HandError> {
-        let _ = identity;
-        self.send_mailbox(plan, lock).await
-    }
     /// §8: spawn-bg resume.
     async fn resume_spawn_bg(
         &self,

@@ -17,6 +17,8 @@
 
 mod contract;
 mod decider;
+#[cfg(feature = "test-support")]
+pub mod fakes;
 mod hands;
 mod production;
 mod release;
@@ -29,9 +31,9 @@ pub use decider::{decide, DecideError};
 pub use entwurf_control_rpc::SenderEnvelope;
 pub use hands::{
     execute_control_socket_send, resolve_dead_control_send_fallback, ConnectClass, ControlSendDeps,
-    ControlSendResult, DeadFallback, HandError, LockRelease, LockRetainedReason, MailboxAck,
-    NativePushAck, NativePushHand, NativePushUnavailable, RpcAck, SendFailure, SendFinalOutcome,
-    SpawnBgHand, SpawnBgResumeResult, SpawnBgUnavailable, SpawnDiagnostic, TransportHands,
+    ControlSendResult, DeadFallback, HandError, LockRelease, MailboxAck, NativePushAck,
+    NativePushHand, NativePushUnavailable, RetainReason, RetainedDiagnostic, RpcAck, SendFailure,
+    SendFinalOutcome, SpawnBgHand, SpawnBgResumeResult, SpawnBgUnavailable, TransportHands,
 };
 pub use production::{
     dispatch, LaunchedPiLine, NativePushAdapter, NativePushNotWired, Production, ProductionDirs,

@@ -476,7 +476,7 @@ impl ControlSendDeps for Production {
     }
 
     async fn send_via_mailbox(&self, plan: &MetaMailboxPlan) -> Result<MailboxAck, IoFailure> {
-        self.enqueue_for_plan(plan, None)
+        self.enqueue_for_plan(plan)
     }
 
     async fn release_lock(&self, claim: &LockClaim) -> Result<(), IoFailure> {
@@ -485,26 +485,11 @@ impl ControlSendDeps for Production {
 }
 
 impl Production {
-    /// The production mailbox send: render the body, then enqueue exactly once, to `identity`
-    /// when the runner passed the record the decision was made on (it was read moments ago by
-    /// `resolve_target`), otherwise after reading the record as the reference's enqueue does.
-    fn enqueue_for_plan(
-        &self,
-        plan: &MetaMailboxPlan,
-        identity: Option<&MetaRecord>,
-    ) -> Result<MailboxAck, IoFailure> {
-        let sender = match (self.sender)() {
-            None => None,
-            Some(wire) => Some(
-                serde_json::to_value(&wire)
-                    .and_then(serde_json::from_value::<entwurf_mailbox::SenderEnvelope>)
-                    .map_err(|e| {
-                        IoFailure::new(format!(
-                            "entwurf-v2-production: the sender envelope cannot be rendered into a mailbox body ({e})"
-                        ))
-                    })?,
-            ),
-        };
+    /// The production mailbox send: render the body, then enqueue exactly once, to the plan's
+    /// record when the decision read one (moments ago, in `resolve_target`), otherwise after
+    /// reading the record as the reference's enqueue does.
+    fn enqueue_for_plan(&self, plan: &MetaMailboxPlan) -> Result<MailboxAck, IoFailure> {
+        let sender = (self.sender)();
         let body = entwurf_mailbox::render_body(
             sender.as_ref(),
             &plan.message,
@@ -513,7 +498,11 @@ impl Production {
         );
         let now = chrono::Utc::now();
         let tags = &mut entwurf_mailbox::RandomTags;
-        match identity.filter(|r| r.garden_id == plan.target_garden_id) {
+        match plan
+            .record
+            .as_ref()
+            .filter(|r| r.garden_id == plan.target_garden_id)
+        {
             Some(record) => entwurf_mailbox::enqueue_resolved(
                 record,
                 &plan.sessions_dir,
@@ -554,20 +543,11 @@ impl TransportHands for Production {
         plan: &MetaMailboxPlan,
         lock: Option<&LockClaim>,
     ) -> Result<MailboxAck, HandError> {
-        self.send_mailbox_resolved(plan, None, lock).await
-    }
-
-    async fn send_mailbox_resolved(
-        &self,
-        plan: &MetaMailboxPlan,
-        identity: Option<&MetaRecord>,
-        lock: Option<&LockClaim>,
-    ) -> Result<MailboxAck, HandError> {
         if lock.is_some() {
             return Err(ReleasePolicyError::MailboxWithLock.into());
         }
         // Exactly one enqueue; an error propagates (the runner reports execution-failed).
-        Ok(self.enqueue_for_plan(plan, identity)?)
+        Ok(self.enqueue_for_plan(plan)?)
     }
 
     async fn resume_spawn_bg(

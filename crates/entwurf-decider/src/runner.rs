@@ -7,9 +7,8 @@ use crate::contract::{
     DispatchDecision, DispatchInput, ExecutionPlan, RejectDiagnostic, RejectReason, RejectReceipt,
     SuccessReceipt, Transport,
 };
-use entwurf_meta_session::MetaRecord;
 
-use crate::decider::{decide_with_identity, DecideError};
+use crate::decider::{decide, DecideError};
 use crate::hands::{HandError, SendFinalOutcome, SpawnBgResumeResult, TransportHands};
 use crate::seams::{DeciderConfig, DispatchSeams};
 
@@ -150,16 +149,6 @@ pub async fn execute_dispatch<H: TransportHands + ?Sized>(
     decision: DispatchDecision,
     hands: &H,
 ) -> RunResult {
-    execute_decided(decision, None, hands).await
-}
-
-/// [`execute_dispatch`] with the record a meta-mailbox decision was made on (see
-/// [`TransportHands::send_mailbox_resolved`]).
-async fn execute_decided<H: TransportHands + ?Sized>(
-    decision: DispatchDecision,
-    identity: Option<&MetaRecord>,
-    hands: &H,
-) -> RunResult {
     let (receipt, plan, lock) = match decision {
         DispatchDecision::Reject {
             receipt,
@@ -200,10 +189,7 @@ async fn execute_decided<H: TransportHands + ?Sized>(
             }
             Err(err) => failed(receipt, transport, err),
         },
-        ExecutionPlan::MetaMailbox(p) => match hands
-            .send_mailbox_resolved(p, identity, lock.as_ref())
-            .await
-        {
+        ExecutionPlan::MetaMailbox(p) => match hands.send_mailbox(p, lock.as_ref()).await {
             Ok(ack) if ack.success => executed(ExecutedOutcome::MetaMailbox {
                 success: true,
                 state_set_aside: ack.state_set_aside,
@@ -238,8 +224,8 @@ where
     S: DispatchSeams + ?Sized,
     H: TransportHands + ?Sized,
 {
-    let (decision, identity) = decide_with_identity(input, config, seams).await?;
-    Ok(execute_decided(decision, identity.as_ref(), hands).await)
+    let decision = decide(input, config, seams).await?;
+    Ok(execute_dispatch(decision, hands).await)
 }
 
 /// The tool surface's rendering of a result.
@@ -349,8 +335,8 @@ fn render_executed(outcome: &ExecutedOutcome) -> (String, bool) {
                 ..
             } => {
                 let reason = match reason {
-                    crate::hands::LockRetainedReason::KillUnconfirmed => "kill-unconfirmed",
-                    crate::hands::LockRetainedReason::ObserveFailed => "observe-failed",
+                    crate::hands::RetainReason::KillUnconfirmed => "kill-unconfirmed",
+                    crate::hands::RetainReason::ObserveFailed => "observe-failed",
                 };
                 let mut text = format!(
                     "entwurf_v2 spawn-bg LOCK RETAINED ({reason}) — lock NOT released, operator must clear:\n  target: {}\n  lockPath: {}\n  expectedSocketPath: {}\n  observeTimeoutMs: {}, killGraceMs: {}",

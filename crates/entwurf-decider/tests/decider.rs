@@ -1,7 +1,6 @@
 //! The decider's step order, lock discipline and error handling, over call-counting fakes.
 
-#[path = "common/fakes.rs"]
-mod fakes;
+use entwurf_decider::fakes;
 
 use entwurf_control_rpc::SocketLiveness;
 use entwurf_decider::*;
@@ -174,7 +173,10 @@ async fn observe_timeout_comes_from_the_config() {
     else {
         panic!()
     };
-    assert_eq!(p.observe_timeout_ms, 1000);
+    assert_eq!(
+        p.observe_timeout_ms,
+        entwurf_decider::Millis::from_whole(1000)
+    );
     assert_eq!(p.session_id.as_str(), GID);
     assert_eq!(lock, Some(claim()));
     assert_eq!(seams.calls().preflight, 1);

@@ -1,8 +1,7 @@
 //! Byte-exact compatibility with the reference's golden receipts, decisions, results and
 //! renderings (fixtures/golden/receipts).
 
-#[path = "common/fakes.rs"]
-mod fakes;
+use entwurf_decider::fakes;
 
 use entwurf_control_rpc::SocketLiveness;
 use entwurf_decider::*;

@@ -3,8 +3,7 @@
 
 #![allow(clippy::too_many_arguments)]
 
-#[path = "common/fakes.rs"]
-mod fakes;
+use entwurf_decider::fakes;
 
 use async_trait::async_trait;
 use entwurf_control_rpc::SocketLiveness;

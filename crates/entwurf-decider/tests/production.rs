@@ -3,8 +3,7 @@
 //! outcomes (sent, rejected, failed, a socket that dies between probe and send, a release that
 //! fails after delivery).
 
-#[path = "common/fakes.rs"]
-mod fakes;
+use entwurf_decider::fakes;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -328,16 +327,8 @@ impl TransportHands for SeesIdentity<'_> {
         p: &MetaMailboxPlan,
         l: Option<&LockClaim>,
     ) -> Result<MailboxAck, HandError> {
-        self.send_mailbox_resolved(p, None, l).await
-    }
-    async fn send_mailbox_resolved(
-        &self,
-        p: &MetaMailboxPlan,
-        identity: Option<&MetaRecord>,
-        l: Option<&LockClaim>,
-    ) -> Result<MailboxAck, HandError> {
-        self.seen.lock().unwrap().push(identity.cloned());
-        self.p.send_mailbox_resolved(p, identity, l).await
+        self.seen.lock().unwrap().push(p.record.as_deref().cloned());
+        self.p.send_mailbox(p, l).await
     }
     async fn resume_spawn_bg(
         &self,
@@ -356,7 +347,7 @@ impl TransportHands for SeesIdentity<'_> {
 }
 
 #[tokio::test]
-async fn the_mailbox_hand_gets_the_record_the_decision_read_and_a_bare_execute_reads_it_itself() {
+async fn the_mailbox_hand_gets_the_record_the_decision_read_and_a_parsed_plan_reads_it_itself() {
     let w = World::new();
     let rec = w.record(Backend::ClaudeCode);
     arm_receiver(&w, &rec);
@@ -368,13 +359,21 @@ async fn the_mailbox_hand_gets_the_record_the_decision_read_and_a_bare_execute_r
     // Through `run`: the decision's own record reaches the hand.
     let r = run(&ff("one"), p.config(), &p, &hands).await.unwrap();
     assert!(matches!(r, RunResult::Executed { .. }), "{r:?}");
-    // Through `execute_dispatch` alone: no record, so the enqueue reads it (and still delivers).
+    // A decision carries its record to `execute_dispatch` too...
     let decision = decide(&ff("two"), p.config(), &p).await.unwrap();
-    let r = execute_dispatch(decision, &hands).await;
+    let r = execute_dispatch(decision.clone(), &hands).await;
     assert!(matches!(r, RunResult::Executed { .. }), "{r:?}");
-    assert_eq!(*hands.seen.lock().unwrap(), vec![Some(rec), None]);
-    let msgs = entwurf_testkit::entries_ending(w.dirs.mailbox.join(GID), ".msg").len();
-    assert_eq!(msgs, 2);
+    // ...but not through JSON (the field is not serialised): the enqueue reads it itself.
+    let parsed: DispatchDecision =
+        serde_json::from_str(&serde_json::to_string(&decision).unwrap()).unwrap();
+    let r = execute_dispatch(parsed, &hands).await;
+    assert!(matches!(r, RunResult::Executed { .. }), "{r:?}");
+    assert_eq!(
+        *hands.seen.lock().unwrap(),
+        vec![Some(rec.clone()), Some(rec.clone()), None]
+    );
+    let listing = entwurf_mailbox::list(&w.dirs.mailbox, &rec.garden_id).unwrap();
+    assert_eq!(listing.unread().count(), 3, "{listing:?}");
 }
 
 #[tokio::test]

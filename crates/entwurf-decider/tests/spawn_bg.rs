@@ -1,84 +1,43 @@
 //! The production spawn-bg hand ([`EntwurfSpawnHand`]) with real processes: a stand-in `pi`
-//! script, a real saved-session file, a real unix socket and a counting [`LockRelease`]. (The
+//! script, a real saved-session file and a counting lock release. The observations themselves
+//! (exit, socket alive, timeouts) are `entwurf-spawn`'s tests of the same `ProductionSpawnIo`;
+//! here: what the hand adds (the release it is given, its errors) and a whole dispatch. (The
 //! real pi is the live cell C6.)
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
-use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-use async_trait::async_trait;
 use entwurf_decider::{
-    EntwurfSpawnHand, ExecutionPlan, HandError, IoFailure, LaunchConfig, LockRelease, SpawnBgHand,
-    SpawnBgPlan, SpawnBgResumeResult, StderrSink,
+    EntwurfSpawnHand, ExecutionPlan, HandError, SpawnBgHand, SpawnBgPlan, SpawnBgResumeResult,
 };
 use entwurf_lock::LockClaim;
-use entwurf_spawn::test_support::write_minimal_saved_session;
+use entwurf_spawn::test_support::{CountingRelease, StandInWorld};
 use tempfile::TempDir;
 
 const GID: &str = "20260612T100000-aaaaaa";
 
-struct Counting {
-    calls: AtomicUsize,
-    fail_with: Option<&'static str>,
-}
-
-impl Counting {
-    fn ok() -> Self {
-        Self {
-            calls: AtomicUsize::new(0),
-            fail_with: None,
-        }
-    }
-    fn calls(&self) -> usize {
-        self.calls.load(Ordering::SeqCst)
-    }
-}
-
-#[async_trait]
-impl LockRelease for Counting {
-    async fn release(&self, _claim: &LockClaim) -> Result<(), IoFailure> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        self.fail_with.map_or(Ok(()), |e| Err(IoFailure::new(e)))
-    }
-}
-
 struct World {
     _tmp: TempDir,
-    root: PathBuf,
-    agent: PathBuf,
-    socket: PathBuf,
+    w: StandInWorld,
+}
+
+impl std::ops::Deref for World {
+    type Target = StandInWorld;
+    fn deref(&self) -> &StandInWorld {
+        &self.w
+    }
 }
 
 impl World {
     fn new(with_session: bool) -> Self {
         let tmp = tempfile::tempdir().expect("tempdir");
-        let root = fs::canonicalize(tmp.path()).expect("canonical");
-        let agent = root.join("agent");
-        let cwd = root.join("cwd");
-        fs::create_dir_all(&cwd).expect("cwd");
-        if with_session {
-            let cwd_s = cwd.to_str().expect("utf8");
-            write_minimal_saved_session(&agent, cwd_s, GID).expect("session");
-        }
-        let socket = root.join(format!("{GID}.sock"));
-        Self {
-            _tmp: tmp,
-            root,
-            agent,
-            socket,
-        }
+        let w = StandInWorld::new(tmp.path(), GID, with_session).expect("world");
+        Self { _tmp: tmp, w }
     }
 
     fn hand(&self, script_body: &str) -> EntwurfSpawnHand {
-        let program = self.root.join("fake-pi");
-        fs::write(&program, format!("#!/bin/sh\n{script_body}\n")).expect("script");
-        fs::set_permissions(&program, fs::Permissions::from_mode(0o755)).expect("chmod");
-        let mut launch = LaunchConfig::new(self.agent.clone());
-        launch.pi_program = program;
-        launch.stderr = StderrSink::File(self.root.join("logs/resident.stderr"));
-        EntwurfSpawnHand::new(launch)
+        let program = self.stand_in_pi(script_body).expect("script");
+        EntwurfSpawnHand::new(self.launch(program))
     }
 
     /// The golden spawn-bg plan, pointed at this world's socket.
@@ -100,60 +59,10 @@ impl World {
 }
 
 #[tokio::test]
-async fn an_exiting_child_is_released_once_and_reported_in_the_decider_shape() {
-    let w = World::new(true);
-    let (plan, lock) = w.plan();
-    let release = Counting::ok();
-    let result = w
-        .hand("exit 0")
-        .resume(&plan, &lock, &release)
-        .await
-        .expect("result");
-    assert!(
-        matches!(
-            result,
-            SpawnBgResumeResult::ChildExited {
-                released: true,
-                exit_code: Some(0),
-                pid: Some(_)
-            }
-        ),
-        "{result:?}"
-    );
-    assert_eq!(release.calls(), 1);
-}
-
-#[tokio::test]
-async fn a_socket_that_comes_up_is_socket_alive_and_the_resident_lives_on() {
-    let w = World::new(true);
-    let (plan, lock) = w.plan();
-    let _listener = UnixListener::bind(&w.socket).expect("bind");
-    let release = Counting::ok();
-    let result = w
-        .hand("exec sleep 300")
-        .resume(&plan, &lock, &release)
-        .await
-        .expect("result");
-    let SpawnBgResumeResult::SocketAlive {
-        released: true,
-        pid: Some(pid),
-    } = result
-    else {
-        panic!("expected socket-alive, got {result:?}");
-    };
-    assert_eq!(release.calls(), 1);
-    let killed = std::process::Command::new("kill")
-        .args(["-KILL", &pid.to_string()])
-        .status()
-        .expect("run kill");
-    assert!(killed.success(), "reap the stand-in {pid}");
-}
-
-#[tokio::test]
 async fn no_saved_session_is_a_released_spawn_start_failure() {
     let w = World::new(false);
     let (plan, lock) = w.plan();
-    let release = Counting::ok();
+    let release = CountingRelease::default();
     let marker = w.root.join("ran");
     let result = w
         .hand(&format!("touch {}", marker.display()))
@@ -179,10 +88,7 @@ async fn a_release_failure_after_an_observation_is_a_hand_error_with_the_release
     let w = World::new(true);
     let (plan, lock) = w.plan();
     let err = "EACCES: permission denied, unlink '/fake/locks/20260612T100000-aaaaaa.lock'";
-    let release = Counting {
-        calls: AtomicUsize::new(0),
-        fail_with: Some(err),
-    };
+    let release = CountingRelease::failing(err);
     let outcome = w.hand("exit 0").resume(&plan, &lock, &release).await;
     match outcome {
         Err(e @ HandError::Io(_)) => assert_eq!(e.to_string(), err),

@@ -6,105 +6,24 @@
 
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use entwurf_meta_session::iso_millis;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// Where a sender envelope came from. Only `meta-session` changes the rendered session line;
-/// any other value (known or not) renders like `pi-session`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Origin {
-    /// A pi session sending through its own extension.
-    PiSession,
-    /// An MCP caller with no garden identity.
-    ExternalMcp,
-    /// A record-backed native session (Claude Code, …).
-    MetaSession,
-    /// Any other origin string, kept verbatim.
-    Other(String),
-}
+/// The sender envelope a body renders: `entwurf-meta-session`'s type, the same one the control
+/// socket's `send` line carries. Only `replyable: true` renders as replyable, and only origin
+/// `meta-session` changes the session line.
+pub use entwurf_meta_session::SenderEnvelope;
 
-impl Origin {
-    /// The wire string.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Origin::PiSession => "pi-session",
-            Origin::ExternalMcp => "external-mcp",
-            Origin::MetaSession => "meta-session",
-            Origin::Other(s) => s,
-        }
-    }
-
-    /// Parses a wire string; unknown values become [`Origin::Other`].
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "pi-session" => Origin::PiSession,
-            "external-mcp" => Origin::ExternalMcp,
-            "meta-session" => Origin::MetaSession,
-            other => Origin::Other(other.to_owned()),
-        }
-    }
-}
-
-impl Serialize for Origin {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> Deserialize<'de> for Origin {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        Ok(Origin::from_wire(&s))
-    }
-}
-
-/// The sender fields a mailbox body shows. Deserializes from the wire envelope
-/// (`{sessionId, agentId, cwd, timestamp, origin?, replyable?}`).
-///
-/// `replyable` is kept as raw JSON because only the boolean `true` counts as replyable: a
-/// string `"true"` (seen from sloppy callers) is rendered as non-replyable.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SenderEnvelope {
-    /// The sender's session id (its garden id when it has one): the reply address.
-    pub session_id: String,
-    /// `<provider>/<model>` or another agent label.
-    pub agent_id: String,
-    /// The sender's working directory.
-    pub cwd: String,
-    /// ISO-8601 send time (UTC in practice).
-    pub timestamp: String,
-    /// Where the envelope came from.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub origin: Option<Origin>,
-    /// Whether a reply can reach the sender; only JSON `true` counts.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub replyable: Option<serde_json::Value>,
-}
-
-impl SenderEnvelope {
-    /// True only when `replyable` is the JSON boolean `true`.
-    pub fn is_replyable(&self) -> bool {
-        matches!(self.replyable, Some(serde_json::Value::Bool(true)))
-    }
-
-    /// True when the origin is `meta-session`.
-    pub fn is_meta_session(&self) -> bool {
-        self.origin == Some(Origin::MetaSession)
-    }
-
-    /// The `session:` line of the header (without the label).
-    pub fn session_line(&self) -> String {
-        let id = &self.session_id;
-        match (self.is_replyable(), self.is_meta_session()) {
-            (true, true) => format!(
-                "{id} (meta-session, replyable — reply via entwurf_v2 to this sessionId, intent=fire-and-forget)"
-            ),
-            (true, false) => format!(
-                "{id} (replyable — reply via entwurf_v2 to this sessionId, intent=fire-and-forget)"
-            ),
-            (false, true) => format!("{id} (meta-session, non-replyable)"),
-            (false, false) => format!("{id} (external, non-replyable)"),
-        }
+/// The `session:` line of the header (without the label).
+pub fn session_line(sender: &SenderEnvelope) -> String {
+    let id = &sender.session_id;
+    match (sender.is_replyable(), sender.is_meta_session()) {
+        (true, true) => format!(
+            "{id} (meta-session, replyable — reply via entwurf_v2 to this sessionId, intent=fire-and-forget)"
+        ),
+        (true, false) => format!(
+            "{id} (replyable — reply via entwurf_v2 to this sessionId, intent=fire-and-forget)"
+        ),
+        (false, true) => format!("{id} (meta-session, non-replyable)"),
+        (false, false) => format!("{id} (external, non-replyable)"),
     }
 }
 
@@ -129,7 +48,7 @@ pub fn format_body(
     out.push_str(&abbreviate_home(&sender.cwd, home));
     out.push('\n');
     out.push_str("  session:     ");
-    out.push_str(&sender.session_line());
+    out.push_str(&session_line(sender));
     out.push('\n');
     out.push_str("  at:          ");
     out.push_str(&format_kst(&sender.timestamp));
@@ -364,9 +283,13 @@ mod tests {
     }
 
     #[test]
-    fn unknown_origin_round_trips() {
-        let o: Origin = serde_json::from_str("\"somewhere\"").unwrap();
-        assert_eq!(o, Origin::Other("somewhere".into()));
-        assert_eq!(serde_json::to_string(&o).unwrap(), "\"somewhere\"");
+    fn an_unknown_origin_round_trips_and_renders_like_pi_session() {
+        let text = r#"{"sessionId":"s","agentId":"a","cwd":"/w","timestamp":"t","origin":"somewhere","replyable":true}"#;
+        let env: SenderEnvelope = serde_json::from_str(text).unwrap();
+        assert_eq!(env.origin.as_deref(), Some("somewhere"));
+        assert_eq!(serde_json::to_string(&env).unwrap(), text);
+        let mut pi = env.clone();
+        pi.origin = Some("pi-session".into());
+        assert_eq!(session_line(&env), session_line(&pi));
     }
 }

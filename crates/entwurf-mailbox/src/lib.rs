@@ -39,8 +39,8 @@ use std::path::Path;
 use entwurf_meta_session::MetaRecord;
 
 pub use body::{
-    abbreviate_home, format_body, format_kst, message_file_name, parse_js_iso, render_body, Origin,
-    SenderEnvelope, SEPARATOR,
+    abbreviate_home, format_body, format_kst, message_file_name, parse_js_iso, render_body,
+    session_line, SenderEnvelope, SEPARATOR,
 };
 pub use deliverability::{
     compute_receiver_active, mailbox_conversational_deliverable, mailbox_deliverability_with,

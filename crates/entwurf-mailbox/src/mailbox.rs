@@ -439,6 +439,31 @@ impl Drained {
     pub fn is_clean(&self) -> bool {
         self.left_unread.is_empty() && self.receipt_error.is_none()
     }
+
+    /// The drained bodies as both inbox readers show them (`entwurf mailbox read` and the
+    /// `entwurf_inbox_read` tool): a header and the numbered bodies, or the one "empty" line.
+    /// No trailing newline; each reader adds its own tail.
+    pub fn inbox_text(&self) -> String {
+        if self.messages.is_empty() {
+            return format!(
+                "[entwurf inbox] garden {}: empty (no unread messages, no receipt stamped).",
+                self.garden_id
+            );
+        }
+        let blocks: Vec<String> = self
+            .messages
+            .iter()
+            .enumerate()
+            .map(|(i, m)| format!("--- message {} ({}) ---\n{}", i + 1, m.file, m.body))
+            .collect();
+        format!(
+            "[entwurf inbox read ⟵]\n  garden:   {}\n  messages: {}\n  receipt:  lastReadAt={}\n\n{}",
+            self.garden_id,
+            self.messages.len(),
+            self.read_at.as_deref().unwrap_or("(not stamped)"),
+            blocks.join("\n\n")
+        )
+    }
 }
 
 /// Kind of a file in a mailbox.

@@ -13,7 +13,6 @@ use entwurf_decider::{
     NativePushPlan, Production, SpawnBgPlan, SpawnBgResumeResult, TransportHands,
 };
 use entwurf_lock::LockClaim;
-use entwurf_meta_session::MetaRecord;
 
 /// Message names (`….msg`, a `.delivered` suffix dropped) in a mailbox dir.
 pub fn message_names(dir: &Path) -> BTreeSet<String> {
@@ -99,16 +98,6 @@ impl TransportHands for NamingHands<'_> {
         lock: Option<&LockClaim>,
     ) -> Result<MailboxAck, HandError> {
         self.named(plan, self.inner.send_mailbox(plan, lock)).await
-    }
-
-    async fn send_mailbox_resolved(
-        &self,
-        plan: &MetaMailboxPlan,
-        identity: Option<&MetaRecord>,
-        lock: Option<&LockClaim>,
-    ) -> Result<MailboxAck, HandError> {
-        self.named(plan, self.inner.send_mailbox_resolved(plan, identity, lock))
-            .await
     }
 
     async fn resume_spawn_bg(

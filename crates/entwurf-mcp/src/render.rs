@@ -335,22 +335,7 @@ pub fn render_inbox(d: &Drained) -> ToolOutput {
         "leftUnread": d.left_unread.iter().map(|l| json!({"file": l.file, "error": l.error.to_string()})).collect::<Vec<_>>(),
         "receiptError": d.receipt_error.as_ref().map(|e| e.to_string()),
     });
-    let mut text = if d.messages.is_empty() {
-        format!("[entwurf inbox] garden {gid}: empty (no unread messages, no receipt stamped).")
-    } else {
-        let bodies: Vec<String> = d
-            .messages
-            .iter()
-            .enumerate()
-            .map(|(i, m)| format!("--- message {} ({}) ---\n{}", i + 1, m.file, m.body))
-            .collect();
-        format!(
-            "[entwurf inbox read ⟵]\n  garden:   {gid}\n  messages: {}\n  receipt:  lastReadAt={}\n\n{}",
-            d.messages.len(),
-            d.read_at.as_deref().unwrap_or("(not stamped)"),
-            bodies.join("\n\n")
-        )
-    };
+    let mut text = d.inbox_text();
     for l in &d.left_unread {
         text.push_str(&format!("\n[left unread: {} — {}]", l.file, l.error));
     }
@@ -455,7 +440,7 @@ mod tests {
     #[test]
     fn lock_retained_and_lock_dirty_render_as_the_reference() {
         use entwurf_decider::{
-            LockRetainedReason, SendFinalOutcome, SpawnDiagnostic, SuccessReceipt, Transport,
+            Millis, RetainReason, RetainedDiagnostic, SendFinalOutcome, SuccessReceipt, Transport,
         };
         use entwurf_meta_session::GardenId;
         let retained = RunResult::Executed {
@@ -464,15 +449,15 @@ mod tests {
             outcome: ExecutedOutcome::SpawnBg {
                 result: SpawnBgResumeResult::LockRetained {
                     released: false,
-                    reason: LockRetainedReason::KillUnconfirmed,
+                    reason: RetainReason::KillUnconfirmed,
                     error: Some("boom".into()),
-                    diagnostic: SpawnDiagnostic {
+                    diagnostic: RetainedDiagnostic {
                         target_garden_id: GardenId::parse("20260101T000000-aaaaaa").unwrap(),
                         pid: Some(7),
                         expected_socket_path: "/c/x.sock".into(),
                         lock_path: "/l/x.lock".into(),
-                        observe_timeout_ms: 30000,
-                        kill_grace_ms: 2000,
+                        observe_timeout_ms: Millis::from_whole(30000),
+                        kill_grace_ms: Millis::from_whole(2000),
                     },
                 },
             },

@@ -14,7 +14,9 @@
 //!   every record, and [`RecordStore`] batches many upserts from one process;
 //! * **receiver and sender markers** with the owner-process start-key guard
 //!   ([`process_start_key`]): atomic 0600 writers, never-failing readers, [`receiver_matches`];
-//! * the **backend capability table** ([`Backend::capability`]).
+//! * the **backend capability table** ([`Backend::capability`]);
+//! * the **sender envelope** ([`SenderEnvelope`]): the one type the control socket's `send`
+//!   line and the mailbox body header both carry.
 //!
 //! No function here reads the environment or defaults to `$HOME`: directories are arguments.
 //! Timestamps come in as `now: DateTime<Utc>` and are written with [`iso_millis`].
@@ -44,6 +46,7 @@ mod index;
 mod listcache;
 mod marker;
 mod record;
+mod sender;
 mod state;
 mod store;
 mod twins;
@@ -66,6 +69,7 @@ pub use record::{
     BackendSet, Got, MetaRecord, RecordParseError, StoredRecord, V1Receipts, RECORD_SCHEMA_VERSION,
     RECORD_V2_KEYS,
 };
+pub use sender::{SenderEnvelope, ORIGIN_META_SESSION};
 pub use state::{
     migrate_v1_receipts, read_receipt_state, receipt_state_path, ReceiptState, ReceiptStateError,
 };

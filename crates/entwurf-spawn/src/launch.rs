@@ -78,7 +78,7 @@ pub fn launch_spec(
         args: resume_args(
             &plan.launch_args,
             extension_args,
-            &plan.session_id,
+            plan.session_id.as_str(),
             identity.provider.as_deref(),
             &identity.model,
             &plan.prompt,
@@ -86,9 +86,9 @@ pub fn launch_spec(
         cwd: identity.cwd.clone(),
         env: vec![(
             RESUME_RESIDENT_SESSION_ENV.into(),
-            plan.session_id.clone().into(),
+            plan.session_id.as_str().into(),
         )],
-        session_id: plan.session_id.clone(),
+        session_id: plan.session_id.to_string(),
     }
 }
 

@@ -7,7 +7,7 @@
 //! - [`launch`]: the `pi` argv and environment, as data.
 //! - [`plan`]: the spawn-bg plan and the watcher result, with the reference's JSON shapes.
 //! - [`watcher`]: [`resume`] over the [`SpawnIo`] seam (§8, release policy §5.1).
-//! - [`production`]: the real IO.
+//! - [`production`]: the real IO (the one the decider's spawn-bg hand runs).
 //! - [`pi_line`]: the pi lines (0.80, 1.x) and what differs between them; the launched pi's version.
 //! - [`millis`]: `ENTWURF_V2_OBSERVE_TIMEOUT_MS` parsing (JS `Number()`), millisecond values.
 //!
@@ -23,8 +23,9 @@
 //! };
 //! let preflight = preflight_for_cwd(Path::new("/home/u/repos/app"), &config)?;
 //! // A deny never becomes a plan, so nothing can be launched for it.
+//! let gid = entwurf_meta_session::GardenId::parse("20260612T100000-aaaaaa")?;
 //! let plan = SpawnBgPlan::for_resume(
-//!     "20260612T100000-aaaaaa",
+//!     &gid,
 //!     "/home/u/repos/app",
 //!     "continue",
 //!     &preflight,
@@ -48,10 +49,12 @@ pub mod watcher;
 pub use identity::{resolve_launch_identity, IdentityError, LaunchIdentity};
 pub use millis::Millis;
 pub use pi_line::PiLine;
-pub use plan::{RetainReason, RetainedDiagnostic, SpawnBgPlan, SpawnBgResumeResult};
+pub use plan::{
+    ReleaseWhen, ResumeAction, RetainReason, RetainedDiagnostic, SpawnBgPlan, SpawnBgResumeResult,
+};
 pub use preflight::{
     preflight_for_cwd, Preflight, PreflightConfig, PreflightError, PreflightKind, PreflightReason,
     UntrustedLaunch,
 };
-pub use production::{LaunchConfig, ProductionSpawnIo, StderrSink};
+pub use production::{LaunchConfig, LockRelease, ProductionSpawnIo, StderrSink};
 pub use watcher::{resume, IoFailure, ResumeError, ResumeRequest, SpawnIo, SpawnedChild};

@@ -23,6 +23,9 @@ const MAX_TIMER_MS: f64 = 2_147_483_647.0;
 #[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
 pub struct Millis(f64);
 
+/// Every constructor refuses NaN, so equality is total.
+impl Eq for Millis {}
+
 impl Millis {
     /// `Some` for a finite value > 0.
     pub fn new(ms: f64) -> Option<Self> {

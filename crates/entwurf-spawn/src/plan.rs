@@ -1,21 +1,18 @@
 //! The spawn-bg execution plan (spec §3.3) and the watcher's result (spec §8), with the
 //! reference's exact JSON keysets and key order.
+//!
+//! These are the only definitions: the decider's `ExecutionPlan::SpawnBg` and its runner's
+//! spawn-bg outcome are these types, re-exported, so a plan reaches the watcher and a result
+//! comes back without any conversion.
 
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use entwurf_meta_session::GardenId;
+
 use crate::millis::Millis;
 use crate::preflight::{Preflight, UntrustedLaunch};
-
-/// `"spawn-bg"`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub enum SpawnBgTransport {
-    /// The only value.
-    #[default]
-    #[serde(rename = "spawn-bg")]
-    SpawnBg,
-}
 
 /// `"resume"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -35,18 +32,17 @@ pub enum ReleaseWhen {
     SocketAliveOrChildExited,
 }
 
-/// The plan the decider hands to the spawn-bg hand (keys in wire order).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The plan the decider hands to the spawn-bg hand (keys in wire order). Its `transport` key
+/// (`"spawn-bg"`) is the tag of the decider's `ExecutionPlan`, written and read there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SpawnBgPlan {
-    /// Always `spawn-bg`.
-    pub transport: SpawnBgTransport,
     /// Always `resume`.
     pub action: ResumeAction,
     /// The citizen being resumed.
-    pub target_garden_id: String,
+    pub target_garden_id: GardenId,
     /// The pi session id to resume: the garden id (not the native session id).
-    pub session_id: String,
+    pub session_id: GardenId,
     /// The meta-record cwd (the preflight's subject; the resident runs in the session header cwd).
     pub cwd: String,
     /// The message, run as the resumed turn.
@@ -65,7 +61,7 @@ impl SpawnBgPlan {
     /// Builds the plan for a resume verdict. Only an approving preflight yields a plan: a deny is
     /// refused here, so nothing can be launched for an untrusted cwd.
     pub fn for_resume(
-        garden_id: &str,
+        garden_id: &GardenId,
         record_cwd: &str,
         message: &str,
         preflight: &Preflight,
@@ -74,10 +70,9 @@ impl SpawnBgPlan {
     ) -> Result<Self, UntrustedLaunch> {
         let launch_args = preflight.approved_launch_args()?.to_vec();
         Ok(Self {
-            transport: SpawnBgTransport::SpawnBg,
             action: ResumeAction::Resume,
-            target_garden_id: garden_id.to_owned(),
-            session_id: garden_id.to_owned(),
+            target_garden_id: garden_id.clone(),
+            session_id: garden_id.clone(),
             cwd: record_cwd.to_owned(),
             prompt: message.to_owned(),
             launch_args,
@@ -99,11 +94,11 @@ pub enum RetainReason {
 }
 
 /// The evidence an operator needs to find and clear a retained lock.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RetainedDiagnostic {
     /// The citizen.
-    pub target_garden_id: String,
+    pub target_garden_id: GardenId,
     /// The child's pid, if it had one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid: Option<u32>,
@@ -117,8 +112,9 @@ pub struct RetainedDiagnostic {
     pub kill_grace_ms: Millis,
 }
 
-/// The terminal outcome of a spawn-bg resume (the `outcome.result` of a runner result).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The terminal outcome of a spawn-bg resume (the `outcome.result` of a runner result); every
+/// variant is an executed result, `lock-retained` included.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum SpawnBgResumeResult {
     /// The resident stood its control socket up; the lock was released.

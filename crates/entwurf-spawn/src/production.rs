@@ -1,15 +1,17 @@
-//! The real IO behind [`SpawnIo`]: a detached `pi` resident, `lstat` + connect probe of the
-//! expected socket, SIGTERM, and an injected lock release.
+//! The real IO behind [`SpawnIo`]: a detached `pi` resident, control-rpc's `lstat` and connect
+//! probe of the expected socket, SIGTERM, and the caller's lock release.
+//!
+//! [`ProductionSpawnIo`] is the one production implementation: the decider's spawn-bg hand runs
+//! it and this crate's tests drive it, so the tested path is the shipped path.
 
 use std::fs;
 use std::io;
-use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
+use entwurf_control_rpc::{ConflictReason, SocketInspection, SocketLiveness};
 use entwurf_lock::LockClaim;
 use nix::errno::Errno;
 use nix::sys::signal::{kill, Signal};
@@ -19,9 +21,6 @@ use crate::identity::resolve_launch_identity;
 use crate::launch::{launch_spec, LaunchSpec, DEFAULT_PI_COMMAND};
 use crate::plan::SpawnBgPlan;
 use crate::watcher::{IoFailure, PathInspection, ProbeLiveness, SpawnIo, SpawnedChild};
-
-/// The connect-probe timeout (a silent socket is indeterminate after this).
-pub const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_millis(300);
 
 /// Where the resident's stderr goes. The dispatcher usually exits long before the resident, so
 /// a pipe would break under it; a log file or nothing are the durable choices.
@@ -62,42 +61,37 @@ impl LaunchConfig {
     }
 }
 
-/// A lock release function (the one the decider uses, so all releases go to the same dir).
-pub type ReleaseFn = Box<dyn Fn(&LockClaim) -> Result<(), IoFailure> + Send + Sync>;
-
-/// The production [`SpawnIo`].
-pub struct ProductionSpawnIo {
-    config: LaunchConfig,
-    release: ReleaseFn,
-    probe_timeout: Duration,
+/// Releases a held lock claim (the outcome is discarded; only an error matters). The decider's
+/// runner implements it over its one production lock dir, so every release goes there.
+#[async_trait::async_trait]
+pub trait LockRelease: Send + Sync {
+    /// Release the claim.
+    async fn release(&self, claim: &LockClaim) -> Result<(), IoFailure>;
 }
 
-impl ProductionSpawnIo {
-    /// Real IO with `config` and the injected `release`.
-    pub fn new(config: LaunchConfig, release: ReleaseFn) -> Self {
-        Self {
-            config,
-            release,
-            probe_timeout: DEFAULT_PROBE_TIMEOUT,
-        }
+/// The production [`SpawnIo`]: launches as `config` says, inspects and probes through
+/// `entwurf-control-rpc` (the decider's own lstat and connect probe), releases through `release`.
+pub struct ProductionSpawnIo<'a> {
+    config: &'a LaunchConfig,
+    release: &'a dyn LockRelease,
+}
+
+impl<'a> ProductionSpawnIo<'a> {
+    /// Real IO with `config` and the caller's `release`.
+    pub fn new(config: &'a LaunchConfig, release: &'a dyn LockRelease) -> Self {
+        Self { config, release }
     }
 
     /// The launch this IO would perform for `plan` (identity resolved, nothing started).
     pub fn prepare(&self, plan: &SpawnBgPlan) -> Result<LaunchSpec, IoFailure> {
-        prepare_launch(&self.config, plan)
+        prepare_launch(self.config, plan)
     }
 }
 
 /// Resolves the launch identity of `plan.session_id` under `config.agent_dir` and lays out the
 /// launch (nothing is started). Every identity error becomes the start failure's message.
 pub fn prepare_launch(config: &LaunchConfig, plan: &SpawnBgPlan) -> Result<LaunchSpec, IoFailure> {
-    if !entwurf_meta_session::is_valid_garden_id(&plan.session_id) {
-        return Err(IoFailure::new(format!(
-            "entwurf-v2-spawn: refusing to resume an invalid garden id ({:?}) as a pi session id.",
-            plan.session_id
-        )));
-    }
-    let identity = resolve_launch_identity(&config.agent_dir, &plan.session_id)
+    let identity = resolve_launch_identity(&config.agent_dir, plan.session_id.as_str())
         .map_err(|e| IoFailure::new(e.to_string()))?;
     Ok(launch_spec(
         config.pi_program.clone(),
@@ -114,12 +108,6 @@ pub fn spawn_resident(
 ) -> Result<SpawnedChild, IoFailure> {
     let spec = prepare_launch(config, plan)?;
     start_detached(&spec, &config.stderr)
-}
-
-fn errno_name(e: &io::Error) -> String {
-    e.raw_os_error()
-        .map(|code| format!("{:?}", Errno::from_raw(code)))
-        .unwrap_or_else(|| e.to_string())
 }
 
 /// The stderr log file of a resident for `garden_id` under `dir`.
@@ -170,9 +158,10 @@ pub fn start_detached(spec: &LaunchSpec, stderr: &StderrSink) -> Result<SpawnedC
                 .map_err(|e| io::Error::from_raw_os_error(e as i32))
         });
     }
-    let mut child = command
-        .spawn()
-        .map_err(|e| IoFailure::new(format!("spawn {program} {}", errno_name(&e))))?;
+    let mut child = command.spawn().map_err(|e| {
+        let code = entwurf_control_rpc::errno_name(&e).unwrap_or_else(|| e.to_string());
+        IoFailure::new(format!("spawn {program} {code}"))
+    })?;
     let pid = child.id();
     let reaped = Arc::new(AtomicBool::new(false));
     let reaped_by_exit = Arc::clone(&reaped);
@@ -211,57 +200,52 @@ pub fn start_detached(spec: &LaunchSpec, stderr: &StderrSink) -> Result<SpawnedC
     })
 }
 
-/// `lstat` classification of a socket path (never follows a symlink).
-pub fn inspect_path(path: &Path) -> PathInspection {
-    match fs::symlink_metadata(path) {
-        Ok(meta) => {
-            let t = meta.file_type();
-            if t.is_symlink() {
-                PathInspection::Symlink
-            } else if t.is_socket() {
-                PathInspection::SocketFile
-            } else {
-                PathInspection::NotSocket
-            }
+impl From<SocketInspection> for PathInspection {
+    fn from(inspection: SocketInspection) -> Self {
+        match inspection {
+            SocketInspection::Absent { .. } => PathInspection::Absent,
+            SocketInspection::SocketFile { .. } => PathInspection::SocketFile,
+            SocketInspection::AddressConflict {
+                reason: ConflictReason::Symlink,
+                ..
+            } => PathInspection::Symlink,
+            SocketInspection::AddressConflict {
+                reason: ConflictReason::NotSocket,
+                ..
+            } => PathInspection::NotSocket,
+            SocketInspection::Indeterminate { error, .. } => PathInspection::Indeterminate(error),
         }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => PathInspection::Absent,
-        Err(e) => PathInspection::Indeterminate(errno_name(&e)),
     }
 }
 
-/// Connect probe: accepted → alive; `ECONNREFUSED`/`ENOENT` (nobody listens, or the listener
-/// vanished and left its file, or the file is gone) → dead; anything else, or no answer within
-/// `timeout` (the attempt is dropped) → indeterminate. The connection is closed at once.
-pub async fn probe_socket(path: &Path, timeout: Duration) -> ProbeLiveness {
-    match tokio::time::timeout(timeout, tokio::net::UnixStream::connect(path)).await {
-        Ok(Ok(_stream)) => ProbeLiveness::Alive,
-        Ok(Err(e))
-            if matches!(
-                e.kind(),
-                io::ErrorKind::ConnectionRefused | io::ErrorKind::NotFound
-            ) =>
-        {
-            ProbeLiveness::Dead
+impl From<SocketLiveness> for ProbeLiveness {
+    fn from(liveness: SocketLiveness) -> Self {
+        match liveness {
+            SocketLiveness::Alive => ProbeLiveness::Alive,
+            SocketLiveness::Dead => ProbeLiveness::Dead,
+            SocketLiveness::Indeterminate => ProbeLiveness::Indeterminate,
         }
-        Ok(Err(_)) | Err(_) => ProbeLiveness::Indeterminate,
     }
 }
 
 #[async_trait::async_trait]
-impl SpawnIo for ProductionSpawnIo {
+impl SpawnIo for ProductionSpawnIo<'_> {
     async fn spawn(&self, plan: &SpawnBgPlan) -> Result<SpawnedChild, IoFailure> {
-        spawn_resident(&self.config, plan)
+        spawn_resident(self.config, plan)
     }
 
+    /// `lstat` of the path (a symlink is never followed): control-rpc's `inspect`.
     async fn inspect(&self, socket_path: &Path) -> Result<PathInspection, IoFailure> {
-        Ok(inspect_path(socket_path))
+        Ok(entwurf_control_rpc::inspect(socket_path).into())
     }
 
+    /// Connect probe: control-rpc's `probe` (accepted → alive, `ECONNREFUSED`/`ENOENT` → dead,
+    /// anything else → indeterminate; the connection is closed at once).
     async fn probe(&self, socket_path: &Path) -> ProbeLiveness {
-        probe_socket(socket_path, self.probe_timeout).await
+        entwurf_control_rpc::probe(socket_path).await.into()
     }
 
     async fn release(&self, lock: &LockClaim) -> Result<(), IoFailure> {
-        (self.release)(lock)
+        self.release.release(lock).await
     }
 }

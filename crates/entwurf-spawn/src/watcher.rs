@@ -149,14 +149,6 @@ pub enum ResumeError {
         /// The plan's target.
         plan: String,
     },
-    /// The plan's session id is not a garden id (nothing was spawned, no path was built from it).
-    #[error(
-        "entwurf-v2-spawn: refusing to resume an invalid garden id ({value:?}) as a pi session id."
-    )]
-    InvalidSessionId {
-        /// The offending value.
-        value: String,
-    },
     /// An observation happened (the outcome is in `observed`) but releasing the lock failed: the
     /// lock file is dirty, and a re-send would spawn a second resident.
     #[error("{error}")]
@@ -189,15 +181,10 @@ pub async fn resume<I: SpawnIo + ?Sized>(
 ) -> Result<SpawnBgResumeResult, ResumeError> {
     let plan = &request.plan;
     let lock = request.lock.as_ref().ok_or(ResumeError::NoLock)?;
-    if lock.garden_id != plan.target_garden_id {
+    if lock.garden_id != plan.target_garden_id.as_str() {
         return Err(ResumeError::MisPairedLock {
             lock: lock.garden_id.clone(),
-            plan: plan.target_garden_id.clone(),
-        });
-    }
-    if !entwurf_meta_session::is_valid_garden_id(&plan.session_id) {
-        return Err(ResumeError::InvalidSessionId {
-            value: plan.session_id.clone(),
+            plan: plan.target_garden_id.to_string(),
         });
     }
     let mut release = ReleaseOnce::new(io, lock);

@@ -8,6 +8,7 @@ use entwurf_spawn::identity::{
     find_session_files, read_launch_identity, session_file_name, session_folder_name,
 };
 use entwurf_spawn::launch::{launch_spec, RESUME_RESIDENT_SESSION_ENV};
+use entwurf_spawn::test_support::{plan_from_tagged, CountingRelease};
 use entwurf_spawn::{
     resolve_launch_identity, IdentityError, LaunchConfig, ProductionSpawnIo, SpawnBgPlan,
 };
@@ -202,7 +203,7 @@ fn plan(launch_args: &[&str]) -> SpawnBgPlan {
         .expect("golden"),
     )
     .expect("json");
-    let mut plan: SpawnBgPlan = serde_json::from_value(decision["plan"].clone()).expect("plan");
+    let mut plan = plan_from_tagged(decision["plan"].clone()).expect("plan");
     plan.launch_args = launch_args.iter().map(|s| (*s).to_owned()).collect();
     plan
 }
@@ -224,7 +225,8 @@ fn the_launch_runs_in_the_header_cwd_with_the_resume_marker() {
     );
     let mut config = LaunchConfig::new(a.dir.clone());
     config.extension_args = extension_args();
-    let io = ProductionSpawnIo::new(config, Box::new(|_| Ok(())));
+    let release = CountingRelease::default();
+    let io = ProductionSpawnIo::new(&config, &release);
     let spec = io.prepare(&plan(&["--approve"])).expect("prepare");
     assert_eq!(spec.program, Path::new("pi"));
     assert_eq!(
@@ -267,7 +269,8 @@ fn the_launch_runs_in_the_header_cwd_with_the_resume_marker() {
 #[test]
 fn no_saved_session_fails_the_launch_before_anything_starts() {
     let a = Agent::new();
-    let io = ProductionSpawnIo::new(LaunchConfig::new(a.dir.clone()), Box::new(|_| Ok(())));
+    let (config, release) = (LaunchConfig::new(a.dir.clone()), CountingRelease::default());
+    let io = ProductionSpawnIo::new(&config, &release);
     let err = io.prepare(&plan(&[])).expect_err("no session");
     assert!(
         err.message

@@ -303,7 +303,7 @@ fn a_deny_never_becomes_a_spawn_plan() {
     let out = preflight_for_cwd(&cwd, &w.config(&[])).expect("preflight");
     assert!(out.is_deny());
     let refused = SpawnBgPlan::for_resume(
-        "20260612T100000-aaaaaa",
+        &entwurf_meta_session::GardenId::parse("20260612T100000-aaaaaa").expect("gid"),
         cwd.to_str().expect("utf8"),
         "hi",
         &out,
@@ -321,7 +321,7 @@ fn a_deny_never_becomes_a_spawn_plan() {
     w.trust(&[(&cwd, Some(true))]);
     let out = preflight_for_cwd(&cwd, &w.config(&[])).expect("preflight");
     let plan = SpawnBgPlan::for_resume(
-        "20260612T100000-aaaaaa",
+        &entwurf_meta_session::GardenId::parse("20260612T100000-aaaaaa").expect("gid"),
         cwd.to_str().expect("utf8"),
         "hi",
         &out,

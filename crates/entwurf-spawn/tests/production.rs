@@ -2,19 +2,16 @@
 //! (the real pi is exercised by the live cell C6).
 
 use std::fs;
-use std::os::unix::fs::{symlink, PermissionsExt};
+use std::os::unix::fs::symlink;
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 
 use entwurf_lock::LockClaim;
 use entwurf_spawn::millis::Millis;
 use entwurf_spawn::plan::{RetainReason, SpawnBgPlan, SpawnBgResumeResult};
-use entwurf_spawn::production::{inspect_path, probe_socket, DEFAULT_PROBE_TIMEOUT};
-use entwurf_spawn::test_support::write_minimal_saved_session;
+use entwurf_spawn::test_support::{plan_from_tagged, CountingRelease, StandInWorld};
 use entwurf_spawn::watcher::{PathInspection, ProbeLiveness};
-use entwurf_spawn::{resume, LaunchConfig, ProductionSpawnIo, ResumeRequest, StderrSink};
+use entwurf_spawn::{resume, LaunchConfig, ProductionSpawnIo, ResumeRequest, SpawnIo, StderrSink};
 use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::{getpgid, Pid};
 use tempfile::TempDir;
@@ -23,41 +20,30 @@ const GID: &str = "20260612T100000-aaaaaa";
 
 struct Setup {
     _tmp: TempDir,
-    root: PathBuf,
-    agent: PathBuf,
-    cwd: PathBuf,
-    socket: PathBuf,
+    w: StandInWorld,
+}
+
+impl std::ops::Deref for Setup {
+    type Target = StandInWorld;
+    fn deref(&self) -> &StandInWorld {
+        &self.w
+    }
 }
 
 impl Setup {
     fn new() -> Self {
         let tmp = tempfile::tempdir().expect("tempdir");
-        let root = fs::canonicalize(tmp.path()).expect("canonical");
-        let agent = root.join("agent");
-        let cwd = root.join("cwd");
-        fs::create_dir_all(&cwd).expect("cwd");
-        let cwd_s = cwd.to_str().expect("utf8").to_owned();
-        write_minimal_saved_session(&agent, &cwd_s, GID).expect("session");
-        let socket = root.join(format!("{GID}.sock"));
-        Self {
-            _tmp: tmp,
-            root,
-            agent,
-            cwd,
-            socket,
-        }
+        let w = StandInWorld::new(tmp.path(), GID, true).expect("world");
+        Self { _tmp: tmp, w }
     }
 
     /// A stand-in `pi`: a shell script with `body`.
     fn script(&self, body: &str) -> PathBuf {
-        let path = self.root.join("fake-pi");
-        fs::write(&path, format!("#!/bin/sh\n{body}\n")).expect("script");
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).expect("chmod");
-        path
+        self.stand_in_pi(body).expect("script")
     }
 
     fn request(&self, observe_ms: u32) -> ResumeRequest {
-        let plan: SpawnBgPlan = serde_json::from_value(serde_json::json!({
+        let plan: SpawnBgPlan = plan_from_tagged(serde_json::json!({
             "transport": "spawn-bg", "action": "resume", "targetGardenId": GID, "sessionId": GID,
             "cwd": self.cwd, "prompt": "hi", "launchArgs": [],
             "expectedSocketPath": self.socket, "observeTimeoutMs": observe_ms,
@@ -78,20 +64,6 @@ impl Setup {
         r.kill_grace_ms = Millis::from_whole(2_000);
         r
     }
-
-    fn io(&self, program: PathBuf, releases: &Arc<AtomicUsize>) -> ProductionSpawnIo {
-        let mut config = LaunchConfig::new(self.agent.clone());
-        config.pi_program = program;
-        config.stderr = StderrSink::File(self.root.join("logs/resident.stderr"));
-        let releases = Arc::clone(releases);
-        ProductionSpawnIo::new(
-            config,
-            Box::new(move |_| {
-                releases.fetch_add(1, Ordering::SeqCst);
-                Ok(())
-            }),
-        )
-    }
 }
 
 fn raw_pid(pid: u32) -> Pid {
@@ -106,10 +78,13 @@ async fn a_child_that_exits_is_observed_and_released_once() {
         "printf '%s|%s|%s' \"$ENTWURF_V2_RESUME_RESIDENT_SESSION_ID\" \"$(pwd)\" \"$*\" > {}\nexit 7",
         marker.display()
     ));
-    let releases = Arc::new(AtomicUsize::new(0));
-    let result = resume(&s.request(30_000), &s.io(program, &releases))
-        .await
-        .expect("result");
+    let release = CountingRelease::default();
+    let result = resume(
+        &s.request(30_000),
+        &ProductionSpawnIo::new(&s.launch(program), &release),
+    )
+    .await
+    .expect("result");
     assert!(
         matches!(
             result,
@@ -121,7 +96,7 @@ async fn a_child_that_exits_is_observed_and_released_once() {
         ),
         "{result:?}"
     );
-    assert_eq!(releases.load(Ordering::SeqCst), 1);
+    assert_eq!(release.calls(), 1);
     let seen = fs::read_to_string(&marker).expect("the script ran");
     assert_eq!(
         seen,
@@ -135,11 +110,14 @@ async fn a_child_that_exits_is_observed_and_released_once() {
 #[tokio::test]
 async fn a_missing_program_is_a_released_spawn_start_failure() {
     let s = Setup::new();
-    let releases = Arc::new(AtomicUsize::new(0));
+    let release = CountingRelease::default();
     let missing = s.root.join("no-such-pi");
-    let result = resume(&s.request(30_000), &s.io(missing.clone(), &releases))
-        .await
-        .expect("result");
+    let result = resume(
+        &s.request(30_000),
+        &ProductionSpawnIo::new(&s.launch(missing.clone()), &release),
+    )
+    .await
+    .expect("result");
     assert_eq!(
         result,
         SpawnBgResumeResult::SpawnStartFailed {
@@ -147,7 +125,7 @@ async fn a_missing_program_is_a_released_spawn_start_failure() {
             error: format!("spawn {} ENOENT", missing.display())
         }
     );
-    assert_eq!(releases.load(Ordering::SeqCst), 1);
+    assert_eq!(release.calls(), 1);
 }
 
 #[tokio::test]
@@ -155,15 +133,18 @@ async fn a_listening_socket_is_socket_alive_and_the_resident_keeps_running() {
     let s = Setup::new();
     let _listener = UnixListener::bind(&s.socket).expect("bind");
     let program = s.script("exec sleep 300");
-    let releases = Arc::new(AtomicUsize::new(0));
-    let result = resume(&s.request(30_000), &s.io(program, &releases))
-        .await
-        .expect("result");
+    let release = CountingRelease::default();
+    let result = resume(
+        &s.request(30_000),
+        &ProductionSpawnIo::new(&s.launch(program), &release),
+    )
+    .await
+    .expect("result");
     let pid = match result {
         SpawnBgResumeResult::SocketAlive { pid: Some(pid), .. } => pid,
         other => panic!("expected socket-alive, got {other:?}"),
     };
-    assert_eq!(releases.load(Ordering::SeqCst), 1);
+    assert_eq!(release.calls(), 1);
     // Detached: the leader of its own session and process group.
     let pgid = getpgid(Some(raw_pid(pid))).expect("pgid");
     assert_eq!(pgid, raw_pid(pid));
@@ -176,10 +157,13 @@ async fn a_listening_socket_is_socket_alive_and_the_resident_keeps_running() {
 async fn a_timeout_sends_sigterm_and_the_exit_releases() {
     let s = Setup::new();
     let program = s.script("exec sleep 300");
-    let releases = Arc::new(AtomicUsize::new(0));
-    let result = resume(&s.request(200), &s.io(program, &releases))
-        .await
-        .expect("result");
+    let release = CountingRelease::default();
+    let result = resume(
+        &s.request(200),
+        &ProductionSpawnIo::new(&s.launch(program), &release),
+    )
+    .await
+    .expect("result");
     // `sleep` dies of the SIGTERM: exit code null.
     assert!(
         matches!(
@@ -191,7 +175,7 @@ async fn a_timeout_sends_sigterm_and_the_exit_releases() {
         ),
         "{result:?}"
     );
-    assert_eq!(releases.load(Ordering::SeqCst), 1);
+    assert_eq!(release.calls(), 1);
 }
 
 #[tokio::test]
@@ -199,10 +183,13 @@ async fn a_forged_socket_path_fails_closed_and_the_child_is_terminated() {
     let s = Setup::new();
     symlink(s.root.join("elsewhere.sock"), &s.socket).expect("forge");
     let program = s.script("exec sleep 300");
-    let releases = Arc::new(AtomicUsize::new(0));
-    let result = resume(&s.request(30_000), &s.io(program, &releases))
-        .await
-        .expect("result");
+    let release = CountingRelease::default();
+    let result = resume(
+        &s.request(30_000),
+        &ProductionSpawnIo::new(&s.launch(program), &release),
+    )
+    .await
+    .expect("result");
     // SIGTERM ends `sleep` within the grace, so the exit is observed and releases.
     assert!(
         matches!(
@@ -214,17 +201,17 @@ async fn a_forged_socket_path_fails_closed_and_the_child_is_terminated() {
         ),
         "{result:?}"
     );
-    assert_eq!(releases.load(Ordering::SeqCst), 1);
+    assert_eq!(release.calls(), 1);
 }
 
 #[tokio::test]
 async fn a_child_ignoring_sigterm_leaves_the_lock_retained() {
     let s = Setup::new();
     let program = s.script("trap '' TERM\nwhile :; do sleep 1; done");
-    let releases = Arc::new(AtomicUsize::new(0));
+    let release = CountingRelease::default();
     let mut req = s.request(200);
     req.kill_grace_ms = Millis::from_whole(300);
-    let result = resume(&req, &s.io(program, &releases))
+    let result = resume(&req, &ProductionSpawnIo::new(&s.launch(program), &release))
         .await
         .expect("result");
     let pid = match &result {
@@ -236,38 +223,44 @@ async fn a_child_ignoring_sigterm_leaves_the_lock_retained() {
         } => diagnostic.pid.expect("pid"),
         other => panic!("expected lock-retained, got {other:?}"),
     };
-    assert_eq!(releases.load(Ordering::SeqCst), 0);
+    assert_eq!(release.calls(), 0);
     // Reap the whole stand-in group (the shell and its sleep).
     killpg(raw_pid(pid), Signal::SIGKILL).expect("reap");
 }
 
+/// The watcher's lstat and probe are the shipped ones (control-rpc's, as the decider's dispatch
+/// uses them): classified here on real paths.
 #[tokio::test]
 async fn inspection_and_probe_classify_real_paths() {
     let s = Setup::new();
-    assert_eq!(inspect_path(&s.socket), PathInspection::Absent);
+    let (config, release) = (
+        LaunchConfig::new(s.agent.clone()),
+        CountingRelease::default(),
+    );
+    let io = ProductionSpawnIo::new(&config, &release);
+    let inspect = |path: PathBuf| {
+        let io = &io;
+        async move { io.inspect(&path).await.expect("inspect") }
+    };
+    assert_eq!(inspect(s.socket.clone()).await, PathInspection::Absent);
     fs::write(&s.socket, "").expect("file");
-    assert_eq!(inspect_path(&s.socket), PathInspection::NotSocket);
+    assert_eq!(inspect(s.socket.clone()).await, PathInspection::NotSocket);
     fs::remove_file(&s.socket).expect("rm");
     symlink("/nowhere", &s.socket).expect("symlink");
-    assert_eq!(inspect_path(&s.socket), PathInspection::Symlink);
+    assert_eq!(inspect(s.socket.clone()).await, PathInspection::Symlink);
     fs::remove_file(&s.socket).expect("rm");
     {
         let _l = UnixListener::bind(&s.socket).expect("bind");
-        assert_eq!(inspect_path(&s.socket), PathInspection::SocketFile);
-        assert_eq!(
-            probe_socket(&s.socket, DEFAULT_PROBE_TIMEOUT).await,
-            ProbeLiveness::Alive
-        );
+        assert_eq!(inspect(s.socket.clone()).await, PathInspection::SocketFile);
+        assert_eq!(io.probe(&s.socket).await, ProbeLiveness::Alive);
     }
     // The listener is gone, the file stays: a stale socket refuses.
+    assert_eq!(io.probe(&s.socket).await, ProbeLiveness::Dead);
     assert_eq!(
-        probe_socket(&s.socket, DEFAULT_PROBE_TIMEOUT).await,
+        io.probe(Path::new("/nonexistent/x.sock")).await,
         ProbeLiveness::Dead
     );
-    assert_eq!(
-        probe_socket(Path::new("/nonexistent/x.sock"), DEFAULT_PROBE_TIMEOUT).await,
-        ProbeLiveness::Dead
-    );
+    assert_eq!(release.calls(), 0, "inspecting and probing release nothing");
 }
 
 #[tokio::test]
@@ -278,7 +271,8 @@ async fn stderr_goes_to_a_per_gid_log_in_the_log_dir() {
     config.pi_program = program;
     let logs = s.root.join("resume-logs");
     config.stderr = StderrSink::LogDir(logs.clone());
-    let io = ProductionSpawnIo::new(config, Box::new(|_| Ok(())));
+    let release = CountingRelease::default();
+    let io = ProductionSpawnIo::new(&config, &release);
     let result = resume(&s.request(30_000), &io).await.expect("result");
     assert!(matches!(
         result,

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use entwurf_lock::LockClaim;
 use entwurf_spawn::plan::{RetainReason, SpawnBgPlan, SpawnBgResumeResult};
+use entwurf_spawn::test_support::plan_from_tagged;
 use entwurf_spawn::watcher::{PathInspection, ProbeLiveness};
 use entwurf_spawn::{resume, IoFailure, ResumeError, ResumeRequest, SpawnIo, SpawnedChild};
 use tokio::sync::watch;
@@ -26,7 +27,7 @@ fn golden(name: &str) -> String {
 fn golden_plan() -> SpawnBgPlan {
     let decision: serde_json::Value =
         serde_json::from_str(&golden("decision/ok-spawn-bg.json")).expect("decision json");
-    serde_json::from_value(decision["plan"].clone()).expect("plan parses")
+    plan_from_tagged(decision["plan"].clone()).expect("plan parses")
 }
 
 fn golden_lock() -> LockClaim {
@@ -514,15 +515,16 @@ async fn a_mis_paired_lock_is_refused_before_any_spawn() {
     assert_eq!(fake.spawns.load(Ordering::SeqCst), 0);
 }
 
-#[tokio::test(start_paused = true)]
-async fn an_invalid_session_id_is_refused_before_any_spawn() {
-    let fake = Fake::new(Script::default());
-    let mut plan = golden_plan();
-    plan.session_id = "../20260612T100000-aaaaaa".into();
-    let result = resume(&ResumeRequest::new(plan, Some(golden_lock())), &fake).await;
-    assert!(matches!(result, Err(ResumeError::InvalidSessionId { .. })));
-    assert_eq!(fake.spawns.load(Ordering::SeqCst), 0);
-    assert_eq!(fake.releases(), 0);
+/// A plan's session id is a `GardenId`: one that is not a garden id never becomes a plan, so no
+/// resume can build a path from it.
+#[test]
+fn an_invalid_session_id_never_becomes_a_plan() {
+    let decision: serde_json::Value =
+        serde_json::from_str(&golden("decision/ok-spawn-bg.json")).expect("decision json");
+    let mut plan = decision["plan"].clone();
+    plan["sessionId"] = "../20260612T100000-aaaaaa".into();
+    let err = plan_from_tagged(plan).expect_err("refused");
+    assert!(err.contains("garden id"), "{err}");
 }
 
 #[test]
@@ -533,10 +535,11 @@ fn golden_plans_round_trip_byte_exact() {
     ] {
         let text = golden(name);
         let decision: serde_json::Value = serde_json::from_str(&text).expect("json");
-        let plan: SpawnBgPlan =
-            serde_json::from_value(decision["plan"].clone()).expect("plan parses");
+        let plan = plan_from_tagged(decision["plan"].clone()).expect("plan parses");
+        // The `transport` tag is the decider's `ExecutionPlan`'s; the rest is this type's.
+        let body = serde_json::to_string(&plan).expect("serialise");
         assert_eq!(
-            serde_json::to_string(&plan).expect("serialise"),
+            format!("{{\"transport\":\"spawn-bg\",{}", &body[1..]),
             serde_json::to_string(&decision["plan"]).expect("serialise"),
             "{name}"
         );

@@ -12,7 +12,11 @@ use entwurf_meta_session::{
     iso_millis, write_receiver_marker, write_record, ArmProvenance, Backend, GardenId, MetaRecord,
     ReceiverMarkerInput,
 };
-use serde_json::{json, Value};
+use indexmap::IndexMap;
+use xtask::report::{
+    Breakdown, ControlSocketDispatch, ControlSocketMore, Dispatch, Floor, MailboxDispatch,
+    MailboxMore, RealPiDispatch, RealPiMore, Section,
+};
 
 use crate::stats::{ms, round, Samples};
 use crate::Opts;
@@ -192,26 +196,8 @@ fn spawn_listener(
     }
 }
 
-fn summary(s: &Samples, extra: Value) -> Value {
-    let mut v = json!({"status": "ok", "unit": "ms per dispatch"});
-    if let (Some(o), Value::Object(sum)) = (v.as_object_mut(), s.summary()) {
-        o.extend(sum);
-        if let Value::Object(x) = extra {
-            o.extend(x);
-        }
-    }
-    v
-}
-
-fn failed(reason: impl Into<String>) -> Value {
-    json!({"status": "failed", "reason": reason.into()})
-}
-
-pub fn control_socket(o: &Opts) -> Value {
-    match control_socket_inner(o) {
-        Ok(v) => v,
-        Err(e) => failed(e),
-    }
+pub fn control_socket(o: &Opts) -> Section<ControlSocketDispatch> {
+    Section::from_result(control_socket_inner(o))
 }
 
 /// `entwurf-bench listen CONTROL_DIR GID`: an instant-reply listener in its own process.
@@ -239,14 +225,11 @@ pub fn listen(args: &[String]) -> Result<(), String> {
 }
 
 /// Control-socket dispatch against an instant-reply listener in another process (as pi is).
-pub fn control_socket_cross_process(o: &Opts) -> Value {
-    match cross_process_inner(o) {
-        Ok(v) => v,
-        Err(e) => failed(e),
-    }
+pub fn control_socket_cross_process(o: &Opts) -> Section<ControlSocketDispatch> {
+    Section::from_result(cross_process_inner(o))
 }
 
-fn cross_process_inner(o: &Opts) -> Result<Value, String> {
+fn cross_process_inner(o: &Opts) -> Result<ControlSocketDispatch, String> {
     use std::io::BufRead;
     let w = world(o, "ewb-cx-")?;
     let gid = GardenId::mint();
@@ -282,13 +265,18 @@ fn cross_process_inner(o: &Opts) -> Result<Value, String> {
     drop(child.stdin.take());
     let _ = child.wait();
     let (s, floor) = result?;
-    Ok(summary(
-        &s,
-        json!({"warmup": o.warmup, "listener": "entwurf-control-rpc Server in a separate process, instant reply", "world": w.tmp.path(), "floor": floor_summary(&floor)}),
+    Ok(Dispatch::new(
+        s.summary(),
+        o.warmup,
+        ControlSocketMore {
+            listener: "entwurf-control-rpc Server in a separate process, instant reply".to_owned(),
+            world: w.tmp.path().to_path_buf(),
+            floor: Some(Floor::new(floor.summary())),
+        },
     ))
 }
 
-fn control_socket_inner(o: &Opts) -> Result<Value, String> {
+fn control_socket_inner(o: &Opts) -> Result<ControlSocketDispatch, String> {
     let mut w = world(o, "ewb-cs-")?;
     let (gid, listener, what) = match &o.control_socket {
         Some(path) => {
@@ -339,21 +327,22 @@ fn control_socket_inner(o: &Opts) -> Result<Value, String> {
         let _ = handle.join();
     }
     let s = result?;
-    let mut extra = json!({"warmup": o.warmup, "listener": what, "world": w.tmp.path()});
-    if own_listener {
-        extra["floor"] = floor_summary(&floor);
-    }
-    Ok(summary(&s, extra))
+    Ok(Dispatch::new(
+        s.summary(),
+        o.warmup,
+        ControlSocketMore {
+            listener: what,
+            world: w.tmp.path().to_path_buf(),
+            floor: own_listener.then(|| Floor::new(floor.summary())),
+        },
+    ))
 }
 
-pub fn mailbox(o: &Opts) -> Value {
-    match mailbox_inner(o) {
-        Ok(v) => v,
-        Err(e) => failed(e),
-    }
+pub fn mailbox(o: &Opts) -> Section<MailboxDispatch> {
+    Section::from_result(mailbox_inner(o))
 }
 
-fn mailbox_inner(o: &Opts) -> Result<Value, String> {
+fn mailbox_inner(o: &Opts) -> Result<MailboxDispatch, String> {
     let w = world(o, "ewb-mb-")?;
     let gid = GardenId::mint();
     let native = "bench-claude-native";
@@ -370,9 +359,12 @@ fn mailbox_inner(o: &Opts) -> Result<Value, String> {
                 .count()
         })
         .unwrap_or(0);
-    Ok(summary(
-        &s,
-        json!({"warmup": o.warmup, "msg_files_written": msgs}),
+    Ok(Dispatch::new(
+        s.summary(),
+        o.warmup,
+        MailboxMore {
+            msg_files_written: msgs,
+        },
     ))
 }
 
@@ -458,18 +450,14 @@ fn wait_for_socket(pi: &mut Pi, socket: &Path, w: &World) -> Result<Duration, St
     Err(format!("pi did not open {} within 30 s", socket.display()))
 }
 
-pub fn real_pi(o: &Opts) -> Value {
-    let pi = match &o.pi {
-        Ok(p) => p.clone(),
-        Err(reason) => return json!({"status": "skipped", "reason": reason}),
-    };
-    match real_pi_inner(o, &pi) {
-        Ok(v) => v,
-        Err(e) => failed(e),
+pub fn real_pi(o: &Opts) -> Section<RealPiDispatch> {
+    match &o.pi {
+        Ok(pi) => Section::from_result(real_pi_inner(o, pi)),
+        Err(reason) => Section::skipped(reason.clone()),
     }
 }
 
-fn real_pi_inner(o: &Opts, pi: &PiSetup) -> Result<Value, String> {
+fn real_pi_inner(o: &Opts, pi: &PiSetup) -> Result<RealPiDispatch, String> {
     let w = world(o, "ewb-pi-")?;
     let gid = GardenId::mint();
     let socket = w.dirs.control.join(format!("{gid}.sock"));
@@ -493,19 +481,14 @@ fn real_pi_inner(o: &Opts, pi: &PiSetup) -> Result<Value, String> {
     }
     drop(resident);
     let s = s?;
-    Ok(summary(
-        &s,
-        json!({"warmup": o.warmup.min(50), "boot_to_socket_ms": round(ms(boot)), "pi_bin": pi.pi_bin}),
+    Ok(Dispatch::new(
+        s.summary(),
+        o.warmup.min(50),
+        RealPiMore {
+            boot_to_socket_ms: round(ms(boot)),
+            pi_bin: pi.pi_bin.clone(),
+        },
     ))
-}
-
-/// The floor figures: what a bare client pays for the same exchange with the same listener.
-fn floor_summary(floor: &Samples) -> Value {
-    let mut v = json!({"what": "bare round trip: blocking connect, one request line, read to the reply's newline, close; no substrate", "unit": "ms"});
-    if let (Some(o), Value::Object(sum)) = (v.as_object_mut(), floor.summary()) {
-        o.extend(sum);
-    }
-    v
 }
 
 /// `n` bare round trips to `sock` after 20 warm-ups: blocking connect, one request line, read
@@ -542,11 +525,8 @@ fn bare_round_trips(sock: &Path, n: usize, out: &mut Samples) -> Result<(), Stri
 
 /// Per-step timing spans of the two dispatch paths, each step run alone `n` times against the
 /// same kind of world (the profile behind the dispatch figures). Milliseconds, p50 per step.
-pub fn breakdown(o: &Opts) -> Value {
-    match breakdown_inner(o, o.dispatches.min(500)) {
-        Ok(v) => v,
-        Err(e) => failed(e),
-    }
+pub fn breakdown(o: &Opts) -> Section<Breakdown> {
+    Section::from_result(breakdown_inner(o, o.dispatches.min(500)))
 }
 
 fn span<T>(s: &mut Samples, f: impl FnOnce() -> T) -> T {
@@ -556,7 +536,7 @@ fn span<T>(s: &mut Samples, f: impl FnOnce() -> T) -> T {
     out
 }
 
-fn breakdown_inner(o: &Opts, n: usize) -> Result<Value, String> {
+fn breakdown_inner(o: &Opts, n: usize) -> Result<Breakdown, String> {
     use entwurf_control_rpc::{inspect, probe_connect, socket_path, Probed, DEFAULT_RPC_TIMEOUT};
     use entwurf_lock::{AcquireOutcome, Lock};
     use entwurf_meta_session::read_record;
@@ -616,16 +596,10 @@ fn breakdown_inner(o: &Opts, n: usize) -> Result<Value, String> {
     let _ = handle.join();
     res?;
     floor_res?;
-    let mut control = serde_json::Map::new();
-    let mut total = 0.0;
-    for (name, sm) in names.iter().zip(&s) {
-        total += sm.pct_ms(50.0);
-        control.insert((*name).to_owned(), json!(round(sm.pct_ms(50.0))));
-    }
-    control.insert("sum of p50s".into(), json!(round(total)));
+    let mut control = step_p50s(&names, &s);
     control.insert(
         "floor: bare connect + request line + reply line, no substrate".into(),
-        json!(round(floor.pct_ms(50.0))),
+        floor.summary().p50_ms,
     );
 
     // Meta-mailbox steps.
@@ -661,14 +635,26 @@ fn breakdown_inner(o: &Opts, n: usize) -> Result<Value, String> {
         })
         .map_err(|e| e.to_string())?;
     }
-    let mut mailbox = serde_json::Map::new();
-    let mut mtotal = 0.0;
-    for (name, sm) in mnames.iter().zip(&ms_) {
-        mtotal += sm.pct_ms(50.0);
-        mailbox.insert((*name).to_owned(), json!(round(sm.pct_ms(50.0))));
+    Ok(Breakdown {
+        unit: "ms (p50 per step)".to_owned(),
+        n,
+        control_socket: control,
+        meta_mailbox: step_p50s(&mnames, &ms_),
+    })
+}
+
+/// Each step's p50, in order, then their sum (`sum of p50s`).
+fn step_p50s(names: &[&str], samples: &[Samples]) -> IndexMap<String, Option<f64>> {
+    let mut steps = IndexMap::new();
+    let mut total = 0.0;
+    for (name, s) in names.iter().zip(samples) {
+        let p50 = s.pct_ms(50.0);
+        total += p50;
+        steps.insert((*name).to_owned(), p50.is_finite().then(|| round(p50)));
     }
-    mailbox.insert("sum of p50s".into(), json!(round(mtotal)));
-    Ok(
-        json!({"status": "ok", "unit": "ms (p50 per step)", "n": n, "control_socket": control, "meta_mailbox": mailbox}),
-    )
+    steps.insert(
+        "sum of p50s".into(),
+        total.is_finite().then(|| round(total)),
+    );
+    steps
 }

@@ -11,7 +11,9 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use entwurf_meta_session::{Backend, Patch, RecordStore, UpsertInput};
-use serde_json::{json, Map, Value};
+use indexmap::IndexMap;
+use serde_json::json;
+use xtask::report::{Hook, HookSide, Section, Summary};
 
 use crate::stats::Samples;
 
@@ -128,19 +130,17 @@ fn event_row(
     stdin: &str,
     want: &[i32],
     prepare: &dyn Fn(&World),
-) -> Value {
+) -> Section<Summary> {
     let mut s = Samples::default();
     for i in 0..(o.warmup + o.runs) {
         prepare(w);
         match once(&mut cmd_in(w, make, event), stdin, want) {
             Ok(d) if i >= o.warmup => s.push(d),
             Ok(_) => {}
-            Err(e) => return json!({"status": "failed", "reason": format!("{event}: {e}")}),
+            Err(e) => return Section::failed(format!("{event}: {e}")),
         }
     }
-    let mut v = s.summary();
-    v["status"] = json!("ok");
-    v
+    Section::Ok(s.summary())
 }
 
 fn fresh_message(w: &World) {
@@ -160,29 +160,27 @@ fn rand_tag() -> u32 {
     N.fetch_add(1, Ordering::Relaxed) & 0xff_ffff
 }
 
-fn side(o: &HookOpts, make: MakeCmd<'_>, doorbell: Option<MakeCmd<'_>>) -> Value {
-    let w = match World::new(&o.tmp, o.records) {
-        Ok(w) => w,
-        Err(e) => return json!({"status": "failed", "reason": e}),
-    };
+fn side(
+    o: &HookOpts,
+    make: MakeCmd<'_>,
+    doorbell: Option<MakeCmd<'_>>,
+) -> Result<HookSide, String> {
+    let w = World::new(&o.tmp, o.records)?;
     // The session's first SessionStart creates its record (the other rows attach to it).
-    if let Err(e) = once(
+    once(
         &mut cmd_in(&w, make, "SessionStart"),
         &w.envelope("SessionStart"),
         &[0],
-    ) {
-        return json!({"status": "failed", "reason": format!("first SessionStart: {e}")});
-    }
-    let mut events = Map::new();
+    )
+    .map_err(|e| format!("first SessionStart: {e}"))?;
+    let mut events = IndexMap::new();
     for event in ["SessionStart", "CwdChanged", "UserPromptSubmit"] {
         events.insert(
             event.into(),
             event_row(o, &w, make, event, &w.envelope(event), &[0], &|_| {}),
         );
     }
-    let Some(mb) = w.mailbox() else {
-        return json!({"status": "failed", "reason": "no mailbox after SessionStart"});
-    };
+    let mb = w.mailbox().ok_or("no mailbox after SessionStart")?;
     let door = json!({"session_id": NATIVE, "hook_event_name": "FileChanged",
         "file_path": mb.join("inbox.signal"), "event": "change"})
     .to_string();
@@ -195,64 +193,63 @@ fn side(o: &HookOpts, make: MakeCmd<'_>, doorbell: Option<MakeCmd<'_>>) -> Value
         "FileChanged (one fresh message)".into(),
         event_row(o, &w, door_make, "FileChanged", &door, &[2], &fresh_message),
     );
-    json!({"status": "ok", "records": o.records + 1, "events": events})
+    Ok(HookSide {
+        records: o.records + 1,
+        events,
+    })
 }
 
-pub fn run(o: &HookOpts) -> Value {
-    let Some(bin) = &o.entwurf_bin else {
-        return json!({"status": "skipped", "reason": "no --entwurf-bin"});
-    };
-    let mut out = Map::new();
-    out.insert("status".into(), json!("ok"));
+pub fn run(o: &HookOpts) -> Section<Hook> {
+    match &o.entwurf_bin {
+        Some(bin) => Section::from_result(measure(o, bin)),
+        None => Section::skipped("no --entwurf-bin"),
+    }
+}
+
+fn measure(o: &HookOpts, bin: &Path) -> Result<Hook, String> {
     // The floor: a cold `entwurf --version` (exec, dynamic linking, clap, exit).
     let mut floor = Samples::default();
     for i in 0..(o.warmup + o.runs) {
-        match once(Command::new(bin).arg("--version"), "", &[0]) {
-            Ok(d) if i >= o.warmup => floor.push(d),
-            Ok(_) => {}
-            Err(e) => return json!({"status": "failed", "reason": format!("--version: {e}")}),
+        let d = once(Command::new(bin).arg("--version"), "", &[0])
+            .map_err(|e| format!("--version: {e}"))?;
+        if i >= o.warmup {
+            floor.push(d);
         }
     }
-    out.insert("process_floor".into(), floor.summary());
-
     let ours = |_: &str| {
         let mut c = Command::new(bin);
         c.args(["hook", "claude-code"]);
         c
     };
-    out.insert("ours".into(), side(o, &ours, None));
-
-    match (&o.ref_checkout, &o.ref_node) {
+    let ours = Section::from_result(side(o, &ours, None));
+    let reference = match (&o.ref_checkout, &o.ref_node) {
         (Some(checkout), Some(node)) => {
             let hook = checkout.join("pi-extensions/meta-bridge-hook.ts");
             let door = checkout.join("pi/meta-bridge/entwurf-meta-receive/scripts/doorbell.sh");
             if !hook.is_file() {
-                out.insert(
-                    "reference".into(),
-                    json!({"status": "skipped", "reason": format!("{} not found", hook.display())}),
-                );
+                Section::skipped(format!("{} not found", hook.display()))
             } else {
-                let node = node.clone();
-                let make_ref = move |_: &str| {
-                    let mut c = Command::new(&node);
+                let make_ref = |_: &str| {
+                    let mut c = Command::new(node);
                     c.args(["--experimental-strip-types", "--no-warnings"])
                         .arg(&hook);
                     c
                 };
-                let make_door = move |_: &str| {
+                let make_door = |_: &str| {
                     let mut c = Command::new("bash");
                     c.arg(&door);
                     c
                 };
-                out.insert("reference".into(), side(o, &make_ref, Some(&make_door)));
+                Section::from_result(side(o, &make_ref, Some(&make_door)))
             }
         }
-        _ => {
-            out.insert(
-                "reference".into(),
-                json!({"status": "skipped", "reason": "pass --ref-checkout DIR --ref-node NODE (Node 22) to run the reference's hook side by side"}),
-            );
-        }
-    }
-    Value::Object(out)
+        _ => Section::skipped(
+            "pass --ref-checkout DIR --ref-node NODE (Node 22) to run the reference's hook side by side",
+        ),
+    };
+    Ok(Hook {
+        process_floor: floor.summary(),
+        ours,
+        reference,
+    })
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use entwurf_lock::{AcquireOutcome, Lock};
 use entwurf_meta_session::GardenId;
-use serde_json::{json, Value};
+use xtask::report::{LockFigures, Section};
 
 /// Loops acquire/release on `gid` in `dir` until `until`; returns (pairs, conflicts).
 pub fn hammer(dir: &Path, gid: &GardenId, until: Instant) -> Result<(u64, u64), String> {
@@ -46,26 +46,21 @@ pub fn worker(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-pub fn run(secs: f64, procs: usize) -> Value {
-    let tmp = match tempfile::Builder::new()
+pub fn run(secs: f64, procs: usize) -> Section<LockFigures> {
+    Section::from_result(measure(secs, procs))
+}
+
+fn measure(secs: f64, procs: usize) -> Result<LockFigures, String> {
+    let tmp = tempfile::Builder::new()
         .prefix("entwurf-bench-lock-")
         .tempdir()
-    {
-        Ok(t) => t,
-        Err(e) => return json!({"status": "failed", "reason": e.to_string()}),
-    };
+        .map_err(|e| e.to_string())?;
     let gid = GardenId::mint();
     // Single process.
     let until = Instant::now() + Duration::from_secs_f64(secs);
-    let single = match hammer(tmp.path(), &gid, until) {
-        Ok((p, _)) => p as f64 / secs,
-        Err(e) => return json!({"status": "failed", "reason": e}),
-    };
+    let (single, _) = hammer(tmp.path(), &gid, until)?;
     // N processes, one gid, same start instant.
-    let exe = match std::env::current_exe() {
-        Ok(e) => e,
-        Err(e) => return json!({"status": "failed", "reason": e.to_string()}),
-    };
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let start = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() + 300)
@@ -79,18 +74,13 @@ pub fn run(secs: f64, procs: usize) -> Value {
             .arg(start.to_string())
             .arg(secs.to_string())
             .stdout(Stdio::piped())
-            .spawn();
-        match child {
-            Ok(c) => children.push(c),
-            Err(e) => return json!({"status": "failed", "reason": format!("spawn worker: {e}")}),
-        }
+            .spawn()
+            .map_err(|e| format!("spawn worker: {e}"))?;
+        children.push(child);
     }
     let (mut pairs, mut conflicts) = (0u64, 0u64);
     for c in children {
-        let out = match c.wait_with_output() {
-            Ok(o) => o,
-            Err(e) => return json!({"status": "failed", "reason": format!("worker: {e}")}),
-        };
+        let out = c.wait_with_output().map_err(|e| format!("worker: {e}"))?;
         let text = String::from_utf8_lossy(&out.stdout);
         let mut it = text
             .split_whitespace()
@@ -98,12 +88,11 @@ pub fn run(secs: f64, procs: usize) -> Value {
         pairs += it.next().unwrap_or(0);
         conflicts += it.next().unwrap_or(0);
     }
-    json!({
-        "status": "ok",
-        "seconds_per_run": secs,
-        "single_process_pairs_per_s": single.round(),
-        "processes": procs,
-        "multi_process_pairs_per_s": (pairs as f64 / secs).round(),
-        "multi_process_conflicts_per_s": (conflicts as f64 / secs).round(),
+    Ok(LockFigures {
+        seconds_per_run: secs,
+        single_process_pairs_per_s: (single as f64 / secs).round(),
+        processes: procs,
+        multi_process_pairs_per_s: (pairs as f64 / secs).round(),
+        multi_process_conflicts_per_s: (conflicts as f64 / secs).round(),
     })
 }

@@ -1,7 +1,8 @@
 //! `entwurf-bench`: the release-built measuring half of `cargo xtask bench`.
 //!
-//! `entwurf-bench run [flags]` prints one JSON object with every measurement; `cargo xtask bench`
-//! builds this binary in release, runs it, and renders the table. Nothing here asserts a figure.
+//! `entwurf-bench run [flags]` prints one JSON object with every measurement (an
+//! [`xtask::report::Measured`]); `cargo xtask bench` builds this binary in release, runs it, reads
+//! the same type back and renders the table. Nothing here asserts a figure.
 //!
 //! Flags: `--control-socket PATH` (dispatch against an existing listener), `--pi-bin P
 //! --pi-node-dir D --pi-extension E` (real pi row) or `--pi-skip REASON`, `--entwurf-bin P`
@@ -16,7 +17,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use serde_json::{json, Map, Value};
+use xtask::report::Measured;
 
 mod dispatch;
 mod hook;
@@ -122,34 +123,29 @@ fn wanted(o: &Opts, section: &str) -> bool {
         .is_none_or(|v| v.iter().any(|s| s == section))
 }
 
-fn run(o: &Opts) -> Value {
-    let mut out = Map::new();
+fn run(o: &Opts) -> Measured {
+    let mut out = Measured::default();
     // The mailbox section first: on a journal-less ext4, creating a file costs more for every
     // inode deleted nearby in the last minute, and the other sections delete their worlds.
     if wanted(o, "mailbox") {
         eprintln!("entwurf-bench: meta-mailbox dispatch ...");
-        out.insert("mailbox_dispatch".into(), dispatch::mailbox(o));
+        out.mailbox_dispatch = Some(dispatch::mailbox(o));
     }
     if wanted(o, "control_socket") {
         eprintln!("entwurf-bench: control-socket dispatch ...");
-        out.insert(
-            "control_socket_dispatch".into(),
-            dispatch::control_socket(o),
-        );
+        out.control_socket_dispatch = Some(dispatch::control_socket(o));
         if o.control_socket.is_none() {
-            out.insert(
-                "control_socket_dispatch_cross_process".into(),
-                dispatch::control_socket_cross_process(o),
-            );
+            out.control_socket_dispatch_cross_process =
+                Some(dispatch::control_socket_cross_process(o));
         }
     }
     if wanted(o, "breakdown") {
         eprintln!("entwurf-bench: per-step spans ...");
-        out.insert("dispatch_breakdown".into(), dispatch::breakdown(o));
+        out.dispatch_breakdown = Some(dispatch::breakdown(o));
     }
     if wanted(o, "real_pi") {
         eprintln!("entwurf-bench: real pi dispatch ...");
-        out.insert("real_pi_dispatch".into(), dispatch::real_pi(o));
+        out.real_pi_dispatch = Some(dispatch::real_pi(o));
     }
     if let Some(dir) = &o.also_tmpfs {
         // The same dispatches with every store on tmpfs: the substrate without the disk
@@ -160,56 +156,53 @@ fn run(o: &Opts) -> Value {
         };
         if wanted(o, "control_socket") && o.control_socket.is_none() {
             eprintln!("entwurf-bench: control-socket dispatch (tmpfs) ...");
-            out.insert(
-                "control_socket_dispatch_tmpfs".into(),
-                dispatch::control_socket(&t),
-            );
-            out.insert(
-                "control_socket_dispatch_cross_process_tmpfs".into(),
-                dispatch::control_socket_cross_process(&t),
-            );
+            out.control_socket_dispatch_tmpfs = Some(dispatch::control_socket(&t));
+            out.control_socket_dispatch_cross_process_tmpfs =
+                Some(dispatch::control_socket_cross_process(&t));
         }
         if wanted(o, "mailbox") {
             eprintln!("entwurf-bench: meta-mailbox dispatch (tmpfs) ...");
-            out.insert("mailbox_dispatch_tmpfs".into(), dispatch::mailbox(&t));
+            out.mailbox_dispatch_tmpfs = Some(dispatch::mailbox(&t));
         }
     }
     if wanted(o, "hook") {
         eprintln!("entwurf-bench: Claude Code hook (cold processes) ...");
-        out.insert(
-            "hook".into(),
-            hook::run(&hook::HookOpts {
-                entwurf_bin: o.entwurf_bin.clone(),
-                ref_checkout: o.ref_checkout.clone(),
-                ref_node: o.ref_node.clone(),
-                runs: o.hook_runs,
-                warmup: (o.hook_runs / 10).max(3),
-                records: 1000,
-                tmp: o.tmp.clone(),
-            }),
-        );
+        out.hook = Some(hook::run(&hook::HookOpts {
+            entwurf_bin: o.entwurf_bin.clone(),
+            ref_checkout: o.ref_checkout.clone(),
+            ref_node: o.ref_node.clone(),
+            runs: o.hook_runs,
+            warmup: (o.hook_runs / 10).max(3),
+            records: 1000,
+            tmp: o.tmp.clone(),
+        }));
     }
     if wanted(o, "mcp") {
         eprintln!("entwurf-bench: entwurf mcp (ready, tool call) ...");
-        out.insert("mcp".into(), mcp::run(o));
+        out.mcp = Some(mcp::run(o));
     }
     if wanted(o, "lock") {
         eprintln!("entwurf-bench: lock pairs ...");
-        out.insert("lock".into(), lockbench::run(o.lock_secs, 8));
+        out.lock = Some(lockbench::run(o.lock_secs, 8));
     }
     if wanted(o, "scaling") {
         eprintln!("entwurf-bench: store scaling ...");
-        out.insert(
-            "scaling".into(),
-            scaling::run(&scaling::ScalingOpts {
-                entwurf_bin: o.entwurf_bin.clone(),
-                upserts_per_level: o.upserts_per_level,
-                peers_runs: o.peers_runs,
-                fill_budget: o.fill_budget,
-            }),
-        );
+        out.scaling = Some(scaling::run(&scaling::ScalingOpts {
+            entwurf_bin: o.entwurf_bin.clone(),
+            upserts_per_level: o.upserts_per_level,
+            peers_runs: o.peers_runs,
+            fill_budget: o.fill_budget,
+        }));
     }
-    Value::Object(out)
+    out
+}
+
+/// The report as one JSON line on stdout.
+fn print_report(o: &Opts) -> Result<(), String> {
+    let line =
+        serde_json::to_string(&run(o)).map_err(|e| format!("cannot write the report: {e}"))?;
+    println!("{line}");
+    Ok(())
 }
 
 fn main() -> ExitCode {
@@ -217,14 +210,13 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("lock-worker") => lockbench::worker(&args[1..]),
         Some("listen") => dispatch::listen(&args[1..]),
-        Some("run") => parse(&args[1..]).map(|o| println!("{}", run(&o))),
+        Some("run") => parse(&args[1..]).and_then(|o| print_report(&o)),
         _ => Err("usage: entwurf-bench run [flags] | lock-worker DIR GID START SECS | listen CONTROL_DIR GID".into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("entwurf-bench: {e}");
-            let _ = json!(null);
             ExitCode::from(2)
         }
     }

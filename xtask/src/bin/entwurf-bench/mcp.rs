@@ -11,6 +11,8 @@ use std::time::Instant;
 use entwurf_meta_session::{iso_millis, write_record, Backend, GardenId, MetaRecord};
 use serde_json::{json, Value};
 
+use xtask::report::{Mcp, McpSide, Section};
+
 use crate::stats::Samples;
 use crate::Opts;
 
@@ -143,7 +145,7 @@ fn world(o: &Opts) -> Result<(tempfile::TempDir, GardenId), String> {
     Ok((tmp, gid))
 }
 
-fn measure(o: &Opts, cmd: &ServerCmd) -> Result<Value, String> {
+fn measure(o: &Opts, cmd: &ServerCmd) -> Result<McpSide, String> {
     let (tmp, gid) = world(o)?;
     let root = tmp.path();
     let mut ready = Samples::default();
@@ -173,54 +175,42 @@ fn measure(o: &Opts, cmd: &ServerCmd) -> Result<Value, String> {
             calls.push(d);
         }
     }
-    Ok(json!({
-        "status": "ok",
-        "ready_to_tools_list": summary(&ready),
-        "v2_call_mailbox": summary(&calls),
-        "warmup": o.warmup,
-    }))
-}
-
-fn summary(s: &Samples) -> Value {
-    s.summary()
+    Ok(McpSide {
+        ready_to_tools_list: ready.summary(),
+        v2_call_mailbox: calls.summary(),
+        warmup: o.warmup,
+    })
 }
 
 /// The `mcp` section: ours, and the reference's bridge when a command for it is given.
-pub fn run(o: &Opts) -> Value {
-    let mut out = serde_json::Map::new();
+pub fn run(o: &Opts) -> Mcp {
     let ours = match &o.entwurf_bin {
-        Some(bin) => measure(
+        Some(bin) => Section::from_result(measure(
             o,
             &ServerCmd {
                 program: bin.display().to_string(),
                 args: Vec::new(),
                 ours: true,
             },
-        )
-        .unwrap_or_else(|e| json!({"status": "failed", "reason": e})),
-        None => json!({"status": "skipped", "reason": "no --entwurf-bin"}),
+        )),
+        None => Section::skipped("no --entwurf-bin"),
     };
-    out.insert("ours".into(), ours);
     let reference = match &o.mcp_reference_cmd {
         Some(cmd) => {
             let mut parts = cmd.split_whitespace().map(str::to_owned);
             match parts.next() {
-                Some(program) => measure(
+                Some(program) => Section::from_result(measure(
                     o,
                     &ServerCmd {
                         program,
                         args: parts.collect(),
                         ours: false,
                     },
-                )
-                .unwrap_or_else(|e| json!({"status": "failed", "reason": e})),
-                None => json!({"status": "skipped", "reason": "empty --mcp-reference-cmd"}),
+                )),
+                None => Section::skipped("empty --mcp-reference-cmd"),
             }
         }
-        None => {
-            json!({"status": "skipped", "reason": "no --mcp-reference-cmd (see bench/reference/README.md)"})
-        }
+        None => Section::skipped("no --mcp-reference-cmd (see bench/reference/README.md)"),
     };
-    out.insert("reference".into(), reference);
-    Value::Object(out)
+    Mcp { ours, reference }
 }

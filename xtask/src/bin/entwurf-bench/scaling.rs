@@ -6,7 +6,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use entwurf_meta_session::{upsert, Backend, GardenId, RecordStore, UpsertAction, UpsertInput};
-use serde_json::{json, Value};
+use serde_json::Value;
+use xtask::report::{Fill, HandleFill, Level, Peers, PeersWithSockets, Scaling, Section, Summary};
 
 use crate::stats::{ms, round, timed, Samples};
 
@@ -125,9 +126,9 @@ fn drop_listing_cache(w: &World) {
 }
 
 /// `entwurf peers` runs; `cold`: each without a listing cache.
-fn peers_row(opts: &ScalingOpts, w: &World, cold: bool) -> Value {
+fn peers_row(opts: &ScalingOpts, w: &World, cold: bool) -> Section<Peers> {
     let Some(bin) = &opts.entwurf_bin else {
-        return json!({"status": "skipped", "reason": "no entwurf binary"});
+        return Section::skipped("no entwurf binary");
     };
     // The exec floor: a process that parses its flags and exits.
     let mut floor = Samples::default();
@@ -148,14 +149,13 @@ fn peers_row(opts: &ScalingOpts, w: &World, cold: bool) -> Value {
                 s.push(d);
                 rows = n;
             }
-            Err(e) => return json!({"status": "skipped", "reason": e}),
+            Err(e) => return Section::skipped(e),
         }
     }
-    json!({
-        "status": "ok",
-        "rows": rows,
-        "wall": s.summary(),
-        "process_floor_p50_ms": round(floor.pct_ms(50.0)),
+    Section::Ok(Peers {
+        rows,
+        wall: s.summary(),
+        process_floor_p50_ms: floor.summary().p50_ms,
     })
 }
 
@@ -166,7 +166,7 @@ fn settle_wait() -> Duration {
 }
 
 /// The record-listing part of `entwurf peers`, in-process (where its time goes).
-fn list_records_row(opts: &ScalingOpts, w: &World, cold: bool) -> Value {
+fn list_records_row(opts: &ScalingOpts, w: &World, cold: bool) -> Summary {
     let mut listing = Samples::default();
     for _ in 0..opts.peers_runs {
         if cold {
@@ -180,15 +180,16 @@ fn list_records_row(opts: &ScalingOpts, w: &World, cold: bool) -> Value {
     listing.summary()
 }
 
-pub fn run(opts: &ScalingOpts) -> Value {
-    let w = match world() {
-        Ok(w) => w,
-        Err(e) => return json!({"status": "failed", "reason": e}),
-    };
+pub fn run(opts: &ScalingOpts) -> Section<Scaling> {
+    Section::from_result(measure(opts))
+}
+
+fn measure(opts: &ScalingOpts) -> Result<Scaling, String> {
+    let w = world()?;
     let mut next = 0usize; // next native index to create
     let mut fill_time = Duration::ZERO;
     let mut levels = Vec::new();
-    let mut fill_note = Value::Null;
+    let mut fill_note = None;
     for &level in &LEVELS {
         // Fill by upserts up to `level` records.
         let t = Instant::now();
@@ -196,14 +197,12 @@ pub fn run(opts: &ScalingOpts) -> Value {
             if fill_time + t.elapsed() > opts.fill_budget {
                 break;
             }
-            if let Err(e) = one_upsert(&w, &input(next)) {
-                return json!({"status": "failed", "reason": format!("fill upsert {next}: {e}")});
-            }
+            one_upsert(&w, &input(next)).map_err(|e| format!("fill upsert {next}: {e}"))?;
             next += 1;
         }
         fill_time += t.elapsed();
         if next < level {
-            fill_note = json!(format!(
+            fill_note = Some(format!(
                 "fill by upserts stopped at {next} records after the {} s budget",
                 opts.fill_budget.as_secs()
             ));
@@ -215,62 +214,53 @@ pub fn run(opts: &ScalingOpts) -> Value {
         for k in 0..opts.upserts_per_level {
             let (r, d) = timed(|| one_upsert(&w, &input(next)));
             next += 1;
-            match r {
-                Ok(UpsertAction::Create) => create.push(d),
-                Ok(a) => {
-                    return json!({"status": "failed", "reason": format!("expected create, got {a:?}")})
-                }
-                Err(e) => return json!({"status": "failed", "reason": e}),
+            match r? {
+                UpsertAction::Create => create.push(d),
+                a => return Err(format!("expected create, got {a:?}")),
             }
             let old = (k * 7919) % level; // spread attaches over the store
             let (r, d) = timed(|| one_upsert(&w, &input(old)));
-            match r {
-                Ok(UpsertAction::Attach) => attach.push(d),
-                Ok(a) => {
-                    return json!({"status": "failed", "reason": format!("expected attach, got {a:?}")})
-                }
-                Err(e) => return json!({"status": "failed", "reason": e}),
+            match r? {
+                UpsertAction::Attach => attach.push(d),
+                a => return Err(format!("expected attach, got {a:?}")),
             }
         }
         // The worst case: no listing cache, so every record is opened and parsed (and the
         // cache written again by each run).
         let peers_cold = peers_row(opts, &w, true);
-        let listing_cold = list_records_row(opts, &w, true);
+        let list_records_cold = list_records_row(opts, &w, true);
         // The steady state: once the store has settled, one listing refreshes the cache and
         // the rest answer unchanged records with one statx each.
         std::thread::sleep(settle_wait());
         let _ = entwurf_meta_session::list_records(&w.sessions);
         let peers = peers_row(opts, &w, false);
-        let mut row = json!({
-            "records": next,
-            "upsert_create": create.summary(),
-            "upsert_attach": attach.summary(),
-            "peers": peers,
-            "list_records": list_records_row(opts, &w, false),
-            "peers_cold": peers_cold,
-            "list_records_cold": listing_cold,
+        let list_records = list_records_row(opts, &w, false);
+        levels.push(Level {
+            records: next,
+            upsert_create: create.summary(),
+            upsert_attach: attach.summary(),
+            peers,
+            list_records,
+            peers_cold,
+            list_records_cold,
+            peers_with_sockets: (level == 1_000).then(|| peers_with_sockets(opts, &w)),
         });
-        if level == 1_000 {
-            row["peers_with_sockets"] = peers_with_sockets(opts, &w);
-        }
-        levels.push(row);
     }
-    json!({
-        "status": "ok",
-        "levels": levels,
-        "fill_record_store": fill_with_handle(LEVELS[LEVELS.len() - 1], opts.fill_budget),
-        "fill": {
-            "records": next,
-            "upserts_s": round(fill_time.as_secs_f64()),
-            "note": fill_note,
-            "per_upsert_mean_ms": round(ms(fill_time) / next.max(1) as f64),
+    Ok(Scaling {
+        levels,
+        fill_record_store: fill_with_handle(LEVELS[LEVELS.len() - 1], opts.fill_budget),
+        fill: Fill {
+            records: next,
+            upserts_s: round(fill_time.as_secs_f64()),
+            note: fill_note,
+            per_upsert_mean_ms: round(ms(fill_time) / next.max(1) as f64),
         },
     })
 }
 
 /// `entwurf peers` with [`SOCKET_FILES`] stale socket files (dead listeners) in the control dir;
 /// they are removed afterwards so the next level compares like with like.
-fn peers_with_sockets(opts: &ScalingOpts, w: &World) -> Value {
+fn peers_with_sockets(opts: &ScalingOpts, w: &World) -> Section<PeersWithSockets> {
     let mut made = Vec::new();
     for _ in 0..SOCKET_FILES {
         let gid = GardenId::mint();
@@ -281,44 +271,47 @@ fn peers_with_sockets(opts: &ScalingOpts, w: &World) -> Value {
                 made.push(path);
             }
             Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {}
-            Err(e) => {
-                return json!({"status": "failed", "reason": format!("bind {}: {e}", path.display())})
-            }
+            Err(e) => return Section::failed(format!("bind {}: {e}", path.display())),
         }
     }
-    let mut row = peers_row(opts, w, false);
-    row["socket_files"] = json!(made.len());
+    let row = peers_row(opts, w, false);
+    let socket_files = made.len();
     for p in made {
         let _ = std::fs::remove_file(p);
     }
-    row
+    match row {
+        Section::Ok(peers) => Section::Ok(PeersWithSockets {
+            peers,
+            socket_files,
+        }),
+        Section::Skipped { reason } => Section::Skipped { reason },
+        Section::Failed { reason } => Section::Failed { reason },
+    }
 }
 
 /// Fills a fresh store to `n` records through one [`RecordStore`] handle (the in-process batch
 /// path: the scan cache stays in memory and follows the directory through an inotify watch;
 /// durability comes from one `syncfs` at the final flush, which is timed too).
-fn fill_with_handle(n: usize, budget: Duration) -> Value {
-    let w = match world() {
-        Ok(w) => w,
-        Err(e) => return json!({"status": "failed", "reason": e}),
-    };
+fn fill_with_handle(n: usize, budget: Duration) -> Section<HandleFill> {
+    Section::from_result(fill_with_handle_inner(n, budget))
+}
+
+fn fill_with_handle_inner(n: usize, budget: Duration) -> Result<HandleFill, String> {
+    let w = world()?;
     let mut store = RecordStore::new(&w.sessions, &w.mailbox);
     let t = Instant::now();
     let mut done = 0;
     while done < n && t.elapsed() < budget {
-        if let Err(e) = store.upsert(&input(done), chrono::Utc::now()) {
-            return json!({"status": "failed", "reason": format!("upsert {done}: {e}")});
-        }
+        store
+            .upsert(&input(done), chrono::Utc::now())
+            .map_err(|e| format!("upsert {done}: {e}"))?;
         done += 1;
     }
-    if let Err(e) = store.flush() {
-        return json!({"status": "failed", "reason": format!("flush: {e}")});
-    }
+    store.flush().map_err(|e| format!("flush: {e}"))?;
     let took = t.elapsed();
-    json!({
-        "status": "ok",
-        "records": done,
-        "seconds": round(took.as_secs_f64()),
-        "per_upsert_mean_ms": round(ms(took) / done.max(1) as f64),
+    Ok(HandleFill {
+        records: done,
+        seconds: round(took.as_secs_f64()),
+        per_upsert_mean_ms: round(ms(took) / done.max(1) as f64),
     })
 }

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use xtask::report::Summary;
 
 /// A set of latency samples (one per operation).
 #[derive(Debug, Default, Clone)]
@@ -43,16 +43,17 @@ impl Samples {
         ms(total) / self.durations.len() as f64
     }
 
-    /// `{n, p50_ms, p90_ms, p99_ms, mean_ms, max_ms}`.
-    pub fn summary(&self) -> Value {
-        json!({
-            "n": self.len(),
-            "p50_ms": round(self.pct_ms(50.0)),
-            "p90_ms": round(self.pct_ms(90.0)),
-            "p99_ms": round(self.pct_ms(99.0)),
-            "mean_ms": round(self.mean_ms()),
-            "max_ms": round(self.pct_ms(100.0)),
-        })
+    /// Count, percentiles and mean, rounded; no figures without samples.
+    pub fn summary(&self) -> Summary {
+        let figure = |x: f64| x.is_finite().then(|| round(x));
+        Summary {
+            n: self.len(),
+            p50_ms: figure(self.pct_ms(50.0)),
+            p90_ms: figure(self.pct_ms(90.0)),
+            p99_ms: figure(self.pct_ms(99.0)),
+            mean_ms: figure(self.mean_ms()),
+            max_ms: figure(self.pct_ms(100.0)),
+        }
     }
 }
 
@@ -70,4 +71,28 @@ pub fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
     let t = Instant::now();
     let out = f();
     (out, t.elapsed())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_samples_give_no_figures_and_samples_give_nearest_rank_ones() {
+        let empty = Samples::default().summary();
+        assert_eq!(empty.n, 0);
+        assert_eq!(
+            (empty.p50_ms, empty.mean_ms, empty.max_ms),
+            (None, None, None)
+        );
+        let mut s = Samples::default();
+        for ms in [4, 1, 3, 2] {
+            s.push(Duration::from_millis(ms));
+        }
+        let sum = s.summary();
+        assert_eq!(sum.n, 4);
+        assert_eq!(sum.p50_ms, Some(2.0));
+        assert_eq!(sum.p99_ms, Some(4.0));
+        assert_eq!(sum.mean_ms, Some(2.5));
+    }
 }

@@ -1,14 +1,16 @@
-//! Call-counting fakes for the decider's seams, the control hand's deps and the runner's hands.
-//! Shared by this crate's tests and the root matrix (`#[path]` include).
-#![allow(dead_code)]
+//! Call-counting fakes for the decider's seams, the control hand's deps and the runner's hands,
+//! plus the fixtures they answer with (garden ids, records, lock claims, golden files). Compiled
+//! only with the `test-support` feature, which this crate's tests and the root matrix enable as
+//! dev-dependencies; a release build never contains it. Test code: a fixture that cannot be
+//! built panics.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use crate::*;
 use async_trait::async_trait;
 use entwurf_control_rpc::{ConflictReason, SocketInspection, SocketLiveness};
-use entwurf_decider::*;
 use entwurf_lock::{AcquireOutcome, LockClaim, LockConflict};
 use entwurf_meta_session::{Backend, GardenId, MetaRecord};
 
