@@ -23,6 +23,31 @@ pub fn configure(cmd: &mut Command, home: impl AsRef<OsStr>) {
         .env("PATH", std::env::var_os("PATH").unwrap_or_default());
 }
 
+/// A fresh temp root holding `home` and each of `dirs` (created).
+pub fn temp_root(dirs: &[&str]) -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    for d in ["home"].iter().chain(dirs) {
+        std::fs::create_dir_all(tmp.path().join(d)).unwrap();
+    }
+    tmp
+}
+
+/// Every store flag pointing into `root`: `--sessions-dir <root>/sessions`, `--mailbox-dir
+/// <root>/mailbox`, `--receivers-dir <root>/receivers`, `--lock-dir <root>/locks` and
+/// `--control-dir <root>/ctl` (for `Command::args`, ours or `std`'s).
+pub fn store_args(root: &Path) -> Vec<std::ffi::OsString> {
+    [
+        ("--sessions-dir", "sessions"),
+        ("--mailbox-dir", "mailbox"),
+        ("--receivers-dir", "receivers"),
+        ("--lock-dir", "locks"),
+        ("--control-dir", "ctl"),
+    ]
+    .into_iter()
+    .flat_map(|(flag, leaf)| [flag.into(), root.join(leaf).into_os_string()])
+    .collect()
+}
+
 /// Appends `--sessions-dir <sessions> --mailbox-dir <mailbox> --receivers-dir <receivers>`.
 pub fn store_flags(cmd: &mut Command, sessions: &Path, mailbox: &Path, receivers: &Path) {
     cmd.arg("--sessions-dir")
