@@ -24,13 +24,13 @@ pub enum CellError {
         detail: String,
     },
     /// The live setup could not be built (no pi, boot timeout, IO).
-    #[error("live setup failed: {0}")]
+    #[error("live setup failed")]
     Harness(#[from] HarnessError),
     /// No usable pi.
-    #[error("{0}")]
+    #[error(transparent)]
     Discovery(#[from] DiscoveryError),
     /// The live target variables are malformed.
-    #[error("{0}")]
+    #[error(transparent)]
     Target(#[from] TargetError),
     /// A step of the cell (an API call) returned an error.
     #[error("step {step:?} failed: {error}")]
@@ -42,9 +42,10 @@ pub enum CellError {
     },
 }
 
+/// A failed cell prints this (a test's `Err` is shown with `Debug`): the text and its causes.
 impl fmt::Debug for CellError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
+        fmt::Display::fmt(&entwurf_fs::Chain(self), f)
     }
 }
 

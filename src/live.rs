@@ -201,7 +201,7 @@ fn install_spawn_witness(world: &World) -> Result<PathBuf, CellError> {
 /// Dispatches `input` through [`production`] over the world's directories and returns the run
 /// result's view. A decider error (not a receipt) is a failed step.
 ///
-/// Timeouts are production's: probe 300 ms, RPC 5000 ms.
+/// Timeouts are production's: the probe never waits, the RPC gives up after 5000 ms.
 pub async fn dispatch(
     world: &World,
     input: entwurf_decider::DispatchInput,

@@ -22,7 +22,7 @@ use crate::wait::{poll_until, Timeouts};
 #[derive(Debug, thiserror::Error)]
 pub enum HarnessError {
     /// A world directory could not be made.
-    #[error("cannot create {path}: {source}")]
+    #[error("cannot create {path}")]
     Io {
         /// The path involved.
         path: PathBuf,
@@ -38,7 +38,7 @@ pub enum HarnessError {
         len: usize,
     },
     /// pi could not be started.
-    #[error("cannot start {pi_bin}: {source}")]
+    #[error("cannot start {pi_bin}")]
     Spawn {
         /// The executable.
         pi_bin: PathBuf,

@@ -8,6 +8,8 @@ use crate::cmd_hook::hook_log;
 use crate::cmd_install::ConfigPaths;
 use crate::ctx::{CliError, Ctx};
 
+// The doc comments below are clap's --help text, where `<agent>` is a placeholder, not HTML.
+#[allow(rustdoc::invalid_html_tags)]
 #[derive(clap::Args, Debug)]
 pub struct Args {
     #[command(flatten)]

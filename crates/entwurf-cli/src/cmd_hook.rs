@@ -6,6 +6,7 @@ use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use entwurf_fs::Chain;
 use entwurf_garden::{run_hook, HookContext, HookLog, Level};
 use entwurf_meta_session::Dirs;
 
@@ -20,6 +21,8 @@ pub struct Args {
     agent: Agent,
 }
 
+// The doc comments below are clap's --help text, where `<agent>` is a placeholder, not HTML.
+#[allow(rustdoc::invalid_html_tags)]
 #[derive(clap::Subcommand, Debug)]
 enum Agent {
     /// The Claude Code hook: the hook envelope (JSON) on stdin.
@@ -31,6 +34,8 @@ enum Agent {
     ClaudeCode(ClaudeArgs),
 }
 
+// The doc comments below are clap's --help text, where `<agent>` is a placeholder, not HTML.
+#[allow(rustdoc::invalid_html_tags)]
 #[derive(clap::Args, Debug)]
 struct ClaudeArgs {
     /// The hook log (default: $ENTWURF_HOOK_LOG, else <agent dir>/entwurf-hook.log).
@@ -70,7 +75,7 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<ExitCode, CliError> {
             log.append(
                 now,
                 Level::Error,
-                &format!("store directories unusable: {e}"),
+                &format!("store directories unusable: {}", Chain(e)),
             );
             entwurf_garden::HookOutcome {
                 stdout: "{}\n".into(),

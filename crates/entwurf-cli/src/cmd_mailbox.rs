@@ -5,6 +5,7 @@ use std::io::Read;
 use std::process::ExitCode;
 
 use chrono::Utc;
+use entwurf_fs::Chain;
 use entwurf_mailbox::{
     drain, format_body, iso_millis, list, send_guarded, BadEntry, Drained, EntryKind, MailboxDirs,
     MailboxError, MailboxListing, RandomTags, SenderEnvelope,
@@ -165,7 +166,8 @@ fn read(gid: &GardenId, dirs: MailboxDirs<'_>, ctx: &Ctx) -> Result<ExitCode, Cl
     }
     if let Some(e) = &d.receipt_error {
         eprintln!(
-            "entwurf: the messages above were archived but the read receipt was not stamped: {e}"
+            "entwurf: the messages above were archived but the read receipt was not stamped: {}",
+            Chain(e)
         );
     }
     Ok(if d.is_clean() {

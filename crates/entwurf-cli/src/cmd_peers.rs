@@ -2,7 +2,7 @@
 //! control dir without a record), each with its backend and liveness.
 //!
 //! pi citizens and socket-only endpoints: lstat, then a connect probe only of a real socket file
-//! (300 ms). Other backends: `unsupported`, plus the mailbox deliverability from the receiver
+//! (it never waits). Other backends: `unsupported`, plus the mailbox deliverability from the receiver
 //! marker. Symlinks are reported and never followed or probed; names that are not
 //! `<gid>.sock` are reported as malformed and never probed. Changes nothing a citizen owns; the
 //! record listing may refresh its cache file (`.entwurf-list-cache`, see meta-session).

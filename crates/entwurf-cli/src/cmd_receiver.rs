@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+use entwurf_fs::Chain;
 use entwurf_meta_session::{
     owner_is_live, read_receiver_marker, read_record, receiver_marker_path, receiver_matches,
     write_receiver_marker, ArmProvenance, Backend, GardenId, ReceiverMarkerInput,
@@ -103,7 +104,7 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<ExitCode, CliError> {
             // A missing or unreadable record is reported, not fatal: this is an inspection tool.
             let (matches, record_problem) = match read_record(&dirs.sessions, &gid) {
                 Ok(r) => (Some(receiver_matches(&marker, &r)), None),
-                Err(e) => (None, Some(e.to_string())),
+                Err(e) => (None, Some(Chain(&e).to_string())),
             };
             let armed = live && matches == Some(true);
             if ctx.global.json {

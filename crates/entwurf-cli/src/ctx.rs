@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use entwurf_meta_session::{Dirs, DirsError, InvalidGardenId, MarkerError, RecordError};
 
 /// Flags shared by every subcommand. Directory flags override the environment.
+// The doc comments below are clap's --help text, where `<agent>` is a placeholder, not HTML.
+#[allow(rustdoc::invalid_html_tags)]
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct GlobalArgs {
     /// Print machine-readable JSON on stdout.
@@ -161,19 +163,19 @@ pub enum CliError {
     #[error(transparent)]
     Dispatch(#[from] entwurf_decider::DecideError),
     /// The async runtime for a dispatch could not be started.
-    #[error("cannot start the async runtime: {0}")]
-    Runtime(std::io::Error),
+    #[error("cannot start the async runtime; check the process and thread limits (ulimit -u)")]
+    Runtime(#[source] std::io::Error),
     /// The message could not be read from stdin.
-    #[error("could not read the message from stdin: {source}")]
+    #[error("could not read the message from stdin; pass the message as an argument instead")]
     Stdin { source: std::io::Error },
     /// The MCP server stopped abnormally.
     #[error(transparent)]
     Mcp(entwurf_mcp::ServeError),
     /// The output could not be written (a full disk, a closed pipe).
-    #[error("could not write the output: {source}; check where stdout goes (a full disk?)")]
+    #[error("could not write the output; check where stdout goes (a full disk?)")]
     Stdout { source: std::io::Error },
     /// The path of the running binary is unknown (install needs it for the configuration).
-    #[error("cannot tell where this entwurf binary is ({source}); pass --entwurf-bin PATH")]
+    #[error("cannot tell where this entwurf binary is; pass --entwurf-bin PATH")]
     CurrentExe { source: std::io::Error },
     /// `entwurf install` could not plan or apply.
     #[error(transparent)]

@@ -1,13 +1,16 @@
-//! How a failure leaves the process, in one place: `entwurf: <message>` on stderr, the exit
-//! status of [`CliError::exit_code`], and under `--json` also one line on stdout:
+//! How a failure leaves the process, in one place: `entwurf: <message>` on stderr followed by
+//! one `  caused by: <cause>` line per cause (the error's `source` chain, outermost first), the
+//! exit status of [`CliError::exit_code`], and under `--json` also one line on stdout:
 //!
 //! ```json
-//! {"error":{"kind":"not-found","message":"…","path":"/…/x.meta.json"}}
+//! {"error":{"kind":"io","message":"…","path":"/…/x.meta.json","causes":["Permission denied (os error 13)"]}}
 //! ```
 //!
-//! `kind` is one of [`ErrorKind`] (the README has the table), `message` the stderr text without
-//! the `entwurf: ` prefix, `path` the file or directory the error is about or `null` (the key is
-//! always there), and `details` (only some errors) command-specific context. Argument-parsing
+//! `kind` is one of [`ErrorKind`] (the README has the table), `message` the first stderr line
+//! without the `entwurf: ` prefix, `path` the file or directory the error is about or `null`
+//! (the key is always there), `causes` (only when the error has a cause) the `caused by` texts,
+//! and `details` (only some errors) command-specific context. No error type repeats its cause
+//! in its own message, so the chain is where the cause is read. Argument-parsing
 //! errors are `usage` (exit 2): `--json` is found by scanning the raw arguments, since clap has
 //! not produced any flags when it fails. A subcommand only returns a typed [`CliError`]; it never
 //! prints its own failure.
@@ -114,16 +117,27 @@ pub fn usage(err: clap::Error, json: bool) -> ExitCode {
 
 /// Reports a command's failure: stderr text, the JSON object under `--json`, the exit status.
 pub fn report(err: &CliError, json: bool) -> ExitCode {
+    let causes: Vec<String> = entwurf_fs::chain::causes(err).collect();
     if json {
-        print_object(&error_object(
-            err.kind(),
-            &err.to_string(),
-            err.path(),
-            err.details(),
-        ));
+        let mut object = error_object(err.kind(), &err.to_string(), err.path(), err.details());
+        if !causes.is_empty() {
+            object["error"]["causes"] = json!(causes);
+        }
+        print_object(&object);
     }
-    eprintln!("entwurf: {err}");
+    eprint!("{}", human_text(err, &causes));
     ExitCode::from(err.exit_code())
+}
+
+/// `entwurf: <message>` and one `  caused by: <cause>` line per cause.
+fn human_text(err: &CliError, causes: &[String]) -> String {
+    let mut text = format!("entwurf: {err}\n");
+    for cause in causes {
+        text.push_str("  caused by: ");
+        text.push_str(cause);
+        text.push('\n');
+    }
+    text
 }
 
 fn error_object(

@@ -40,6 +40,14 @@ fn json_failure(cmd: &mut assert_cmd::Command, code: i32) -> (Value, String) {
     (v["error"].clone(), stderr)
 }
 
+/// A half-written record file for [`GID`] under `<root>/s`; returns its path.
+fn corrupt_record(root: &Path) -> std::path::PathBuf {
+    let file = root.join("s").join(format!("{GID}.meta.json"));
+    fs::create_dir_all(file.parent().unwrap()).unwrap();
+    fs::write(&file, "{ half").unwrap();
+    file
+}
+
 /// A command failure: stderr is exactly `entwurf: <message>`.
 fn assert_stderr_is_the_message(error: &Value, stderr: &str) {
     assert_eq!(
@@ -117,9 +125,7 @@ fn record_show_of_an_unknown_id_is_one_not_found_object_naming_the_record_file()
 #[test]
 fn a_corrupt_record_is_one_corrupt_object_naming_the_file() {
     let t = tempfile::tempdir().unwrap();
-    let file = t.path().join("s").join(format!("{GID}.meta.json"));
-    fs::create_dir_all(file.parent().unwrap()).unwrap();
-    fs::write(&file, "{ half").unwrap();
+    let file = corrupt_record(t.path());
     let (error, _) = json_failure(entwurf(t.path()).args(["--json", "record", "show", GID]), 1);
     assert_eq!(error["kind"], "corrupt");
     assert_eq!(error["path"], file.to_str().unwrap());
@@ -241,4 +247,62 @@ fn an_ambiguous_upsert_is_one_refused_object_exit_3() {
         .unwrap()
         .contains("ambiguous meta-record authority"));
     assert_stderr_is_the_message(&error, &stderr);
+}
+
+/// The cause of a failure is printed, once: the error's own text does not repeat it, stderr
+/// shows it on a `caused by:` line, and `--json` carries it in `causes`.
+#[test]
+fn a_corrupt_record_prints_its_parse_error_as_the_cause() {
+    let t = tempfile::tempdir().unwrap();
+    corrupt_record(t.path());
+    let (error, stderr) =
+        json_failure(entwurf(t.path()).args(["--json", "record", "show", GID]), 1);
+    let message = error["message"].as_str().unwrap();
+    let causes: Vec<&str> = error["causes"]
+        .as_array()
+        .expect("a causes array")
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert_eq!(causes.len(), 1, "{error}");
+    assert!(causes[0].contains("not valid JSON"), "{error}");
+    assert!(
+        !message.contains(causes[0]),
+        "the message repeats its cause: {error}"
+    );
+    assert_eq!(
+        stderr,
+        format!("entwurf: {message}\n  caused by: {}\n", causes[0])
+    );
+    // The human output (no --json) is the same text.
+    let out = entwurf(t.path())
+        .args(["record", "show", GID])
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    assert!(out.stdout.is_empty());
+    assert_eq!(String::from_utf8(out.stderr).unwrap(), stderr);
+}
+
+/// A FIFO where the record belongs: the store layer's refusal (naming what it found) is the
+/// cause of the record error, and the CLI prints it rather than losing it.
+#[test]
+fn a_fifo_in_place_of_a_record_prints_the_store_refusal_as_the_cause() {
+    let t = tempfile::tempdir().unwrap();
+    let file = t.path().join("s").join(format!("{GID}.meta.json"));
+    fs::create_dir_all(file.parent().unwrap()).unwrap();
+    nix::unistd::mkfifo(&file, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let (error, stderr) =
+        json_failure(entwurf(t.path()).args(["--json", "record", "show", GID]), 1);
+    let message = error["message"].as_str().unwrap();
+    let causes = error["causes"].as_array().expect("a causes array");
+    let cause = causes[0].as_str().unwrap();
+    assert!(cause.to_lowercase().contains("fifo"), "{error}");
+    assert!(!message.to_lowercase().contains("fifo"), "{error}");
+    assert!(
+        stderr.starts_with(&format!("entwurf: {message}\n  caused by: ")),
+        "{stderr}"
+    );
+    assert!(stderr.contains(cause), "{stderr}");
 }

@@ -145,6 +145,20 @@ async fn call(c: &RunningService<RoleClient, ()>, name: &str, args: Value) -> Ca
     c.call_tool(p).await.unwrap()
 }
 
+/// A fire-and-forget `entwurf_v2` call.
+async fn send_ff(
+    c: &RunningService<RoleClient, ()>,
+    target: &str,
+    message: &str,
+) -> CallToolResult {
+    call(
+        c,
+        "entwurf_v2",
+        json!({"target": target, "intent": "fire-and-forget", "message": message}),
+    )
+    .await
+}
+
 fn text(r: &CallToolResult) -> String {
     let v = serde_json::to_value(&r.content).unwrap();
     v[0]["text"].as_str().unwrap().to_owned()
@@ -353,12 +367,7 @@ async fn anonymous_sends_are_refused_by_default_and_nothing_is_written() {
     let w = World::new();
     w.golden_world();
     let c = w.client(&[], &[]).await;
-    let r = call(
-        &c,
-        "entwurf_v2",
-        json!({"target": ARMED, "intent": "fire-and-forget", "message": "hi"}),
-    )
-    .await;
+    let r = send_ff(&c, ARMED, "hi").await;
     assert!(is_error(&r));
     assert!(
         text(&r).starts_with("entwurf_v2 error: entwurf mcp refused: anonymous sends are off."),
@@ -442,12 +451,7 @@ async fn a_meta_session_caller_is_found_by_its_sender_marker_and_reads_only_its_
     );
 
     // A send carries the replyable meta-session envelope.
-    let r = call(
-        &c,
-        "entwurf_v2",
-        json!({"target": ARMED, "intent": "fire-and-forget", "message": "reply to me"}),
-    )
-    .await;
+    let r = send_ff(&c, ARMED, "reply to me").await;
     assert_eq!(text(&r), "entwurf_v2 meta-mailbox → enqueued");
     let body = fs::read_to_string(w.p("mailbox").join(ARMED).join(&w.unread(ARMED)[0])).unwrap();
     assert!(
@@ -572,12 +576,7 @@ async fn control_socket_paths_render_sent_hints_locks_and_failures() {
     else {
         panic!("lock")
     };
-    let r = call(
-        &c,
-        "entwurf_v2",
-        json!({"target": live, "intent": "fire-and-forget", "message": "hi"}),
-    )
-    .await;
+    let r = send_ff(&c, live, "hi").await;
     let t = normalise(&text(&r), w.root());
     assert!(t.starts_with(&format!("entwurf_v2 rejected: target-locked (observed liveness: n/a)\n  target-locked: <tmp>/locks/{live}.lock\n")), "{t}");
     assert!(
@@ -595,12 +594,7 @@ async fn control_socket_paths_render_sent_hints_locks_and_failures() {
         Script::accept_then_close(),
     )
     .unwrap();
-    let r = call(
-        &c,
-        "entwurf_v2",
-        json!({"target": gone, "intent": "fire-and-forget", "message": "hi"}),
-    )
-    .await;
+    let r = send_ff(&c, gone, "hi").await;
     assert!(is_error(&r));
     assert!(
         text(&r).starts_with("entwurf_v2 control-socket execution failed: "),
@@ -889,4 +883,19 @@ fn mcp_ts_sdk_client_round_trip() {
     assert!(read.ends_with("hello from the ts sdk\n"), "{read}");
     assert_eq!(by(6)["structured"]["timedOut"], true);
     assert!(w.unread(ARMED).is_empty());
+}
+
+/// A tool error shows the whole cause chain: the record error's own text does not repeat the
+/// parse error, so the tool result carries it as the cause after the error.
+#[tokio::test]
+async fn a_tool_error_carries_the_cause_of_the_failure() {
+    let w = World::new();
+    fs::write(w.p("sessions").join(format!("{ARMED}.meta.json")), "{ half").unwrap();
+    let c = w.client(&["--allow-anonymous"], &[]).await;
+    let r = send_ff(&c, ARMED, "hi").await;
+    assert!(is_error(&r));
+    let t = text(&r);
+    assert!(t.contains("corrupt meta-record"), "{t}");
+    assert!(t.contains("not valid JSON"), "the cause is lost: {t}");
+    c.cancel().await.unwrap();
 }

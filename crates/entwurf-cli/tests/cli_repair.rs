@@ -331,8 +331,16 @@ fn a_repair_over_an_unusable_store_is_a_typed_json_error() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let v = stdout_json(&out);
+    // The record store's refusal is the cause: in `causes`, not repeated in `message`.
     assert!(
-        v["error"]["message"]
+        v["error"]["causes"][0]
+            .as_str()
+            .unwrap()
+            .contains("not a directory"),
+        "{v}"
+    );
+    assert!(
+        !v["error"]["message"]
             .as_str()
             .unwrap()
             .contains("not a directory"),

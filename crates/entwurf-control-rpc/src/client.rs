@@ -1,86 +1,16 @@
 //! The async client: one request per connection, newline-delimited JSON.
 
-use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use crate::socket::is_dead_connect_error;
+use crate::conn::{send_fresh, SendAck};
+use crate::error::RpcError;
 use crate::wire::{Request, Response, RuntimeInfo, SendRequest};
 
 /// Default budget for connect plus reply (`sendRpcCommand`). The v2 `send` uses it.
 pub const DEFAULT_RPC_TIMEOUT: Duration = Duration::from_millis(5000);
 /// Budget for `get_info` (peer listings).
 pub const GET_INFO_TIMEOUT: Duration = Duration::from_millis(1500);
-
-/// Whether a failed RPC could have been delivered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum FailureClass {
-    /// Nobody listened (`ECONNREFUSED` / `ENOENT` on connect): nothing was delivered, a
-    /// re-resolve and retry is safe.
-    Dead,
-    /// Anything else: the peer may have received the request, so a retry could double-deliver.
-    Indeterminate,
-}
-
-/// A control-socket RPC that did not complete.
-#[derive(Debug, thiserror::Error)]
-pub enum RpcError {
-    /// `connect` failed. `code` is the errno name (`ECONNREFUSED`, `ENOENT`, `EACCES`, `EAGAIN`, …).
-    #[error("connect {code} {}: the control socket is not accepting connections (a dead socket means the citizen is not running)", path.display())]
-    Connect {
-        path: PathBuf,
-        code: String,
-        #[source]
-        source: io::Error,
-    },
-    /// No matching response within the budget (covers connect plus reply).
-    #[error("timeout: no response from {} within {} ms; the peer may still act on the request, do not retry blindly", path.display(), timeout.as_millis())]
-    Timeout { path: PathBuf, timeout: Duration },
-    /// The peer closed (or reset) the connection before a matching response arrived.
-    #[error("connection closed before response from {}; the peer may have received the request, do not retry blindly", path.display())]
-    ClosedBeforeResponse { path: PathBuf },
-    /// Writing the request or reading the reply failed after connect.
-    #[error("control socket IO on {} failed: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
-    /// A completed RPC answered `success:false` where the convenience call needs success
-    /// (`get_info`). `error` is the peer's text, or `get_info failed` when it sent none.
-    #[error("{error}")]
-    Refused { path: PathBuf, error: String },
-}
-
-impl RpcError {
-    /// `Dead` only for a connect that failed with `ECONNREFUSED` or `ENOENT`.
-    pub fn class(&self) -> FailureClass {
-        match self {
-            RpcError::Connect { source, .. } if is_dead_connect_error(source) => FailureClass::Dead,
-            _ => FailureClass::Indeterminate,
-        }
-    }
-
-    /// The socket path the call was aimed at.
-    pub fn path(&self) -> &Path {
-        match self {
-            RpcError::Connect { path, .. }
-            | RpcError::Timeout { path, .. }
-            | RpcError::ClosedBeforeResponse { path }
-            | RpcError::Io { path, .. }
-            | RpcError::Refused { path, .. } => path,
-        }
-    }
-}
-
-/// The part of a `send` response the dispatcher reads.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SendAck {
-    /// `true`: queued by the receiver. `false`: refused in-band (final, no fallback).
-    pub success: bool,
-    /// The receiver's error text on refusal.
-    pub error: Option<String>,
-}
 
 /// Sends one command on a fresh connection and waits for its response.
 ///
@@ -100,7 +30,7 @@ pub async fn send_command(
     request: &Request,
     timeout: Duration,
 ) -> Result<Response, RpcError> {
-    crate::conn::send_fresh(path, request, timeout).await
+    send_fresh(path, request, timeout).await
 }
 
 /// Sends a `send` with the default 5000 ms budget. See [`send_message_within`].
@@ -118,10 +48,7 @@ pub async fn send_message_within(
     timeout: Duration,
 ) -> Result<SendAck, RpcError> {
     let response = send_command(path, &Request::Send(request), timeout).await?;
-    Ok(SendAck {
-        success: response.success,
-        error: response.error,
-    })
+    Ok(SendAck::from(response))
 }
 
 /// `get_info` with the 1500 ms budget. See [`get_info_within`].

@@ -23,10 +23,8 @@ use rustix::net::{
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
-use crate::client::{RpcError, SendAck};
-use crate::socket::{errno_name, is_dead_connect_error};
+use crate::error::{errno_name, is_dead_connect_error, RpcError, SocketLiveness};
 use crate::wire::{drain_lines, Request, Response, SendRequest};
-use crate::SocketLiveness;
 
 /// How long a wait blocks the calling task in `poll(2)` before it yields to the runtime.
 pub const FAST_WAIT: Duration = Duration::from_millis(2);
@@ -40,6 +38,24 @@ const READ_CHUNK: usize = 8192;
 /// idle CPU, which on a virtual machine costs more than the whole exchange. A slower peer
 /// (a real pi answers in about a millisecond) costs at most this much extra CPU per wait.
 pub const SPIN_WAIT: Duration = Duration::from_micros(100);
+
+/// The part of a `send` response the dispatcher reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendAck {
+    /// `true`: queued by the receiver. `false`: refused in-band (final, no fallback).
+    pub success: bool,
+    /// The receiver's error text on refusal.
+    pub error: Option<String>,
+}
+
+impl From<Response> for SendAck {
+    fn from(response: Response) -> Self {
+        SendAck {
+            success: response.success,
+            error: response.error,
+        }
+    }
+}
 
 /// A connection the liveness probe opened, kept so the request can go over it instead of a
 /// second connect. Dropping it closes the connection without writing anything (the listener
@@ -131,10 +147,7 @@ impl ProbeConnection {
         timeout: Duration,
     ) -> Result<SendAck, RpcError> {
         let response = self.send_command(&Request::Send(request), timeout).await?;
-        Ok(SendAck {
-            success: response.success,
-            error: response.error,
-        })
+        Ok(SendAck::from(response))
     }
 }
 

@@ -24,62 +24,14 @@
 //! Serving: `Server::bind(dir, &gid, handler).await?` gives a [`ServerHandle`]; `shutdown()`
 //! removes the socket only if it is still the one bound.
 
-use std::path::PathBuf;
-
-use serde::{Deserialize, Serialize};
-
-/// Result of a connect probe.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum SocketLiveness {
-    /// A listener accepted the connection.
-    Alive,
-    /// `ECONNREFUSED` or `ENOENT`: nobody listens.
-    Dead,
-    /// Anything else (timeout, `EACCES`, `EAGAIN`, …): we cannot tell.
-    Indeterminate,
-}
-
-/// Why the canonical socket path is not a socket we may connect to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ConflictReason {
-    /// A symbolic link (never followed).
-    Symlink,
-    /// A regular file, directory, fifo, ...
-    NotSocket,
-}
-
-/// What an `lstat` of the canonical socket path found (no connect).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SocketInspection {
-    /// `ENOENT`.
-    Absent { socket_path: PathBuf },
-    /// A socket file (the only case worth a connect probe).
-    SocketFile { socket_path: PathBuf },
-    /// A symlink or a non-socket at the path.
-    AddressConflict {
-        socket_path: PathBuf,
-        reason: ConflictReason,
-    },
-    /// `lstat` failed with something other than `ENOENT`; `error` is the errno name.
-    Indeterminate { socket_path: PathBuf, error: String },
-}
-
-impl SocketInspection {
-    /// The inspected path.
-    pub fn socket_path(&self) -> &std::path::Path {
-        match self {
-            SocketInspection::Absent { socket_path }
-            | SocketInspection::SocketFile { socket_path }
-            | SocketInspection::AddressConflict { socket_path, .. }
-            | SocketInspection::Indeterminate { socket_path, .. } => socket_path,
-        }
-    }
-}
+//! Layers, bottom up (each module imports only those below it): `error` (failure classes,
+//! liveness, errno helpers) and `wire` at the bottom, `lines` on `wire`, `conn` (the
+//! request/reply engine and the connect probe) on `error` and `wire`, then `client` and `socket`
+//! on `conn`, and `server` on `socket`, `lines` and `wire`.
 
 mod client;
 mod conn;
+mod error;
 mod lines;
 mod server;
 mod socket;
@@ -88,15 +40,16 @@ pub mod test_support;
 pub mod wire;
 
 pub use client::{
-    get_info, get_info_within, send_command, send_message, send_message_within, FailureClass,
-    RpcError, SendAck, DEFAULT_RPC_TIMEOUT, GET_INFO_TIMEOUT,
+    get_info, get_info_within, send_command, send_message, send_message_within,
+    DEFAULT_RPC_TIMEOUT, GET_INFO_TIMEOUT,
 };
-pub use conn::{probe_connect, ProbeConnection, Probed, FAST_WAIT, SPIN_WAIT};
+pub use conn::{probe_connect, ProbeConnection, Probed, SendAck, FAST_WAIT, SPIN_WAIT};
+pub use error::{errno_name, is_dead_connect_error, FailureClass, RpcError, SocketLiveness};
 pub use lines::MAX_REQUEST_LINE;
 pub use server::{respond_to_line, Handler, ServeError, Server, ServerHandle};
 pub use socket::{
-    default_control_dir, errno_name, inspect, inspect_and_probe, is_dead_connect_error, probe,
-    probe_within, socket_path, PROBE_TIMEOUT,
+    default_control_dir, inspect, inspect_and_probe, probe, socket_path, ConflictReason,
+    SocketInspection,
 };
 pub use wire::{
     sender_info_block, AssistantMessage, ClearData, DeliveredAs, InfoData, LineParseError,

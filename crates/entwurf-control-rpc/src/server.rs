@@ -17,13 +17,13 @@ use tokio::io::Interest;
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
+use crate::error::SocketLiveness;
 use crate::lines::{LineAssembler, MAX_REQUEST_LINE};
-use crate::socket::{inspect, probe, socket_path};
+use crate::socket::{inspect, probe, socket_path, ConflictReason, SocketInspection};
 use crate::wire::{
     is_truthy, parse_line, validate_send, AssistantMessage, ClearData, InfoData, Response,
     SendData, SendRequest, PARSE_COMMAND,
 };
-use crate::{ConflictReason, SocketInspection, SocketLiveness};
 
 /// What a socket citizen does with each command. Every method has a default, so a handler
 /// implements only what it supports. Methods may be async or effectively sync.
@@ -89,7 +89,7 @@ impl<H: Handler> Handler for Arc<H> {
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     /// Creating the socket directory failed.
-    #[error("cannot create control socket directory {}: {source}", dir.display())]
+    #[error("cannot create control socket directory {}; check the permissions of its parent", dir.display())]
     CreateDir {
         dir: PathBuf,
         #[source]
@@ -108,7 +108,7 @@ pub enum ServeError {
     #[error("cannot tell whether {} is in use ({detail}); refusing to replace it", path.display())]
     Indeterminate { path: PathBuf, detail: String },
     /// Removing a stale socket or binding failed.
-    #[error("cannot bind control socket {}: {source}", path.display())]
+    #[error("cannot bind control socket {}; check that its directory is writable", path.display())]
     Bind {
         path: PathBuf,
         #[source]
@@ -134,8 +134,8 @@ impl Server {
     /// A stale socket file (probe dead) is replaced. A live listener, a symlink, a non-socket, or
     /// anything indeterminate at the path is refused. Must be called inside a tokio runtime.
     ///
-    /// The only wait is the 300 ms connect probe of an existing socket file (a probe timeout
-    /// refuses with [`ServeError::Indeterminate`]). Once serving, a client that vanishes mid-reply
+    /// Nothing waits before serving: the connect probe of an existing socket file completes or
+    /// fails at once (an indeterminate probe refuses with [`ServeError::Indeterminate`]). Once serving, a client that vanishes mid-reply
     /// (`EPIPE`, `ECONNRESET`) ends only its own connection; a request line without `\n` is never
     /// answered; there is no idle timeout (like the reference).
     ///

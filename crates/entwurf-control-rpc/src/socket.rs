@@ -3,15 +3,50 @@
 use std::io;
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use entwurf_meta_session::GardenId;
+use serde::{Deserialize, Serialize};
 
 use crate::conn::probe_connect;
-use crate::{ConflictReason, SocketInspection, SocketLiveness};
+use crate::error::{errno_name, SocketLiveness};
 
-/// Connect probe budget (`DEFAULT_PROBE_TIMEOUT_MS`).
-pub const PROBE_TIMEOUT: Duration = Duration::from_millis(300);
+/// Why the canonical socket path is not a socket we may connect to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConflictReason {
+    /// A symbolic link (never followed).
+    Symlink,
+    /// A regular file, directory, fifo, ...
+    NotSocket,
+}
+
+/// What an `lstat` of the canonical socket path found (no connect).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SocketInspection {
+    /// `ENOENT`.
+    Absent { socket_path: PathBuf },
+    /// A socket file (the only case worth a connect probe).
+    SocketFile { socket_path: PathBuf },
+    /// A symlink or a non-socket at the path.
+    AddressConflict {
+        socket_path: PathBuf,
+        reason: ConflictReason,
+    },
+    /// `lstat` failed with something other than `ENOENT`; `error` is the errno name.
+    Indeterminate { socket_path: PathBuf, error: String },
+}
+
+impl SocketInspection {
+    /// The inspected path.
+    pub fn socket_path(&self) -> &Path {
+        match self {
+            SocketInspection::Absent { socket_path }
+            | SocketInspection::SocketFile { socket_path }
+            | SocketInspection::AddressConflict { socket_path, .. }
+            | SocketInspection::Indeterminate { socket_path, .. } => socket_path,
+        }
+    }
+}
 
 /// `<home>/.pi/entwurf-control`: the only socket directory the reference server and the v2
 /// dispatch client use. Pure: the caller reads the home directory at its edge.
@@ -22,40 +57,6 @@ pub fn default_control_dir(home: &Path) -> PathBuf {
 /// `<control_dir>/<gid>.sock`.
 pub fn socket_path(control_dir: &Path, gid: &GardenId) -> PathBuf {
     control_dir.join(format!("{}.sock", gid.as_str()))
-}
-
-/// The errno name of an IO error (`ECONNREFUSED`, …), or `None` when it carries no OS code.
-pub fn errno_name(err: &io::Error) -> Option<String> {
-    let raw = err.raw_os_error()?;
-    let e = rustix::io::Errno::from_raw_os_error(raw);
-    use rustix::io::Errno as E;
-    let name = match e {
-        E::CONNREFUSED => "ECONNREFUSED",
-        E::NOENT => "ENOENT",
-        E::ACCESS => "EACCES",
-        E::AGAIN => "EAGAIN",
-        E::TIMEDOUT => "ETIMEDOUT",
-        E::PIPE => "EPIPE",
-        E::CONNRESET => "ECONNRESET",
-        E::NOTDIR => "ENOTDIR",
-        E::LOOP => "ELOOP",
-        E::NAMETOOLONG => "ENAMETOOLONG",
-        E::PERM => "EPERM",
-        E::NOTSOCK => "ENOTSOCK",
-        E::INVAL => "EINVAL",
-        E::ADDRINUSE => "EADDRINUSE",
-        E::IO => "EIO",
-        _ => return Some(format!("errno {raw}")),
-    };
-    Some(name.to_owned())
-}
-
-/// True for the two connect codes that mean "nobody listens": `ECONNREFUSED` and `ENOENT`.
-pub fn is_dead_connect_error(err: &io::Error) -> bool {
-    matches!(
-        err.raw_os_error().map(rustix::io::Errno::from_raw_os_error),
-        Some(rustix::io::Errno::CONNREFUSED) | Some(rustix::io::Errno::NOENT)
-    )
 }
 
 /// `lstat` the path (never follows a symlink, never connects).
@@ -92,27 +93,21 @@ pub fn inspect(path: &Path) -> SocketInspection {
     }
 }
 
-/// Connect-only liveness probe with the default 300 ms budget: on timeout `Indeterminate`; a
-/// peer that vanishes after accepting is still `Alive`. See [`probe_within`].
-pub async fn probe(path: &Path) -> SocketLiveness {
-    probe_within(path, PROBE_TIMEOUT).await
-}
-
 /// Connects to `path` (following symlinks, like the reference's bare probe), writes nothing and
 /// closes at once.
 ///
-/// Accepted → `Alive` (even a listener that never answers); `ECONNREFUSED`/`ENOENT` → `Dead`;
-/// any other error → `Indeterminate` (`EAGAIN` for a full backlog). A Unix-socket connect never
-/// waits (it completes or fails at once, see [`crate::probe_connect`]), so `timeout` is an upper
-/// bound that is never reached; it is kept for callers that budget probes.
-pub async fn probe_within(path: &Path, timeout: Duration) -> SocketLiveness {
-    let _ = timeout;
+/// Accepted → `Alive` (even a listener that never accepts or answers); `ECONNREFUSED`/`ENOENT` →
+/// `Dead`; any other error → `Indeterminate` (`EAGAIN` for a full backlog). There is no time
+/// budget because there is nothing to wait for: a nonblocking Unix-socket connect completes or
+/// fails at once (see [`crate::probe_connect`]). The reference's 300 ms probe timeout guards a
+/// wait this client never makes.
+pub async fn probe(path: &Path) -> SocketLiveness {
     probe_connect(path).liveness()
 }
 
 /// `lstat` first, then probe only a socket file: absent → dead, socket-file → the probe's answer,
 /// indeterminate → indeterminate, address-conflict → `Err(reason)` (never connected to).
-/// Timeout and vanishing peers behave as in [`probe_within`] (300 ms budget).
+/// Never waits, like [`probe`].
 pub async fn inspect_and_probe(path: &Path) -> Result<SocketLiveness, ConflictReason> {
     match inspect(path) {
         SocketInspection::Absent { .. } => Ok(SocketLiveness::Dead),

@@ -141,3 +141,42 @@ async fn a_dropped_probe_connection_writes_nothing() {
     drop(probed);
     assert_eq!(server.join().unwrap(), vec![(0, String::new())]);
 }
+
+/// The probe has no time budget because it never waits: against a listener that never accepts,
+/// it answers `alive` while the backlog has room and `indeterminate` (`EAGAIN`) once it is full,
+/// each at once. Were the connect blocking, the probe of the full backlog would hang here.
+#[tokio::test]
+async fn a_silent_listener_with_a_full_backlog_probes_indeterminate_without_waiting() {
+    use rustix::net::{bind, listen, socket_with, AddressFamily, SocketAddrUnix, SocketFlags};
+    let dir = tempfile::tempdir().unwrap();
+    let path = sock(&dir);
+    let listener = socket_with(
+        AddressFamily::UNIX,
+        rustix::net::SocketType::STREAM,
+        SocketFlags::CLOEXEC,
+        None,
+    )
+    .unwrap();
+    bind(&listener, &SocketAddrUnix::new(&path).unwrap()).unwrap();
+    // Backlog 0: the kernel queues at most one unaccepted connection; nobody ever accepts.
+    listen(&listener, 0).unwrap();
+    let mut queued = Vec::new();
+    let full = loop {
+        assert!(queued.len() < 64, "the backlog never filled");
+        match probe_connect(&path) {
+            Probed::Alive(conn) => queued.push(conn),
+            other => break other,
+        }
+    };
+    assert!(
+        !queued.is_empty(),
+        "the first probe of a silent listener is alive"
+    );
+    assert!(matches!(full, Probed::Indeterminate), "{full:?}");
+    assert_eq!(
+        entwurf_control_rpc::probe(&path).await,
+        SocketLiveness::Indeterminate
+    );
+    drop(queued);
+    drop(listener);
+}

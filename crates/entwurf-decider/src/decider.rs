@@ -76,8 +76,8 @@ struct InDomain<'a> {
 /// handler releases once more (best effort) and the *first* release error is returned: the
 /// release seam is then called twice in total (the reference's gate-pinned behaviour).
 ///
-/// Timeouts are the seams' own (the production probe answers `indeterminate` after 300 ms, which
-/// the table turns into `indeterminate-no-spawn`); a peer that vanishes between the lstat and the
+/// Timeouts are the seams' own (the production probe never waits; a connect error other than
+/// refused/absent is `indeterminate`, which the table turns into `indeterminate-no-spawn`); a peer that vanishes between the lstat and the
 /// probe simply probes `dead`. Nothing here retries.
 pub async fn decide<S: DispatchSeams + ?Sized>(
     input: &DispatchInput,

@@ -319,7 +319,8 @@ impl Production {
 
 /// Runs one dispatch over production IO: decide exactly once, then run one hand.
 ///
-/// Timeouts: the probe gives up after 300 ms (`indeterminate`), the RPC after 5000 ms (a failed,
+/// Timeouts: the probe never waits (a Unix-socket connect completes or fails at once; an error
+/// other than refused/absent is `indeterminate`), the RPC gives up after 5000 ms (a failed,
 /// never retried send). A peer that vanishes before answering makes the send `failed` (or, on a
 /// refused connect, one re-resolve under the same lock). A decider error (invalid gid, corrupt
 /// record, lock IO, …) is returned as `Err` with any lock already released.

@@ -130,6 +130,8 @@ impl RunResult {
     }
 }
 
+/// An `execution-failed` result; `error` is the receipt's text (an error is passed as
+/// [`entwurf_fs::Chain`], so its causes are kept).
 fn failed(receipt: SuccessReceipt, transport: Transport, error: impl ToString) -> RunResult {
     RunResult::ExecutionFailed {
         receipt,
@@ -187,7 +189,7 @@ pub async fn execute_dispatch<H: TransportHands + ?Sized>(
                     retry_safe: false,
                 }
             }
-            Err(err) => failed(receipt, transport, err),
+            Err(err) => failed(receipt, transport, entwurf_fs::Chain(&err)),
         },
         ExecutionPlan::MetaMailbox(p) => match hands.send_mailbox(p, lock.as_ref()).await {
             Ok(ack) if ack.success => executed(ExecutedOutcome::MetaMailbox {
@@ -195,11 +197,11 @@ pub async fn execute_dispatch<H: TransportHands + ?Sized>(
                 state_set_aside: ack.state_set_aside,
             }),
             Ok(_) => failed(receipt, transport, "entwurf-v2-runner: meta-mailbox send returned success:false (contract violation; a mailbox has no in-band reject)."),
-            Err(err) => failed(receipt, transport, err),
+            Err(err) => failed(receipt, transport, entwurf_fs::Chain(&err)),
         },
         ExecutionPlan::SpawnBg(p) => match hands.resume_spawn_bg(p, lock.as_ref()).await {
             Ok(result) => executed(ExecutedOutcome::SpawnBg { result }),
-            Err(err) => failed(receipt, transport, err),
+            Err(err) => failed(receipt, transport, entwurf_fs::Chain(&err)),
         },
         ExecutionPlan::NativePush(p) => match hands.send_native_push(p, lock.as_ref()).await {
             Ok(ack) if ack.success => executed(ExecutedOutcome::NativePush {
@@ -207,13 +209,13 @@ pub async fn execute_dispatch<H: TransportHands + ?Sized>(
                 retried: ack.retried,
             }),
             Ok(_) => failed(receipt, transport, "entwurf-v2-runner: native-push send returned success:false (contract violation; native-push has no in-band reject)."),
-            Err(err) => failed(receipt, transport, err),
+            Err(err) => failed(receipt, transport, entwurf_fs::Chain(&err)),
         },
     }
 }
 
 /// `runEntwurfV2`: decide exactly once, then execute. A decider error propagates (no result).
-/// Timeouts and vanished peers are handled as in [`decide`] and [`execute_dispatch`].
+/// Timeouts and vanished peers are handled as in [`decide`](crate::decide) and [`execute_dispatch`].
 pub async fn run<S, H>(
     input: &DispatchInput,
     config: &DeciderConfig,

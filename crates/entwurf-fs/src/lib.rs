@@ -31,11 +31,13 @@
 //! a refusal by this layer carries an [`FsError`] inside (`io::Error::get_ref` +
 //! `downcast_ref`), whose message names the path and says what to do.
 
+pub mod chain;
 mod dir;
 mod error;
 pub mod fault;
 mod temp;
 
+pub use chain::Chain;
 pub use dir::{check_name, read_path, Publish, RegularFile, StoreDir};
 pub use error::{fs_error_of, FsError};
 pub use temp::{

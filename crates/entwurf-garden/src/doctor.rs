@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, Utc};
+use entwurf_fs::Chain;
 use entwurf_meta_session::{list_records, Dirs};
 use serde::Serialize;
 use serde_json::Value;
@@ -111,13 +112,14 @@ fn installed(paths: &InstallPaths) -> Installed {
             Ok(Some(t)) => match serde_json::from_str(&t) {
                 Ok(v) => v,
                 Err(e) => {
-                    out.unreadable.push(format!("{}: {e}", p.display()));
+                    out.unreadable
+                        .push(format!("{}: {}", p.display(), Chain(&e)));
                     Value::Null
                 }
             },
             Ok(None) => Value::Null,
             Err(e) => {
-                out.unreadable.push(e.to_string());
+                out.unreadable.push(Chain(&e).to_string());
                 Value::Null
             }
         }
@@ -160,7 +162,7 @@ fn installed(paths: &InstallPaths) -> Installed {
             )),
         },
         Ok(None) => {}
-        Err(e) => out.unreadable.push(e.to_string()),
+        Err(e) => out.unreadable.push(Chain(&e).to_string()),
     }
     out
 }
@@ -168,7 +170,10 @@ fn installed(paths: &InstallPaths) -> Installed {
 fn activity(log: &HookLog, now: DateTime<Utc>) -> (HookActivity, Option<String>) {
     let (entries, err) = match log.tail(LOG_TAIL_BYTES) {
         Ok(e) => (e, None),
-        Err(e) => (Vec::new(), Some(format!("{}: {e}", log.path().display()))),
+        Err(e) => (
+            Vec::new(),
+            Some(format!("{}: {}", log.path().display(), Chain(&e))),
+        ),
     };
     let recent = |e: &&LogEntry| {
         now.signed_duration_since(e.at)
@@ -260,10 +265,10 @@ fn store_health(dirs: &Dirs, now: SystemTime) -> StoreHealth {
                         })
                         .collect()
                 }
-                Err(e) => h.error = Some(e.to_string()),
+                Err(e) => h.error = Some(Chain(&e).to_string()),
             }
         }
-        Err(e) => h.error = Some(e.to_string()),
+        Err(e) => h.error = Some(Chain(&e).to_string()),
     }
     stale_temps(&dirs.sessions, now, &mut h.leftover_temps);
     stale_temps(&dirs.receivers, now, &mut h.leftover_temps);

@@ -17,6 +17,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, NaiveTime, Utc};
+use entwurf_fs::Chain;
 use entwurf_meta_session::{
     upsert, write_receiver_marker, write_sender_marker, ArmProvenance, Backend, Dirs, GardenId,
     Patch, ReceiverMarkerInput, SenderMarkerInput, UpsertInput,
@@ -89,7 +90,7 @@ pub fn run_hook(input: Result<&[u8], String>, ctx: &HookContext<'_>) -> HookOutc
             ctx.log.append(
                 ctx.now,
                 Level::Error,
-                &format!("envelope parse failed: {e}"),
+                &format!("envelope parse failed: {}", Chain(&e)),
             );
             return HookOutcome::empty_answer();
         }
@@ -137,8 +138,9 @@ fn citizen(env: &Envelope, ctx: &HookContext<'_>) -> HookOutcome {
                 ctx.now,
                 Level::Error,
                 &format!(
-                    "upsert failed (event={event}, native={}): {e}",
-                    env.session_id
+                    "upsert failed (event={event}, native={}): {}",
+                    env.session_id,
+                    Chain(&e)
                 ),
             );
             return HookOutcome::empty_answer();
@@ -171,7 +173,8 @@ fn citizen(env: &Envelope, ctx: &HookContext<'_>) -> HookOutcome {
                 ctx.now,
                 Level::Warn,
                 &format!(
-                    "sender marker write failed (event={event}, pid={owner}, garden={gid}): {e}"
+                    "sender marker write failed (event={event}, pid={owner}, garden={gid}): {}",
+                    Chain(&e)
                 ),
             );
         }
@@ -202,7 +205,7 @@ fn citizen(env: &Envelope, ctx: &HookContext<'_>) -> HookOutcome {
             ctx.log.append(
                 ctx.now,
                 Level::Error,
-                &format!("arm failed (event={event}, garden={gid}): {e}"),
+                &format!("arm failed (event={event}, garden={gid}): {}", Chain(&e)),
             );
             return HookOutcome::empty_answer();
         }
@@ -220,7 +223,10 @@ fn citizen(env: &Envelope, ctx: &HookContext<'_>) -> HookOutcome {
             ctx.log.append(
                 ctx.now,
                 Level::Warn,
-                &format!("receiver marker write failed (event={event}, garden={gid}): {e}"),
+                &format!(
+                    "receiver marker write failed (event={event}, garden={gid}): {}",
+                    Chain(&e)
+                ),
             );
         }
     }
@@ -314,8 +320,9 @@ fn doorbell(env: &Envelope, ctx: &HookContext<'_>) -> HookOutcome {
                 ctx.now,
                 Level::Warn,
                 &format!(
-                    "doorbell for {gid}: mailbox {} unreadable: {e}",
-                    dir.display()
+                    "doorbell for {gid}: mailbox {} unreadable: {}",
+                    dir.display(),
+                    Chain(&e)
                 ),
             );
             return HookOutcome::empty_answer();
@@ -343,7 +350,7 @@ fn doorbell(env: &Envelope, ctx: &HookContext<'_>) -> HookOutcome {
             ctx.log.append(
                 ctx.now,
                 Level::Error,
-                &format!("doorbell for {gid} failed: {e}"),
+                &format!("doorbell for {gid} failed: {}", Chain(&e)),
             );
             HookOutcome::empty_answer()
         }

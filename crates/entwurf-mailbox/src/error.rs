@@ -9,7 +9,7 @@ use entwurf_meta_session::{GardenId, InvalidGardenId, ReceiptStateError, RecordE
 #[derive(Debug, thiserror::Error)]
 pub enum MailboxError {
     /// The value offered as a garden id does not match the grammar.
-    #[error("{0} — nothing was read or written")]
+    #[error("invalid garden id — nothing was read or written")]
     InvalidGardenId(#[from] InvalidGardenId),
 
     /// No meta record exists for the target: it is not a garden citizen.
@@ -22,7 +22,9 @@ pub enum MailboxError {
     },
 
     /// The meta record exists but cannot be used (unreadable, corrupt, or body/filename drift).
-    #[error("{source} (garden id {gid}; nothing was written to the mailbox)")]
+    #[error(
+        "the meta record of garden id {gid} cannot be used; nothing was written to the mailbox"
+    )]
     Record {
         /// The target.
         gid: GardenId,
@@ -47,7 +49,7 @@ pub enum MailboxError {
     },
 
     /// `state.json` exists but is invalid. Nothing of the current operation was left behind.
-    #[error("{source} [receipt state {}: fix or remove that file; removing it only forgets receipt timestamps]", path.display())]
+    #[error("invalid receipt state {}: fix or remove that file; removing it only forgets receipt timestamps", path.display())]
     State {
         /// The mailbox owner.
         gid: GardenId,
@@ -66,7 +68,7 @@ pub enum MailboxError {
 
     /// The message was written and published but the doorbell poke failed; the message was
     /// withdrawn again so no unannounced message is left behind.
-    #[error("could not ring the doorbell {}: {source} — the message was withdrawn, nothing is queued; fix the signal file (it must be a writable regular file) and send again", signal_path.display())]
+    #[error("could not ring the doorbell {} — the message was withdrawn, nothing is queued; fix the signal file (it must be a writable regular file) and send again", signal_path.display())]
     SignalFailed {
         /// The target.
         gid: GardenId,
@@ -89,7 +91,7 @@ pub enum MailboxError {
 
     /// The store layer refused a file or directory in the mailbox (a symlink, a FIFO, a
     /// device, an oversize file): the error names the path. Nothing was written through it.
-    #[error("{source} — nothing was written through it")]
+    #[error("refused to {op} {} — nothing was written through it", path.display())]
     Refused {
         /// What was being done.
         op: &'static str,
@@ -100,7 +102,7 @@ pub enum MailboxError {
     },
 
     /// Any other filesystem failure.
-    #[error("could not {op} {}: {source} — {}", path.display(), io_hint(source))]
+    #[error("could not {op} {} — {}", path.display(), io_hint(source))]
     Io {
         /// What was being done.
         op: &'static str,
@@ -200,7 +202,7 @@ pub(crate) fn mkdir_err(dir: &Path, source: io::Error) -> MailboxError {
 pub fn io_hint(e: &io::Error) -> &'static str {
     use rustix::io::Errno;
     let Some(raw) = e.raw_os_error() else {
-        return "see the error above";
+        return "see its cause";
     };
     match Errno::from_raw_os_error(raw) {
         Errno::ACCESS | Errno::PERM => "check the path's owner and permissions",
@@ -216,6 +218,6 @@ pub fn io_hint(e: &io::Error) -> &'static str {
         Errno::MFILE | Errno::NFILE => "too many open files; raise the limit or close some",
         Errno::XDEV => "the paths are on different filesystems; keep the stores on one",
         Errno::IO => "the disk reported an IO error; check it",
-        _ => "see the error above",
+        _ => "see its cause",
     }
 }

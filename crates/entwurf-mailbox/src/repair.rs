@@ -26,6 +26,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
+use entwurf_fs::Chain;
 use entwurf_meta_session::{
     aside_path, find_twins, lock_upserts_of, move_record_aside, read_sender_marker_at,
     receiver_marker_path, record_file_name, GardenId, MetaRecord, RecordError,
@@ -57,10 +58,10 @@ pub struct RepairDirs<'a> {
 #[derive(Debug, thiserror::Error)]
 pub enum RepairError {
     /// Listing or moving a record failed.
-    #[error("{0} (the repair stopped; steps already done stay done, run it again once fixed)")]
+    #[error("a record step failed (the repair stopped; steps already done stay done, run it again once fixed)")]
     Record(#[from] RecordError),
     /// A mail or marker step failed.
-    #[error("could not {op} {}: {source} — {} (the repair stopped; steps already done stay done, run it again once fixed)", path.display(), crate::error::io_hint(source))]
+    #[error("could not {op} {} — {} (the repair stopped; steps already done stay done, run it again once fixed)", path.display(), crate::error::io_hint(source))]
     Io {
         /// What was attempted.
         op: &'static str,
@@ -425,15 +426,17 @@ fn notify_keeper(
                 ));
             }
         }
-        Err(e) => report
-            .warnings
-            .push(format!("the moved mail's receipt was not stamped: {e}")),
+        Err(e) => report.warnings.push(format!(
+            "the moved mail's receipt was not stamped: {}",
+            Chain(&e)
+        )),
     }
     let rung = MailboxDir::open_or_create(mailbox_dir, keep).and_then(|d| poke(&d, now));
     if let Err(e) = rung {
         report.warnings.push(format!(
-            "the doorbell {} was not rung: {e}",
-            keep_box.join(SIGNAL_FILE).display()
+            "the doorbell {} was not rung: {}",
+            keep_box.join(SIGNAL_FILE).display(),
+            Chain(&e)
         ));
     }
 }

@@ -284,8 +284,15 @@ fn a_corrupt_or_drifted_record_refuses_before_any_mailbox_io() {
     .unwrap();
     let err = send_guarded(store.dirs(), &gid, "x", now(), &mut RandomTags).unwrap_err();
     assert!(matches!(err, MailboxError::Record { .. }), "{err:?}");
+    // The cause is in the chain, not repeated in the error's own text.
     assert!(
-        err.to_string().contains("meta-record is not valid JSON"),
+        !err.to_string().contains("meta-record is not valid JSON"),
+        "{err}"
+    );
+    assert!(
+        entwurf_fs::Chain(&err)
+            .to_string()
+            .contains("meta-record is not valid JSON"),
         "{err}"
     );
     // Drift: a valid record for another gid installed under this name.
@@ -304,7 +311,12 @@ fn a_corrupt_or_drifted_record_refuses_before_any_mailbox_io() {
         &mut RandomTags,
     )
     .unwrap_err();
-    assert!(err.to_string().contains("body/filename drift"), "{err}");
+    assert!(
+        entwurf_fs::Chain(&err)
+            .to_string()
+            .contains("body/filename drift"),
+        "{err}"
+    );
     assert!(!store.mailbox.exists());
 }
 
@@ -396,8 +408,11 @@ fn io_error_hints_match_the_errno() {
         &mut RandomTags,
     )
     .unwrap_err();
-    let text = err.to_string();
-    assert!(text.contains("directory"), "{text}");
+    // The store layer's refusal ("it is a directory") is the cause, shown by the chain, not by
+    // the error itself.
+    assert!(!err.to_string().contains("directory"), "{err}");
+    let text = entwurf_fs::Chain(&err).to_string();
+    assert!(text.contains("it is a directory"), "{text}");
     assert!(!text.contains("permissions"), "{text}");
     assert!(!text.contains("free space"), "{text}");
     let io = std::io::Error::from_raw_os_error(21); // EISDIR, as a drain or a stamp would see it

@@ -52,7 +52,10 @@ fn doorbell_symlink_is_refused_the_message_withdrawn_and_the_target_untouched() 
     )
     .unwrap_err();
     assert!(matches!(e, MailboxError::SignalFailed { .. }), "{e}");
-    assert!(e.to_string().contains("symbolic link"), "{e}");
+    assert!(
+        entwurf_fs::Chain(&e).to_string().contains("symbolic link"),
+        "{e}"
+    );
     assert_eq!(std::fs::read_to_string(&outside).unwrap(), "keep");
     let msgs: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
@@ -149,7 +152,10 @@ fn doorbell_never_appends_to_a_hook_log_symlink_and_the_outside_file_is_untouche
     std::fs::write(&outside, "keep\n").unwrap();
     std::os::unix::fs::symlink(&outside, dir.join(entwurf_mailbox::HOOK_LOG_FILE)).unwrap();
     let e = entwurf_mailbox::ring_doorbell(&dir, chrono::NaiveTime::MIN).unwrap_err();
-    assert!(e.to_string().contains("symbolic link"), "{e}");
+    assert!(
+        entwurf_fs::Chain(&e).to_string().contains("symbolic link"),
+        "{e}"
+    );
     assert_eq!(std::fs::read_to_string(&outside).unwrap(), "keep\n");
     // The message was not marked delivered: it is still fresh for the next ring or drain.
     let fresh = entwurf_testkit::entries_ending(&dir, ".msg").len();

@@ -9,6 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use entwurf_control_rpc::{get_info_within, probe, socket_path, SocketLiveness};
+use entwurf_fs::Chain;
 use entwurf_meta_session::{list_records, Backend, GardenId, MetaRecord};
 use serde::Serialize;
 
@@ -316,7 +317,7 @@ pub async fn collect(sessions_dir: &Path, control_dir: &Path) -> Facts {
         ),
         Err(e) => (
             Vec::new(),
-            vec![(sessions_dir.display().to_string(), e.to_string())],
+            vec![(sessions_dir.display().to_string(), Chain(&e).to_string())],
         ),
     };
     let scan = scan_control_dir(control_dir);
@@ -344,7 +345,7 @@ pub async fn collect(sessions_dir: &Path, control_dir: &Path) -> Facts {
                     p.cwd = info.cwd;
                     p.idle = info.idle;
                 }
-                Err(e) => p.info_error = Some(e.to_string()),
+                Err(e) => p.info_error = Some(Chain(&e).to_string()),
             }
         }
         probes.insert(gid, p);

@@ -2,6 +2,7 @@
 //! JSON payloads behind `structuredContent`. No IO, no clock, no environment.
 
 use entwurf_decider::{ExecutedOutcome, RejectReason, RunResult, SpawnBgResumeResult};
+use entwurf_fs::Chain;
 use entwurf_mailbox::{abbreviate_home, format_kst, Drained, EntryKind, MailboxListing};
 use serde_json::{json, Value};
 
@@ -332,16 +333,21 @@ pub fn render_inbox(d: &Drained) -> ToolOutput {
         "count": d.messages.len(),
         "readAt": d.read_at,
         "messages": messages,
-        "leftUnread": d.left_unread.iter().map(|l| json!({"file": l.file, "error": l.error.to_string()})).collect::<Vec<_>>(),
-        "receiptError": d.receipt_error.as_ref().map(|e| e.to_string()),
+        "leftUnread": d.left_unread.iter().map(|l| json!({"file": l.file, "error": Chain(&l.error).to_string()})).collect::<Vec<_>>(),
+        "receiptError": d.receipt_error.as_ref().map(|e| Chain(e).to_string()),
     });
     let mut text = d.inbox_text();
     for l in &d.left_unread {
-        text.push_str(&format!("\n[left unread: {} — {}]", l.file, l.error));
+        text.push_str(&format!(
+            "\n[left unread: {} — {}]",
+            l.file,
+            Chain(&l.error)
+        ));
     }
     if let Some(e) = &d.receipt_error {
         text.push_str(&format!(
-            "\n[the messages above were archived but lastReadAt was not stamped: {e}]"
+            "\n[the messages above were archived but lastReadAt was not stamped: {}]",
+            Chain(e)
         ));
     }
     ToolOutput::ok(text).with_structured(structured)

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use entwurf_decider::{run, DispatchInput, Intent, Mode, Production, SenderProvider};
+use entwurf_fs::Chain;
 use entwurf_meta_session::{iso_millis, GardenId, SenderMarker};
 use serde_json::{Map, Value};
 
@@ -53,7 +54,7 @@ pub enum InboxAccessError {
         whose: String,
     },
     /// The gid is malformed.
-    #[error("{0} — nothing was read")]
+    #[error("invalid garden id — nothing was read")]
     InvalidGardenId(#[from] entwurf_meta_session::InvalidGardenId),
 }
 
@@ -201,7 +202,7 @@ impl Garden {
                 let file = hands.written().map(|p| p.display().to_string());
                 render_v2(&result, file.as_deref())
             }
-            Err(e) => tool_error(schema::V2, e),
+            Err(e) => tool_error(schema::V2, Chain(&e)),
         }
     }
 
@@ -243,7 +244,7 @@ impl Garden {
     fn inbox_read(&self, args: &Map<String, Value>) -> ToolOutput {
         let gid = match self.inbox_target(args.get("gardenId").and_then(Value::as_str)) {
             Ok(g) => g,
-            Err(e) => return tool_error(schema::INBOX_READ, e),
+            Err(e) => return tool_error(schema::INBOX_READ, Chain(&e)),
         };
         match entwurf_mailbox::drain(
             &self.dirs.sessions,
@@ -252,25 +253,25 @@ impl Garden {
             chrono::Utc::now(),
         ) {
             Ok(d) => render_inbox(&d),
-            Err(e) => tool_error(schema::INBOX_READ, e),
+            Err(e) => tool_error(schema::INBOX_READ, Chain(&e)),
         }
     }
 
     fn inbox_peek(&self, args: &Map<String, Value>) -> ToolOutput {
         let gid = match self.inbox_target(args.get("gardenId").and_then(Value::as_str)) {
             Ok(g) => g,
-            Err(e) => return tool_error(schema::INBOX_PEEK, e),
+            Err(e) => return tool_error(schema::INBOX_PEEK, Chain(&e)),
         };
         match entwurf_mailbox::list(&self.dirs.mailbox, &gid) {
             Ok(l) => render_peek(&l),
-            Err(e) => tool_error(schema::INBOX_PEEK, e),
+            Err(e) => tool_error(schema::INBOX_PEEK, Chain(&e)),
         }
     }
 
     async fn inbox_wait(&self, args: &Map<String, Value>) -> ToolOutput {
         let gid = match self.inbox_target(args.get("gardenId").and_then(Value::as_str)) {
             Ok(g) => g,
-            Err(e) => return tool_error(schema::INBOX_WAIT, e),
+            Err(e) => return tool_error(schema::INBOX_WAIT, Chain(&e)),
         };
         let timeout_ms = args
             .get("timeoutMs")
@@ -286,7 +287,7 @@ impl Garden {
         let elapsed = started.elapsed().as_millis() as u64;
         match waited {
             Ok(Ok(unread)) => render_wait(gid.as_str(), unread, elapsed, unread == 0),
-            Ok(Err(e)) => tool_error(schema::INBOX_WAIT, e),
+            Ok(Err(e)) => tool_error(schema::INBOX_WAIT, Chain(&e)),
             Err(e) => tool_error(schema::INBOX_WAIT, format!("the wait task failed: {e}")),
         }
     }

@@ -40,7 +40,7 @@ pub enum DirsError {
         legacy_value: String,
     },
     /// A relative override could not be resolved because the current directory is unknown.
-    #[error("cannot resolve relative path {value:?} from {var}: the current directory is unavailable ({source}); use an absolute path")]
+    #[error("cannot resolve relative path {value:?} from {var}: the current directory is unavailable; use an absolute path")]
     CurrentDir {
         /// The variable holding the relative path.
         var: &'static str,

@@ -196,7 +196,7 @@ pub enum MarkerError {
         path: PathBuf,
     },
     /// Any other IO failure.
-    #[error("could not {op} {}: {source}", path.display())]
+    #[error("could not {op} {}", path.display())]
     Io {
         /// What was attempted.
         op: &'static str,

@@ -158,7 +158,7 @@ pub enum ReceiptStateError {
         keys: Vec<String>,
     },
     /// A field breaks its rule (record-layer texts).
-    #[error("{0}")]
+    #[error(transparent)]
     Field(#[from] RecordParseError),
     /// The body names another citizen than its directory. (The reference prints the literal
     /// `<mailbox>` instead of the real root.)
@@ -170,7 +170,7 @@ pub enum ReceiptStateError {
         dir: GardenId,
     },
     /// The file could not be read or written.
-    #[error("could not {op} {}: {source}", path.display())]
+    #[error("could not {op} {}", path.display())]
     Io {
         /// What was attempted.
         op: &'static str,

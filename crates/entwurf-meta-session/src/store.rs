@@ -36,7 +36,7 @@ pub enum RecordError {
         dir: PathBuf,
     },
     /// The record file exists but its body breaks the schema.
-    #[error("corrupt meta-record {}: {source} (fix or remove the file)", path.display())]
+    #[error("corrupt meta-record {} (fix or remove the file)", path.display())]
     Corrupt {
         /// The file.
         path: PathBuf,
@@ -85,7 +85,7 @@ pub enum RecordError {
     #[error("{0}")]
     InvalidInput(RecordParseError),
     /// The per-native-id upsert lock could not be taken (nothing was read or written).
-    #[error("could not take the upsert lock {}: {source}. The sessions dir must be writable and on a filesystem with flock; move away whatever is in the way of that path", path.display())]
+    #[error("could not take the upsert lock {}. The sessions dir must be writable and on a filesystem with flock; move away whatever is in the way of that path", path.display())]
     UpsertLock {
         /// The lock file.
         path: PathBuf,
@@ -99,7 +99,7 @@ pub enum RecordError {
         path: PathBuf,
     },
     /// The v1 receipt migration into `state.json` failed; the record was not rewritten.
-    #[error("v1 receipt migration for {gid} failed (the record was left untouched): {source}")]
+    #[error("v1 receipt migration for {gid} failed (the record was left untouched)")]
     ReceiptMigration {
         /// The citizen.
         gid: GardenId,
@@ -113,7 +113,7 @@ pub enum RecordError {
         errors: Vec<ListingError>,
     },
     /// Any other IO failure.
-    #[error("could not {op} {}: {source}", path.display())]
+    #[error("could not {op} {}", path.display())]
     Io {
         /// What was attempted.
         op: &'static str,

@@ -225,6 +225,13 @@ fn corrupt_read_names_the_file() {
     assert!(err
         .to_string()
         .contains(&record_path(&dirs.sessions, &g).display().to_string()));
+    // What is wrong is the source: in the chain, not repeated in the error's own text.
+    let cause = std::error::Error::source(&err).unwrap().to_string();
+    assert!(!err.to_string().contains(&cause), "{err}");
+    assert_eq!(
+        entwurf_fs::Chain(&err).to_string(),
+        format!("{err}: {cause}")
+    );
 }
 
 #[test]

@@ -63,7 +63,7 @@ pub enum IdentityError {
         files: Vec<PathBuf>,
     },
     /// The sessions dir exists but cannot be listed.
-    #[error("cannot list saved pi sessions in {path}: {source}")]
+    #[error("cannot list saved pi sessions in {path}; check its permissions")]
     ListSessions {
         /// The directory.
         path: PathBuf,
@@ -72,7 +72,7 @@ pub enum IdentityError {
         source: io::Error,
     },
     /// The matching session file cannot be read.
-    #[error("cannot read saved pi session {path}: {source}")]
+    #[error("cannot read saved pi session {path}; check its permissions")]
     ReadSession {
         /// The session file.
         path: PathBuf,

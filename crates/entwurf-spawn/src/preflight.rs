@@ -186,7 +186,7 @@ pub enum PreflightError {
         cwd: PathBuf,
     },
     /// The trust store exists but cannot be read.
-    #[error("cannot read the pi trust store {path}: {source}; check its permissions")]
+    #[error("cannot read the pi trust store {path}; check its permissions")]
     ReadTrustStore {
         /// `<agentDir>/trust.json`.
         path: PathBuf,
@@ -209,7 +209,7 @@ pub enum PreflightError {
         path: PathBuf,
     },
     /// Taking or dropping pi's trust store lock failed.
-    #[error("cannot lock the pi trust store at {path}: {source}")]
+    #[error("cannot lock the pi trust store at {path}; check that its directory is writable")]
     LockTrustStore {
         /// `<agentDir>/trust.json.lock`.
         path: PathBuf,

@@ -92,7 +92,7 @@ impl<'a> ProductionSpawnIo<'a> {
 /// launch (nothing is started). Every identity error becomes the start failure's message.
 pub fn prepare_launch(config: &LaunchConfig, plan: &SpawnBgPlan) -> Result<LaunchSpec, IoFailure> {
     let identity = resolve_launch_identity(&config.agent_dir, plan.session_id.as_str())
-        .map_err(|e| IoFailure::new(e.to_string()))?;
+        .map_err(|e| IoFailure::from_error(&e))?;
     Ok(launch_spec(
         config.pi_program.clone(),
         plan,

@@ -41,9 +41,10 @@ impl IoFailure {
         }
     }
 
-    /// A failure carrying another error's display text.
-    pub fn from_error(err: &dyn std::error::Error) -> Self {
-        Self::new(err.to_string())
+    /// A failure carrying another error's text with its whole cause chain
+    /// (`top: cause: cause`, see [`entwurf_fs::Chain`]), so the cause reaches the receipt.
+    pub fn from_error(err: &(dyn std::error::Error + 'static)) -> Self {
+        Self::new(entwurf_fs::Chain(err).to_string())
     }
 }
 

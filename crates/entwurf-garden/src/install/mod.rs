@@ -222,7 +222,7 @@ pub enum InstallError {
         found: Vec<String>,
     },
     /// A file could not be read, backed up or written.
-    #[error("could not {op} {}: {source}", path.display())]
+    #[error("could not {op} {}", path.display())]
     Io {
         /// What was attempted.
         op: &'static str,
