@@ -85,16 +85,7 @@ impl Env {
     }
 }
 
-fn names(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = match fs::read_dir(dir) {
-        Err(_) => vec![],
-        Ok(rd) => rd
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect(),
-    };
-    v.sort();
-    v
-}
+use common::names;
 
 fn temps(dir: &Path) -> Vec<String> {
     names(dir)

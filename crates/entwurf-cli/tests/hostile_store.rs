@@ -52,18 +52,8 @@ impl Env {
         );
         common::arm_receiver(&self.p("receivers"), &r);
     }
-    fn names(&self, dir: &Path) -> Vec<String> {
-        let mut v: Vec<String> = match fs::read_dir(dir) {
-            Err(_) => vec![],
-            Ok(rd) => rd
-                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-                .collect(),
-        };
-        v.sort();
-        v
-    }
     fn msgs(&self) -> Vec<String> {
-        self.names(&self.mbox())
+        common::names(&self.mbox())
             .into_iter()
             .filter(|n| n.contains(".msg"))
             .collect()
@@ -125,7 +115,7 @@ fn dangling_doorbell_symlink_creates_nothing_outside_the_store() {
     let (code, text) = run(&mut env.entwurf(&["send", GID, "hello"]));
     assert_ne!(code, 0, "{text}");
     assert!(!target.exists(), "nothing created outside the store");
-    assert!(env.names(&env.p("outside")).is_empty());
+    assert!(common::names(&env.p("outside")).is_empty());
     assert!(env.msgs().is_empty(), "{:?}", env.msgs());
 }
 
@@ -152,7 +142,7 @@ fn mailbox_dir_symlinked_elsewhere_is_refused_and_nothing_is_written_there() {
         );
     }
     assert!(
-        env.names(&env.p("outside")).is_empty(),
+        common::names(&env.p("outside")).is_empty(),
         "no message, state or doorbell outside"
     );
 }
@@ -214,12 +204,11 @@ fn fifo_as_state_json_is_moved_aside_by_a_send_without_hanging_and_the_mail_flow
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("set aside as"), "{text}");
     assert_eq!(env.msgs().len(), 1, "{:?}", env.msgs());
-    let aside: Vec<String> = env
-        .names(&env.mbox())
+    let aside: Vec<String> = common::names(&env.mbox())
         .into_iter()
         .filter(|n| n.starts_with("state.json.unparseable-"))
         .collect();
-    assert_eq!(aside.len(), 1, "{:?}", env.names(&env.mbox()));
+    assert_eq!(aside.len(), 1, "{:?}", common::names(&env.mbox()));
     assert!(fs::symlink_metadata(env.mbox().join(&aside[0]))
         .unwrap()
         .file_type()

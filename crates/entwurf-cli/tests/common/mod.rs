@@ -48,6 +48,15 @@ pub fn store_args(root: &Path) -> Vec<std::ffi::OsString> {
     .collect()
 }
 
+/// The entry names in `dir`, sorted (empty when `dir` is absent).
+pub fn names(dir: &Path) -> Vec<String> {
+    entwurf_testkit::entries_ending(dir, "")
+        .iter()
+        .filter_map(|p| p.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .collect()
+}
+
 /// Appends `--sessions-dir <sessions> --mailbox-dir <mailbox> --receivers-dir <receivers>`.
 pub fn store_flags(cmd: &mut Command, sessions: &Path, mailbox: &Path, receivers: &Path) {
     cmd.arg("--sessions-dir")
