@@ -313,7 +313,7 @@ impl Production {
         self.lock
             .release(claim)
             .map(|_| ())
-            .map_err(|e| IoFailure::from_error(&e))
+            .map_err(IoFailure::from_error)
     }
 }
 
@@ -339,7 +339,7 @@ impl DispatchSeams for Production {
         let identity = match read_record(sessions, gid) {
             Ok(identity) => Some(identity),
             Err(RecordError::NotFound { .. }) => None,
-            Err(e) => return Err(IoFailure::from_error(&e)),
+            Err(e) => return Err(IoFailure::from_error(e)),
         };
         let socket = self.canonical_socket(gid);
         let Some(identity) = identity else {
@@ -371,9 +371,7 @@ impl DispatchSeams for Production {
     }
 
     async fn acquire_lock(&self, gid: &GardenId) -> Result<AcquireOutcome, IoFailure> {
-        self.lock
-            .acquire(gid)
-            .map_err(|e| IoFailure::from_error(&e))
+        self.lock.acquire(gid).map_err(IoFailure::from_error)
     }
 
     async fn release_lock(&self, claim: &LockClaim) -> Result<(), IoFailure> {
@@ -401,7 +399,7 @@ impl DispatchSeams for Production {
             ..self.preflight.clone()
         };
         let p = entwurf_spawn::preflight_for_cwd(Path::new(cwd), &config)
-            .map_err(|e| IoFailure::from_error(&e))?;
+            .map_err(IoFailure::from_error)?;
         Ok(Preflight {
             kind: p.kind,
             launch_args: p.launch_args,
@@ -425,8 +423,8 @@ impl DispatchSeams for Production {
 
 #[async_trait]
 impl LockRelease for Production {
-    async fn release(&self, claim: &LockClaim) -> Result<(), IoFailure> {
-        self.release_blocking(claim)
+    async fn release(&self, claim: &LockClaim) -> std::io::Result<()> {
+        Ok(self.release_blocking(claim)?)
     }
 }
 
@@ -525,7 +523,7 @@ impl Production {
             success: true,
             state_set_aside: e.state_set_aside,
         })
-        .map_err(|e| IoFailure::from_error(&e))
+        .map_err(IoFailure::from_error)
     }
 }
 

@@ -2,6 +2,7 @@
 //! directories; tests implement them with call-counting fakes.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use entwurf_control_rpc::{SocketInspection, SocketLiveness};
@@ -10,9 +11,81 @@ use entwurf_meta_session::{GardenId, MetaRecord};
 
 use crate::contract::OBSERVE_TIMEOUT_MS_DEFAULT;
 
-/// An IO failure reported by a seam or a hand: the one type shared with `entwurf-spawn` (whose
-/// watcher seams report it too), so failures cross between the crates unconverted.
-pub use entwurf_spawn::IoFailure;
+/// An IO failure reported by a seam or a hand.
+///
+/// Built from the error that caused it ([`IoFailure::from_error`], or `From<io::Error>` for what
+/// `entwurf-spawn`'s watcher seams report), which it keeps typed ([`IoFailure::error`] downcasts
+/// it); or, where there is no error value, from a text ([`IoFailure::new`]). Its text is that
+/// error's whole chain (`top: cause: cause`, [`entwurf_fs::Chain`]), so a receipt carries the
+/// cause; it therefore exposes no further `source`, and a chain printed above it never repeats
+/// one. Two failures are equal when their texts are.
+#[derive(Debug, Clone)]
+pub struct IoFailure(Repr);
+
+#[derive(Debug, Clone)]
+enum Repr {
+    Text(String),
+    Error(Arc<dyn std::error::Error + Send + Sync + 'static>),
+}
+
+impl IoFailure {
+    /// A failure with this text (no underlying error value).
+    pub fn new(message: impl Into<String>) -> Self {
+        Self(Repr::Text(message.into()))
+    }
+
+    /// A failure that is `err`, kept typed.
+    pub fn from_error(err: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self(Repr::Error(Arc::new(err)))
+    }
+
+    /// The error this failure was built from, if any (`downcast_ref` it to its type).
+    pub fn error(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
+        match &self.0 {
+            Repr::Text(_) => None,
+            Repr::Error(e) => Some(e.as_ref()),
+        }
+    }
+}
+
+impl std::fmt::Display for IoFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Repr::Text(t) => f.write_str(t),
+            Repr::Error(e) => entwurf_fs::Chain(e.as_ref()).fmt(f),
+        }
+    }
+}
+
+/// No `source`: the text already holds the whole chain (see the type's docs).
+impl std::error::Error for IoFailure {}
+
+impl PartialEq for IoFailure {
+    fn eq(&self, other: &Self) -> bool {
+        self.to_string() == other.to_string()
+    }
+}
+
+impl Eq for IoFailure {}
+
+/// What `entwurf-spawn` reports: an `io::Error` that wraps an `IoFailure` (a release the runner
+/// handed over) is unwrapped back to it; any other is kept as the typed error.
+impl From<std::io::Error> for IoFailure {
+    fn from(err: std::io::Error) -> Self {
+        match err.get_ref().and_then(|e| e.downcast_ref::<IoFailure>()) {
+            Some(inner) => inner.clone(),
+            None => Self::from_error(err),
+        }
+    }
+}
+
+/// What a [`LockRelease`](crate::LockRelease) returns to `entwurf-spawn`: the failure, kept typed
+/// inside the `io::Error` (and unwrapped again by `From<io::Error>`).
+impl From<IoFailure> for std::io::Error {
+    fn from(failure: IoFailure) -> Self {
+        std::io::Error::other(failure)
+    }
+}
 
 /// `resolveTarget(gid)`: probe-free and lock-free.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -162,5 +235,43 @@ mod tests {
     #[case::infinity(Some("Infinity"), 30000)]
     fn observe_timeout_parses_like_number(#[case] raw: Option<&str>, #[case] want: u64) {
         assert_eq!(parse_observe_timeout_ms(raw), want);
+    }
+
+    #[test]
+    fn an_io_failure_keeps_its_error_typed_and_its_text_is_the_whole_chain() {
+        let gid_error = GardenId::parse("../x").unwrap_err();
+        let failure = IoFailure::from_error(gid_error.clone());
+        assert_eq!(failure.to_string(), gid_error.to_string());
+        assert!(
+            std::error::Error::source(&failure).is_none(),
+            "the text is the chain"
+        );
+        let typed = failure
+            .error()
+            .and_then(|e| e.downcast_ref::<entwurf_meta_session::InvalidGardenId>());
+        assert_eq!(typed, Some(&gid_error));
+        // Through entwurf-spawn's io::Error and back: the same failure, not a wrapper of it.
+        let back = IoFailure::from(std::io::Error::from(failure.clone()));
+        assert_eq!(back, failure);
+        assert!(back
+            .error()
+            .is_some_and(|e| e.is::<entwurf_meta_session::InvalidGardenId>()));
+        // A text failure has no error value.
+        assert!(IoFailure::new("EIO").error().is_none());
+        // A caused error: every cause is in the text, once.
+        let io = std::io::Error::other(gid_error.clone());
+        let outer = IoFailure::from_error(Wrapped(io));
+        assert_eq!(outer.to_string(), format!("wrapped: {gid_error}"));
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("wrapped")]
+    struct Wrapped(#[source] std::io::Error);
+
+    #[test]
+    fn a_chain_is_not_lost_through_entwurf_spawn() {
+        let failure = IoFailure::from_error(Wrapped(std::io::Error::other("EACCES")));
+        let back = IoFailure::from(std::io::Error::from(failure.clone()));
+        assert_eq!(back.to_string(), "wrapped: EACCES");
     }
 }

@@ -72,9 +72,9 @@ impl SpawnBgHand for EntwurfSpawnHand {
         let io = ProductionSpawnIo::new(&self.launch, release);
         match entwurf_spawn::resume(&request, &io).await {
             Ok(result) => Ok(result),
-            Err(ResumeError::ReleaseFailed { error, .. }) => Err(HandError::Io(error)),
+            Err(ResumeError::ReleaseFailed { error, .. }) => Err(HandError::Io(error.into())),
             Err(e @ (ResumeError::NoLock | ResumeError::MisPairedLock { .. })) => {
-                Err(HandError::Io(IoFailure::new(e.to_string())))
+                Err(HandError::Io(IoFailure::from_error(e)))
             }
         }
     }

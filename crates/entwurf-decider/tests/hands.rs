@@ -316,15 +316,7 @@ async fn run_decides_once_and_a_decider_error_yields_no_result() {
 
 #[tokio::test]
 async fn unavailable_spawn_hand_releases_and_fails_honestly() {
-    struct Rel(std::sync::Mutex<usize>);
-    #[async_trait]
-    impl LockRelease for Rel {
-        async fn release(&self, _c: &LockClaim) -> Result<(), IoFailure> {
-            *self.0.lock().unwrap() += 1;
-            Ok(())
-        }
-    }
-    let rel = Rel(std::sync::Mutex::new(0));
+    let rel = entwurf_spawn::test_support::CountingRelease::default();
     let ExecutionPlan::SpawnBg(plan) = spawn_plan() else {
         unreachable!()
     };
@@ -335,7 +327,7 @@ async fn unavailable_spawn_hand_releases_and_fails_honestly() {
     assert!(err
         .to_string()
         .starts_with("entwurf-v2-runner: transport not available: spawn-bg ("));
-    assert_eq!(*rel.0.lock().unwrap(), 1);
+    assert_eq!(rel.calls(), 1);
     let ExecutionPlan::NativePush(np) = (match decision("ok-native-push") {
         DispatchDecision::Execute { plan, .. } => plan,
         _ => unreachable!(),

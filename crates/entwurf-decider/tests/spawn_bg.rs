@@ -12,29 +12,16 @@ use entwurf_decider::{
 };
 use entwurf_lock::LockClaim;
 use entwurf_spawn::test_support::{CountingRelease, StandInWorld};
-use tempfile::TempDir;
 
 const GID: &str = "20260612T100000-aaaaaa";
 
-struct World {
-    _tmp: TempDir,
-    w: StandInWorld,
+/// The hand and the golden plan over entwurf-spawn's stand-in world.
+trait HandWorld {
+    fn hand(&self, script_body: &str) -> EntwurfSpawnHand;
+    fn plan(&self) -> (SpawnBgPlan, LockClaim);
 }
 
-impl std::ops::Deref for World {
-    type Target = StandInWorld;
-    fn deref(&self) -> &StandInWorld {
-        &self.w
-    }
-}
-
-impl World {
-    fn new(with_session: bool) -> Self {
-        let tmp = tempfile::tempdir().expect("tempdir");
-        let w = StandInWorld::new(tmp.path(), GID, with_session).expect("world");
-        Self { _tmp: tmp, w }
-    }
-
+impl HandWorld for StandInWorld {
     fn hand(&self, script_body: &str) -> EntwurfSpawnHand {
         let program = self.stand_in_pi(script_body).expect("script");
         EntwurfSpawnHand::new(self.launch(program))
@@ -60,7 +47,7 @@ impl World {
 
 #[tokio::test]
 async fn no_saved_session_is_a_released_spawn_start_failure() {
-    let w = World::new(false);
+    let w = StandInWorld::new(GID, false).expect("world");
     let (plan, lock) = w.plan();
     let release = CountingRelease::default();
     let marker = w.root.join("ran");
@@ -85,7 +72,7 @@ async fn no_saved_session_is_a_released_spawn_start_failure() {
 
 #[tokio::test]
 async fn a_release_failure_after_an_observation_is_a_hand_error_with_the_release_text() {
-    let w = World::new(true);
+    let w = StandInWorld::new(GID, true).expect("world");
     let (plan, lock) = w.plan();
     let err = "EACCES: permission denied, unlink '/fake/locks/20260612T100000-aaaaaa.lock'";
     let release = CountingRelease::failing(err);
@@ -109,14 +96,14 @@ mod through_production {
     use entwurf_meta_session::{upsert_with_mint, Backend, GardenId, UpsertInput};
 
     struct Setup {
-        w: World,
+        w: StandInWorld,
         dirs: ProductionDirs,
         gid: GardenId,
         witness: PathBuf,
     }
 
     fn setup() -> Setup {
-        let w = World::new(true);
+        let w = StandInWorld::new(GID, true).expect("world");
         let dirs = ProductionDirs {
             sessions: w.root.join("sessions"),
             mailbox: w.root.join("mailbox"),

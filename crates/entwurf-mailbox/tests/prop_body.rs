@@ -36,12 +36,9 @@ fn envelope() -> impl Strategy<Value = SenderEnvelope> {
     )
         .prop_map(
             |(session_id, agent_id, cwd, timestamp, origin, replyable)| SenderEnvelope {
-                session_id,
-                agent_id,
-                cwd,
-                timestamp,
                 origin,
                 replyable,
+                ..SenderEnvelope::new(session_id, agent_id, cwd, timestamp)
             },
         )
 }

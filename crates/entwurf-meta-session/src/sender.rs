@@ -37,6 +37,23 @@ pub struct SenderEnvelope {
 pub const ORIGIN_META_SESSION: &str = "meta-session";
 
 impl SenderEnvelope {
+    /// An envelope with the four required fields, no origin and no replyable flag.
+    pub fn new(
+        session_id: impl Into<String>,
+        agent_id: impl Into<String>,
+        cwd: impl Into<String>,
+        timestamp: impl Into<String>,
+    ) -> Self {
+        Self {
+            session_id: session_id.into(),
+            agent_id: agent_id.into(),
+            cwd: cwd.into(),
+            timestamp: timestamp.into(),
+            origin: None,
+            replyable: None,
+        }
+    }
+
     /// True only when `replyable` is `true`.
     pub fn is_replyable(&self) -> bool {
         self.replyable == Some(true)
@@ -76,12 +93,8 @@ mod tests {
     #[test]
     fn keys_are_written_in_wire_order_and_absent_options_are_left_out() {
         let env = SenderEnvelope {
-            session_id: "s".into(),
-            agent_id: "a".into(),
-            cwd: "/w".into(),
-            timestamp: "t".into(),
             origin: Some(ORIGIN_META_SESSION.into()),
-            replyable: None,
+            ..SenderEnvelope::new("s", "a", "/w", "t")
         };
         assert_eq!(
             serde_json::to_string(&env).unwrap(),

@@ -57,4 +57,4 @@ pub use preflight::{
     UntrustedLaunch,
 };
 pub use production::{LaunchConfig, LockRelease, ProductionSpawnIo, StderrSink};
-pub use watcher::{resume, IoFailure, ResumeError, ResumeRequest, SpawnIo, SpawnedChild};
+pub use watcher::{resume, ResumeError, ResumeRequest, SpawnIo, SpawnedChild};

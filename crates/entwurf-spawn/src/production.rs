@@ -20,7 +20,7 @@ use nix::unistd::Pid;
 use crate::identity::resolve_launch_identity;
 use crate::launch::{launch_spec, LaunchSpec, DEFAULT_PI_COMMAND};
 use crate::plan::SpawnBgPlan;
-use crate::watcher::{IoFailure, PathInspection, ProbeLiveness, SpawnIo, SpawnedChild};
+use crate::watcher::{PathInspection, ProbeLiveness, SpawnIo, SpawnedChild};
 
 /// Where the resident's stderr goes. The dispatcher usually exits long before the resident, so
 /// a pipe would break under it; a log file or nothing are the durable choices.
@@ -62,11 +62,12 @@ impl LaunchConfig {
 }
 
 /// Releases a held lock claim (the outcome is discarded; only an error matters). The decider's
-/// runner implements it over its one production lock dir, so every release goes there.
+/// runner implements it over its one production lock dir, so every release goes there; its
+/// failure travels as the `io::Error`'s inner error, typed.
 #[async_trait::async_trait]
 pub trait LockRelease: Send + Sync {
     /// Release the claim.
-    async fn release(&self, claim: &LockClaim) -> Result<(), IoFailure>;
+    async fn release(&self, claim: &LockClaim) -> io::Result<()>;
 }
 
 /// The production [`SpawnIo`]: launches as `config` says, inspects and probes through
@@ -83,16 +84,16 @@ impl<'a> ProductionSpawnIo<'a> {
     }
 
     /// The launch this IO would perform for `plan` (identity resolved, nothing started).
-    pub fn prepare(&self, plan: &SpawnBgPlan) -> Result<LaunchSpec, IoFailure> {
+    pub fn prepare(&self, plan: &SpawnBgPlan) -> io::Result<LaunchSpec> {
         prepare_launch(self.config, plan)
     }
 }
 
 /// Resolves the launch identity of `plan.session_id` under `config.agent_dir` and lays out the
 /// launch (nothing is started). Every identity error becomes the start failure's message.
-pub fn prepare_launch(config: &LaunchConfig, plan: &SpawnBgPlan) -> Result<LaunchSpec, IoFailure> {
+pub fn prepare_launch(config: &LaunchConfig, plan: &SpawnBgPlan) -> io::Result<LaunchSpec> {
     let identity = resolve_launch_identity(&config.agent_dir, plan.session_id.as_str())
-        .map_err(|e| IoFailure::from_error(&e))?;
+        .map_err(io::Error::other)?;
     Ok(launch_spec(
         config.pi_program.clone(),
         plan,
@@ -102,10 +103,7 @@ pub fn prepare_launch(config: &LaunchConfig, plan: &SpawnBgPlan) -> Result<Launc
 }
 
 /// Resolves the identity and starts the resident detached: the production `SpawnIo::spawn`.
-pub fn spawn_resident(
-    config: &LaunchConfig,
-    plan: &SpawnBgPlan,
-) -> Result<SpawnedChild, IoFailure> {
+pub fn spawn_resident(config: &LaunchConfig, plan: &SpawnBgPlan) -> io::Result<SpawnedChild> {
     let spec = prepare_launch(config, plan)?;
     start_detached(&spec, &config.stderr)
 }
@@ -134,10 +132,14 @@ fn stderr_stdio(sink: &StderrSink, garden_id: &str) -> io::Result<Stdio> {
 
 /// Starts `spec` detached (its own session and process group via `setsid`; stdin and stdout
 /// null) and arms its exit watch at once. Must run inside a tokio runtime.
-pub fn start_detached(spec: &LaunchSpec, stderr: &StderrSink) -> Result<SpawnedChild, IoFailure> {
+pub fn start_detached(spec: &LaunchSpec, stderr: &StderrSink) -> io::Result<SpawnedChild> {
     let program = spec.program.display().to_string();
-    let stderr = stderr_stdio(stderr, &spec.session_id)
-        .map_err(|e| IoFailure::new(format!("cannot open the resident's stderr log: {e}")))?;
+    let stderr = stderr_stdio(stderr, &spec.session_id).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("cannot open the resident's stderr log: {e}"),
+        )
+    })?;
     let mut command = tokio::process::Command::new(&spec.program);
     command
         .args(&spec.args)
@@ -159,8 +161,11 @@ pub fn start_detached(spec: &LaunchSpec, stderr: &StderrSink) -> Result<SpawnedC
         });
     }
     let mut child = command.spawn().map_err(|e| {
-        let code = entwurf_control_rpc::errno_name(&e).unwrap_or_else(|| e.to_string());
-        IoFailure::new(format!("spawn {program} {code}"))
+        // Node's `spawn <program> <CODE>`: any errno, by its name.
+        let code = e
+            .raw_os_error()
+            .map_or_else(|| e.to_string(), |c| format!("{:?}", Errno::from_raw(c)));
+        io::Error::new(e.kind(), format!("spawn {program} {code}"))
     })?;
     let pid = child.id();
     let reaped = Arc::new(AtomicBool::new(false));
@@ -173,10 +178,11 @@ pub fn start_detached(spec: &LaunchSpec, stderr: &StderrSink) -> Result<SpawnedC
     let exit = Box::pin(async move {
         match exit_task.await {
             Ok(Ok(status)) => Ok(status.code()),
-            Ok(Err(e)) => Err(IoFailure::new(format!(
-                "waiting for the resident failed: {e}"
-            ))),
-            Err(e) => Err(IoFailure::new(format!(
+            Ok(Err(e)) => Err(io::Error::new(
+                e.kind(),
+                format!("waiting for the resident failed: {e}"),
+            )),
+            Err(e) => Err(io::Error::other(format!(
                 "the resident's exit watch failed: {e}"
             ))),
         }
@@ -187,10 +193,10 @@ pub fn start_detached(spec: &LaunchSpec, stderr: &StderrSink) -> Result<SpawnedC
             return Ok(());
         }
         let pid =
-            i32::try_from(pid).map_err(|_| IoFailure::new(format!("pid {pid} out of range")))?;
+            i32::try_from(pid).map_err(|_| io::Error::other(format!("pid {pid} out of range")))?;
         match kill(Pid::from_raw(pid), Signal::SIGTERM) {
             Ok(()) | Err(Errno::ESRCH) => Ok(()),
-            Err(e) => Err(IoFailure::new(format!("kill -TERM {pid}: {e}"))),
+            Err(e) => Err(io::Error::other(format!("kill -TERM {pid}: {e}"))),
         }
     });
     Ok(SpawnedChild {
@@ -230,12 +236,12 @@ impl From<SocketLiveness> for ProbeLiveness {
 
 #[async_trait::async_trait]
 impl SpawnIo for ProductionSpawnIo<'_> {
-    async fn spawn(&self, plan: &SpawnBgPlan) -> Result<SpawnedChild, IoFailure> {
+    async fn spawn(&self, plan: &SpawnBgPlan) -> io::Result<SpawnedChild> {
         spawn_resident(self.config, plan)
     }
 
     /// `lstat` of the path (a symlink is never followed): control-rpc's `inspect`.
-    async fn inspect(&self, socket_path: &Path) -> Result<PathInspection, IoFailure> {
+    async fn inspect(&self, socket_path: &Path) -> io::Result<PathInspection> {
         Ok(entwurf_control_rpc::inspect(socket_path).into())
     }
 
@@ -245,7 +251,7 @@ impl SpawnIo for ProductionSpawnIo<'_> {
         entwurf_control_rpc::probe(socket_path).await.into()
     }
 
-    async fn release(&self, lock: &LockClaim) -> Result<(), IoFailure> {
+    async fn release(&self, lock: &LockClaim) -> io::Result<()> {
         self.release.release(lock).await
     }
 }

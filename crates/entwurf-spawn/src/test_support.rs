@@ -53,22 +53,20 @@ impl CountingRelease {
 
 #[async_trait::async_trait]
 impl crate::LockRelease for CountingRelease {
-    async fn release(
-        &self,
-        _claim: &entwurf_lock::LockClaim,
-    ) -> Result<(), crate::watcher::IoFailure> {
+    async fn release(&self, _claim: &entwurf_lock::LockClaim) -> io::Result<()> {
         self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.fail_with
             .as_ref()
-            .map_or(Ok(()), |e| Err(crate::watcher::IoFailure::new(e.clone())))
+            .map_or(Ok(()), |e| Err(io::Error::other(e.clone())))
     }
 }
 
-/// A resume world under a directory the caller owns: `<root>/agent` (holding a minimal saved
+/// A resume world in its own temp dir (removed on drop): `<root>/agent` (holding a minimal saved
 /// session for the garden id when asked), the record cwd `<root>/cwd`, the expected socket
 /// `<root>/<gid>.sock`, and stand-in `pi` scripts.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct StandInWorld {
+    _tmp: tempfile::TempDir,
     /// The world's root (canonical, so socket paths compare equal).
     pub root: PathBuf,
     /// The pi agent dir.
@@ -80,9 +78,10 @@ pub struct StandInWorld {
 }
 
 impl StandInWorld {
-    /// Lays the world out under `root`; `with_session` writes the saved session for `gid`.
-    pub fn new(root: &Path, gid: &str, with_session: bool) -> io::Result<Self> {
-        let root = std::fs::canonicalize(root)?;
+    /// Lays a world out in a fresh temp dir; `with_session` writes the saved session for `gid`.
+    pub fn new(gid: &str, with_session: bool) -> io::Result<Self> {
+        let tmp = tempfile::tempdir()?;
+        let root = std::fs::canonicalize(tmp.path())?;
         let agent = root.join("agent");
         let cwd = root.join("cwd");
         std::fs::create_dir_all(&cwd)?;
@@ -91,6 +90,7 @@ impl StandInWorld {
         }
         let socket = root.join(format!("{gid}.sock"));
         Ok(Self {
+            _tmp: tmp,
             root,
             agent,
             cwd,

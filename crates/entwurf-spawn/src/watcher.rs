@@ -11,6 +11,7 @@
 //! tests deterministic).
 
 use std::future::Future;
+use std::io;
 use std::path::Path;
 use std::pin::Pin;
 use std::time::Duration;
@@ -22,31 +23,6 @@ use crate::plan::{RetainReason, RetainedDiagnostic, SpawnBgPlan, SpawnBgResumeRe
 
 /// How often the expected socket path is looked at.
 pub const SOCKET_POLL_INTERVAL: Duration = Duration::from_millis(150);
-
-/// A failure reported by an IO seam or hand (here and in the decider, which re-exports this
-/// type). Only the message travels (it is carried verbatim into results), so it is cheap to
-/// clone and compare.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct IoFailure {
-    /// The human-readable text, e.g. `EACCES: permission denied, unlink '/x/y.lock'`.
-    pub message: String,
-}
-
-impl IoFailure {
-    /// A failure with this text.
-    pub fn new(message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-        }
-    }
-
-    /// A failure carrying another error's text with its whole cause chain
-    /// (`top: cause: cause`, see [`entwurf_fs::Chain`]), so the cause reaches the receipt.
-    pub fn from_error(err: &(dyn std::error::Error + 'static)) -> Self {
-        Self::new(entwurf_fs::Chain(err).to_string())
-    }
-}
 
 /// What an `lstat` of the expected socket path found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,9 +59,9 @@ pub struct SpawnedChild {
     pub pid: Option<u32>,
     /// Resolves when it exits: the exit code, `None` for a signal; an error when the exit cannot
     /// be watched. The exit watch is armed at spawn, so a fast exit is never missed.
-    pub exit: BoxFuture<'static, Result<Option<i32>, IoFailure>>,
+    pub exit: BoxFuture<'static, io::Result<Option<i32>>>,
     /// Sends SIGTERM (a no-op once the exit has been reaped).
-    pub terminate: Box<dyn Fn() -> Result<(), IoFailure> + Send + Sync>,
+    pub terminate: Box<dyn Fn() -> io::Result<()> + Send + Sync>,
 }
 
 impl std::fmt::Debug for SpawnedChild {
@@ -101,14 +77,14 @@ impl std::fmt::Debug for SpawnedChild {
 pub trait SpawnIo: Send + Sync {
     /// Resolves the launch identity and starts the resident for `plan`. An error means no child
     /// exists (→ `spawn-start-failed`, the lock is released). Must not wait for the child.
-    async fn spawn(&self, plan: &SpawnBgPlan) -> Result<SpawnedChild, IoFailure>;
+    async fn spawn(&self, plan: &SpawnBgPlan) -> io::Result<SpawnedChild>;
     /// `lstat` of the expected socket path. An error is a watcher dependency failure.
-    async fn inspect(&self, socket_path: &Path) -> Result<PathInspection, IoFailure>;
+    async fn inspect(&self, socket_path: &Path) -> io::Result<PathInspection>;
     /// Connect probe of a socket file; bounded by its own timeout (no answer → indeterminate, a
     /// vanished listener → dead). Never fails: a probe has no error, only a liveness.
     async fn probe(&self, socket_path: &Path) -> ProbeLiveness;
     /// Releases the held lock. Called at most once per resume.
-    async fn release(&self, lock: &LockClaim) -> Result<(), IoFailure>;
+    async fn release(&self, lock: &LockClaim) -> io::Result<()>;
 }
 
 /// One resume: the plan, the lock the decider handed over, and the watcher's timing policy.
@@ -155,15 +131,15 @@ pub enum ResumeError {
     #[error("{error}")]
     ReleaseFailed {
         /// The release error.
-        error: IoFailure,
+        error: io::Error,
         /// What had been observed.
         observed: Box<SpawnBgResumeResult>,
     },
 }
 
 enum Observation {
-    Socket(Result<(), IoFailure>),
-    Exit(Result<Option<i32>, IoFailure>),
+    Socket(io::Result<()>),
+    Exit(io::Result<Option<i32>>),
     Timeout,
 }
 
@@ -195,17 +171,17 @@ pub async fn resume<I: SpawnIo + ?Sized>(
         Err(e) => {
             let result = SpawnBgResumeResult::SpawnStartFailed {
                 released: true,
-                error: e.message,
+                error: entwurf_fs::Chain(&e).to_string(),
             };
             return release.fire(result).await;
         }
     };
     let pid = child.pid;
     let terminate = child.terminate;
-    let retained = |reason, error: Option<IoFailure>| SpawnBgResumeResult::LockRetained {
+    let retained = |reason, error: Option<io::Error>| SpawnBgResumeResult::LockRetained {
         released: false,
         reason,
-        error: error.map(|e| e.message),
+        error: error.map(|e| entwurf_fs::Chain(&e).to_string()),
         diagnostic: RetainedDiagnostic {
             target_garden_id: plan.target_garden_id.clone(),
             pid,
@@ -286,7 +262,7 @@ async fn await_socket_alive<I: SpawnIo + ?Sized>(
     io: &I,
     socket_path: &Path,
     interval: Duration,
-) -> Result<(), IoFailure> {
+) -> io::Result<()> {
     loop {
         match io.inspect(socket_path).await? {
             PathInspection::SocketFile => {
@@ -295,7 +271,7 @@ async fn await_socket_alive<I: SpawnIo + ?Sized>(
                 }
             }
             PathInspection::Symlink | PathInspection::NotSocket => {
-                return Err(IoFailure::new(format!(
+                return Err(io::Error::other(format!(
                     "entwurf-v2-spawn: forged control-socket address at {} (never connected).",
                     socket_path.display()
                 )));

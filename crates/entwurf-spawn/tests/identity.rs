@@ -273,8 +273,13 @@ fn no_saved_session_fails_the_launch_before_anything_starts() {
     let io = ProductionSpawnIo::new(&config, &release);
     let err = io.prepare(&plan(&[])).expect_err("no session");
     assert!(
-        err.message
+        err.to_string()
             .contains("no saved pi session for 20260612T100000-aaaaaa"),
         "{err}"
     );
+    // The identity error travels typed, not as a string.
+    let typed = err
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<IdentityError>());
+    assert!(typed.is_some(), "{err:?}");
 }

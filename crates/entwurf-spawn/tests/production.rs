@@ -14,12 +14,10 @@ use entwurf_spawn::watcher::{PathInspection, ProbeLiveness};
 use entwurf_spawn::{resume, LaunchConfig, ProductionSpawnIo, ResumeRequest, SpawnIo, StderrSink};
 use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::{getpgid, Pid};
-use tempfile::TempDir;
 
 const GID: &str = "20260612T100000-aaaaaa";
 
 struct Setup {
-    _tmp: TempDir,
     w: StandInWorld,
 }
 
@@ -32,14 +30,39 @@ impl std::ops::Deref for Setup {
 
 impl Setup {
     fn new() -> Self {
-        let tmp = tempfile::tempdir().expect("tempdir");
-        let w = StandInWorld::new(tmp.path(), GID, true).expect("world");
-        Self { _tmp: tmp, w }
+        let w = StandInWorld::new(GID, true).expect("world");
+        Self { w }
     }
 
     /// A stand-in `pi`: a shell script with `body`.
     fn script(&self, body: &str) -> PathBuf {
         self.stand_in_pi(body).expect("script")
+    }
+
+    /// Runs `request` launching `program` over the production IO; the result and the number of
+    /// releases it asked for.
+    ///
+    /// A start that fails with `ETXTBSY` is run again (a few times at most): a sibling test's
+    /// fork can hold the just-written script open for writing until its exec, a race of these
+    /// tests writing stand-ins, not of the code under test.
+    async fn resume(
+        &self,
+        request: &ResumeRequest,
+        program: PathBuf,
+    ) -> (SpawnBgResumeResult, usize) {
+        let launch = self.launch(program);
+        let mut attempts = 0;
+        loop {
+            let release = CountingRelease::default();
+            let io = ProductionSpawnIo::new(&launch, &release);
+            let result = resume(request, &io).await.expect("result");
+            attempts += 1;
+            match &result {
+                SpawnBgResumeResult::SpawnStartFailed { error, .. }
+                    if error.ends_with("ETXTBSY") && attempts < 5 => {}
+                _ => return (result, release.calls()),
+            }
+        }
     }
 
     fn request(&self, observe_ms: u32) -> ResumeRequest {
@@ -78,13 +101,7 @@ async fn a_child_that_exits_is_observed_and_released_once() {
         "printf '%s|%s|%s' \"$ENTWURF_V2_RESUME_RESIDENT_SESSION_ID\" \"$(pwd)\" \"$*\" > {}\nexit 7",
         marker.display()
     ));
-    let release = CountingRelease::default();
-    let result = resume(
-        &s.request(30_000),
-        &ProductionSpawnIo::new(&s.launch(program), &release),
-    )
-    .await
-    .expect("result");
+    let (result, releases) = s.resume(&s.request(30_000), program).await;
     assert!(
         matches!(
             result,
@@ -96,7 +113,7 @@ async fn a_child_that_exits_is_observed_and_released_once() {
         ),
         "{result:?}"
     );
-    assert_eq!(release.calls(), 1);
+    assert_eq!(releases, 1);
     let seen = fs::read_to_string(&marker).expect("the script ran");
     assert_eq!(
         seen,
@@ -110,14 +127,8 @@ async fn a_child_that_exits_is_observed_and_released_once() {
 #[tokio::test]
 async fn a_missing_program_is_a_released_spawn_start_failure() {
     let s = Setup::new();
-    let release = CountingRelease::default();
     let missing = s.root.join("no-such-pi");
-    let result = resume(
-        &s.request(30_000),
-        &ProductionSpawnIo::new(&s.launch(missing.clone()), &release),
-    )
-    .await
-    .expect("result");
+    let (result, releases) = s.resume(&s.request(30_000), missing.clone()).await;
     assert_eq!(
         result,
         SpawnBgResumeResult::SpawnStartFailed {
@@ -125,7 +136,7 @@ async fn a_missing_program_is_a_released_spawn_start_failure() {
             error: format!("spawn {} ENOENT", missing.display())
         }
     );
-    assert_eq!(release.calls(), 1);
+    assert_eq!(releases, 1);
 }
 
 #[tokio::test]
@@ -133,18 +144,12 @@ async fn a_listening_socket_is_socket_alive_and_the_resident_keeps_running() {
     let s = Setup::new();
     let _listener = UnixListener::bind(&s.socket).expect("bind");
     let program = s.script("exec sleep 300");
-    let release = CountingRelease::default();
-    let result = resume(
-        &s.request(30_000),
-        &ProductionSpawnIo::new(&s.launch(program), &release),
-    )
-    .await
-    .expect("result");
+    let (result, releases) = s.resume(&s.request(30_000), program).await;
     let pid = match result {
         SpawnBgResumeResult::SocketAlive { pid: Some(pid), .. } => pid,
         other => panic!("expected socket-alive, got {other:?}"),
     };
-    assert_eq!(release.calls(), 1);
+    assert_eq!(releases, 1);
     // Detached: the leader of its own session and process group.
     let pgid = getpgid(Some(raw_pid(pid))).expect("pgid");
     assert_eq!(pgid, raw_pid(pid));
@@ -157,13 +162,7 @@ async fn a_listening_socket_is_socket_alive_and_the_resident_keeps_running() {
 async fn a_timeout_sends_sigterm_and_the_exit_releases() {
     let s = Setup::new();
     let program = s.script("exec sleep 300");
-    let release = CountingRelease::default();
-    let result = resume(
-        &s.request(200),
-        &ProductionSpawnIo::new(&s.launch(program), &release),
-    )
-    .await
-    .expect("result");
+    let (result, releases) = s.resume(&s.request(200), program).await;
     // `sleep` dies of the SIGTERM: exit code null.
     assert!(
         matches!(
@@ -175,7 +174,7 @@ async fn a_timeout_sends_sigterm_and_the_exit_releases() {
         ),
         "{result:?}"
     );
-    assert_eq!(release.calls(), 1);
+    assert_eq!(releases, 1);
 }
 
 #[tokio::test]
@@ -183,13 +182,7 @@ async fn a_forged_socket_path_fails_closed_and_the_child_is_terminated() {
     let s = Setup::new();
     symlink(s.root.join("elsewhere.sock"), &s.socket).expect("forge");
     let program = s.script("exec sleep 300");
-    let release = CountingRelease::default();
-    let result = resume(
-        &s.request(30_000),
-        &ProductionSpawnIo::new(&s.launch(program), &release),
-    )
-    .await
-    .expect("result");
+    let (result, releases) = s.resume(&s.request(30_000), program).await;
     // SIGTERM ends `sleep` within the grace, so the exit is observed and releases.
     assert!(
         matches!(
@@ -201,19 +194,16 @@ async fn a_forged_socket_path_fails_closed_and_the_child_is_terminated() {
         ),
         "{result:?}"
     );
-    assert_eq!(release.calls(), 1);
+    assert_eq!(releases, 1);
 }
 
 #[tokio::test]
 async fn a_child_ignoring_sigterm_leaves_the_lock_retained() {
     let s = Setup::new();
     let program = s.script("trap '' TERM\nwhile :; do sleep 1; done");
-    let release = CountingRelease::default();
     let mut req = s.request(200);
     req.kill_grace_ms = Millis::from_whole(300);
-    let result = resume(&req, &ProductionSpawnIo::new(&s.launch(program), &release))
-        .await
-        .expect("result");
+    let (result, releases) = s.resume(&req, program).await;
     let pid = match &result {
         SpawnBgResumeResult::LockRetained {
             reason: RetainReason::KillUnconfirmed,
@@ -223,7 +213,7 @@ async fn a_child_ignoring_sigterm_leaves_the_lock_retained() {
         } => diagnostic.pid.expect("pid"),
         other => panic!("expected lock-retained, got {other:?}"),
     };
-    assert_eq!(release.calls(), 0);
+    assert_eq!(releases, 0);
     // Reap the whole stand-in group (the shell and its sleep).
     killpg(raw_pid(pid), Signal::SIGKILL).expect("reap");
 }

@@ -10,7 +10,7 @@ use entwurf_lock::LockClaim;
 use entwurf_spawn::plan::{RetainReason, SpawnBgPlan, SpawnBgResumeResult};
 use entwurf_spawn::test_support::plan_from_tagged;
 use entwurf_spawn::watcher::{PathInspection, ProbeLiveness};
-use entwurf_spawn::{resume, IoFailure, ResumeError, ResumeRequest, SpawnIo, SpawnedChild};
+use entwurf_spawn::{resume, ResumeError, ResumeRequest, SpawnIo, SpawnedChild};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -112,10 +112,10 @@ impl Fake {
 
 #[async_trait::async_trait]
 impl SpawnIo for Fake {
-    async fn spawn(&self, _plan: &SpawnBgPlan) -> Result<SpawnedChild, IoFailure> {
+    async fn spawn(&self, _plan: &SpawnBgPlan) -> std::io::Result<SpawnedChild> {
         self.spawns.fetch_add(1, Ordering::SeqCst);
         if let Some(e) = self.script.spawn_error {
-            return Err(IoFailure::new(e));
+            return Err(std::io::Error::other(e));
         }
         let start = Instant::now();
         *self.spawned_at.lock().expect("lock") = Some(start);
@@ -132,7 +132,7 @@ impl SpawnIo for Fake {
                     }
                     (None, Some(at)) => {
                         tokio::time::sleep_until(start + Duration::from_millis(at)).await;
-                        Err(IoFailure::new("waitpid EINTR"))
+                        Err(std::io::Error::other("waitpid EINTR"))
                     }
                     (None, None) => std::future::pending().await,
                 }
@@ -172,13 +172,13 @@ impl SpawnIo for Fake {
         })
     }
 
-    async fn inspect(&self, _socket_path: &Path) -> Result<PathInspection, IoFailure> {
+    async fn inspect(&self, _socket_path: &Path) -> std::io::Result<PathInspection> {
         if let Some(e) = self.script.inspect_error {
-            return Err(IoFailure::new(e));
+            return Err(std::io::Error::other(e));
         }
         if let Some((at, e)) = self.script.inspect_error_from {
             if self.elapsed_ms() >= at {
-                return Err(IoFailure::new(e));
+                return Err(std::io::Error::other(e));
             }
         }
         if let Some(forged) = &self.script.forged {
@@ -207,10 +207,10 @@ impl SpawnIo for Fake {
         }
     }
 
-    async fn release(&self, _lock: &LockClaim) -> Result<(), IoFailure> {
+    async fn release(&self, _lock: &LockClaim) -> std::io::Result<()> {
         self.releases.fetch_add(1, Ordering::SeqCst);
         match self.script.release_error {
-            Some(e) => Err(IoFailure::new(e)),
+            Some(e) => Err(std::io::Error::other(e)),
             None => Ok(()),
         }
     }
