@@ -407,6 +407,22 @@ pub struct BadEntry {
     pub error: io::Error,
 }
 
+impl BadEntry {
+    /// Its kind as the reports name it (`fifo`, `too-large`, …), with the OS error for an
+    /// unreadable file, where the error is the point.
+    pub fn what(&self) -> String {
+        let kind = serde_json::to_value(self.kind)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        if self.kind == BadEntryKind::Unreadable {
+            format!("{kind}: {}", self.error)
+        } else {
+            kind
+        }
+    }
+}
+
 /// What a drain did.
 #[derive(Debug)]
 pub struct Drained {
