@@ -11,22 +11,8 @@ use std::path::{Path, PathBuf};
 use predicates::reflection::{Case, PredicateReflection, Product};
 use predicates::Predicate;
 
-/// Entries directly in `dir` whose name ends with `suffix` (sorted; empty if `dir` is absent).
-pub fn entries_ending(dir: &Path, suffix: &str) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.ends_with(suffix))
-        })
-        .collect();
-    out.sort();
-    out
-}
+/// Entries directly in a directory whose name ends with a suffix (sorted; empty if absent).
+pub use entwurf_testkit::entries_ending;
 
 /// Holds for a directory (or an absent path) with no entry whose name ends with `suffix`; `""`
 /// asks for an empty directory.
@@ -273,7 +259,7 @@ mod tests {
         let g = d.child("g");
         g.child("a.json").touch().unwrap();
         assert_eq!(entries_ending(&g, ".json").len(), 1);
-        assert!(entries_ending(&d.child("absent"), ".msg").is_empty());
+        assert!(entries_ending(d.child("absent"), ".msg").is_empty());
         assert!(no_entry_ending(".msg").eval(&g));
         assert!(no_entry_ending(".msg").eval(&d.child("absent")));
         assert!(!no_entry_ending(".json").eval(&g));

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use chrono::Utc;
 use entwurf_fs::Chain;
 use entwurf_mailbox::{
-    drain, format_body, iso_millis, list, send_guarded, BadEntry, Drained, EntryKind, MailboxDirs,
+    drain, format_body, iso_millis, list, send_guarded, Drained, EntryKind, MailboxDirs,
     MailboxError, MailboxListing, RandomTags, SenderEnvelope,
 };
 use entwurf_meta_session::GardenId;
@@ -154,7 +154,7 @@ fn read(gid: &GardenId, dirs: MailboxDirs<'_>, ctx: &Ctx) -> Result<ExitCode, Cl
         eprintln!(
             "entwurf: skipped {} ({}): {}",
             bad.file,
-            bad_what(bad),
+            bad.what(),
             bad.kind.hint()
         );
     }
@@ -189,19 +189,6 @@ fn drained_json(d: &Drained) -> serde_json::Value {
         "receiptError": d.receipt_error.as_ref().map(MailboxError::to_string),
         "removedTemps": d.removed_temps,
     })
-}
-
-/// A bad entry's kind (with the OS error for an unreadable file, where it is the point).
-fn bad_what(b: &BadEntry) -> String {
-    let kind = serde_json::to_value(b.kind)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default();
-    if b.kind == entwurf_mailbox::BadEntryKind::Unreadable {
-        format!("{kind}: {}", b.error)
-    } else {
-        kind
-    }
 }
 
 fn show(gid: &GardenId, dirs: MailboxDirs<'_>, ctx: &Ctx) -> Result<ExitCode, CliError> {

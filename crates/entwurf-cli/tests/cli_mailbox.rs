@@ -24,9 +24,9 @@ struct Env {
 
 impl Env {
     fn new() -> Self {
-        let tmp = tempfile::tempdir().unwrap();
-        fs::create_dir_all(tmp.path().join("home")).unwrap();
-        Self { tmp }
+        Self {
+            tmp: common::temp_root(&[]),
+        }
     }
     fn home(&self) -> PathBuf {
         self.tmp.path().join("home")

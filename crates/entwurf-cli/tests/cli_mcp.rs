@@ -46,17 +46,14 @@ impl World {
 
     fn record(&self, gid: &str, backend: Backend, model: Option<&str>) -> MetaRecord {
         let r = MetaRecord {
-            schema_version: 2,
-            garden_id: GardenId::parse(gid).unwrap(),
-            backend,
-            native_session_id: format!("native-{gid}"),
-            cwd: self.p("cwd").display().to_string(),
             model: model.map(str::to_owned),
-            transcript_path: None,
-            parent_garden_id: None,
-            is_entwurf: false,
-            created_at: "2026-12-06T21:41:42.000Z".into(),
-            record_updated_at: "2026-12-06T21:41:42.000Z".into(),
+            ..MetaRecord::new(
+                GardenId::parse(gid).unwrap(),
+                backend,
+                format!("native-{gid}"),
+                self.p("cwd").display().to_string(),
+                "2026-12-06T21:41:42.000Z",
+            )
         };
         write_record(&self.p("sessions"), &r).unwrap();
         r
@@ -900,5 +897,45 @@ async fn a_tool_error_carries_the_cause_of_the_failure() {
     let t = text(&r);
     assert!(t.contains("corrupt meta-record"), "{t}");
     assert!(t.contains("not valid JSON"), "the cause is lost: {t}");
+    c.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn inbox_read_names_entries_it_skipped_and_still_returns_the_messages() {
+    let w = World::new();
+    w.golden_world();
+    let me = w.record("20261206T214142-4f4f4f", Backend::ClaudeCode, None);
+    w.arm(&me);
+    w.sender_marker(&me);
+    let c = w.client(&[], &[]).await;
+    let r = call(&c, "entwurf_v2", json!({"target": "20261206T214142-4f4f4f", "intent": "fire-and-forget", "message": "a real one"})).await;
+    assert!(!is_error(&r), "{}", text(&r));
+    // A FIFO named like a message: a drain must neither hang on it nor stay silent about it.
+    let fifo = "2026-06-12T10-05-00-000Z-fifo00.msg";
+    nix::unistd::mkfifo(
+        &w.p("mailbox").join("20261206T214142-4f4f4f").join(fifo),
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+    )
+    .unwrap();
+
+    let r = call(&c, "entwurf_inbox_read", json!({})).await;
+    assert!(!is_error(&r), "{}", text(&r));
+    let t = text(&r);
+    assert!(t.contains("a real one"), "{t}");
+    assert!(
+        t.contains(&format!("[skipped {fifo} (fifo): not a message")),
+        "{t}"
+    );
+    let s = r.structured_content.as_ref().unwrap();
+    assert_eq!(s["count"], 1);
+    assert_eq!(s["badEntries"][0]["file"], fifo);
+    assert_eq!(s["badEntries"][0]["kind"], "fifo");
+    assert!(
+        w.p("mailbox")
+            .join("20261206T214142-4f4f4f")
+            .join(fifo)
+            .exists(),
+        "a bad entry is left where it is"
+    );
     c.cancel().await.unwrap();
 }

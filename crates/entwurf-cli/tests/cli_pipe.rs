@@ -14,19 +14,13 @@ fn a_closed_stdout_ends_the_command_by_sigpipe_not_a_panic() {
     // Far more output than a pipe buffer holds, so the command must write after the close.
     for i in 0..1500u32 {
         let gid = GardenId::parse(&format!("20260612T100000-{i:06x}")).unwrap();
-        let record = MetaRecord {
-            schema_version: 2,
-            garden_id: gid,
-            backend: Backend::Codex,
-            native_session_id: format!("native-{i}"),
-            cwd: "/srv/a/rather/long/working/directory/for/padding".into(),
-            model: None,
-            transcript_path: None,
-            parent_garden_id: None,
-            is_entwurf: false,
-            created_at: "2026-06-12T10:00:00.000Z".into(),
-            record_updated_at: "2026-06-12T10:00:00.000Z".into(),
-        };
+        let record = MetaRecord::new(
+            gid,
+            Backend::Codex,
+            format!("native-{i}"),
+            "/srv/a/rather/long/working/directory/for/padding",
+            "2026-06-12T10:00:00.000Z",
+        );
         write_record(&sessions, &record).unwrap();
     }
     let mut child = Command::new(env!("CARGO_BIN_EXE_entwurf"))

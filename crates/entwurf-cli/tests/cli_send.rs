@@ -19,10 +19,7 @@ struct Env {
 
 impl Env {
     fn new() -> Self {
-        let tmp = tempfile::tempdir().unwrap();
-        for d in ["home", "ctl"] {
-            fs::create_dir_all(tmp.path().join(d)).unwrap();
-        }
+        let tmp = common::temp_root(&["ctl"]);
         Self {
             tmp,
             rt: tokio::runtime::Runtime::new().unwrap(),
@@ -36,15 +33,7 @@ impl Env {
     }
     fn entwurf(&self, args: &[&str]) -> Command {
         let mut cmd = common::entwurf(self.p("home"));
-        for (flag, leaf) in [
-            ("--sessions-dir", "sessions"),
-            ("--mailbox-dir", "mailbox"),
-            ("--receivers-dir", "receivers"),
-            ("--lock-dir", "locks"),
-            ("--control-dir", "ctl"),
-        ] {
-            cmd.arg(flag).arg(self.p(leaf));
-        }
+        cmd.args(common::store_args(self.tmp.path()));
         cmd.args(args);
         cmd
     }

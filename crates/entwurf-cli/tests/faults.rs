@@ -38,9 +38,9 @@ struct Env {
 
 impl Env {
     fn new() -> Self {
-        let tmp = tempfile::tempdir().unwrap();
-        fs::create_dir_all(tmp.path().join("home")).unwrap();
-        Self { tmp }
+        Self {
+            tmp: common::temp_root(&[]),
+        }
     }
     fn p(&self, leaf: &str) -> PathBuf {
         self.tmp.path().join(leaf)
@@ -53,15 +53,7 @@ impl Env {
         cmd.env_clear()
             .env("HOME", self.p("home"))
             .env("PATH", std::env::var_os("PATH").unwrap_or_default());
-        for (flag, leaf) in [
-            ("--sessions-dir", "sessions"),
-            ("--mailbox-dir", "mailbox"),
-            ("--receivers-dir", "receivers"),
-            ("--lock-dir", "locks"),
-            ("--control-dir", "ctl"),
-        ] {
-            cmd.arg(flag).arg(self.p(leaf));
-        }
+        cmd.args(common::store_args(self.tmp.path()));
         cmd.args(args);
         if let Some(n) = abort_at {
             cmd.env("ENTWURF_FAULT_ABORT_AT", n.to_string())
@@ -93,16 +85,7 @@ impl Env {
     }
 }
 
-fn names(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = match fs::read_dir(dir) {
-        Err(_) => vec![],
-        Ok(rd) => rd
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect(),
-    };
-    v.sort();
-    v
-}
+use common::names;
 
 fn temps(dir: &Path) -> Vec<String> {
     names(dir)

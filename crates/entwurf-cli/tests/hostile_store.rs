@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use assert_cmd::Command;
 use entwurf_meta_session::Backend;
+use entwurf_testkit::mkfifo;
 use serde_json::Value;
 
 mod common;
@@ -25,10 +26,7 @@ struct Env {
 
 impl Env {
     fn new() -> Self {
-        let tmp = tempfile::tempdir().unwrap();
-        for d in ["home", "ctl", "outside"] {
-            fs::create_dir_all(tmp.path().join(d)).unwrap();
-        }
+        let tmp = common::temp_root(&["ctl", "outside"]);
         Self { tmp }
     }
     fn p(&self, leaf: &str) -> PathBuf {
@@ -39,15 +37,7 @@ impl Env {
     }
     fn entwurf(&self, args: &[&str]) -> Command {
         let mut cmd = common::entwurf(self.p("home"));
-        for (flag, leaf) in [
-            ("--sessions-dir", "sessions"),
-            ("--mailbox-dir", "mailbox"),
-            ("--receivers-dir", "receivers"),
-            ("--lock-dir", "locks"),
-            ("--control-dir", "ctl"),
-        ] {
-            cmd.arg(flag).arg(self.p(leaf));
-        }
+        cmd.args(common::store_args(self.tmp.path()));
         cmd.args(args).timeout(TIMEOUT);
         cmd
     }
@@ -62,26 +52,12 @@ impl Env {
         );
         common::arm_receiver(&self.p("receivers"), &r);
     }
-    fn names(&self, dir: &Path) -> Vec<String> {
-        let mut v: Vec<String> = match fs::read_dir(dir) {
-            Err(_) => vec![],
-            Ok(rd) => rd
-                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-                .collect(),
-        };
-        v.sort();
-        v
-    }
     fn msgs(&self) -> Vec<String> {
-        self.names(&self.mbox())
+        common::names(&self.mbox())
             .into_iter()
             .filter(|n| n.contains(".msg"))
             .collect()
     }
-}
-
-fn mkfifo(p: &Path) {
-    nix::unistd::mkfifo(p, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
 }
 
 /// Runs `cmd` (bounded by its timeout) and returns (exit code, stdout + stderr).
@@ -139,7 +115,7 @@ fn dangling_doorbell_symlink_creates_nothing_outside_the_store() {
     let (code, text) = run(&mut env.entwurf(&["send", GID, "hello"]));
     assert_ne!(code, 0, "{text}");
     assert!(!target.exists(), "nothing created outside the store");
-    assert!(env.names(&env.p("outside")).is_empty());
+    assert!(common::names(&env.p("outside")).is_empty());
     assert!(env.msgs().is_empty(), "{:?}", env.msgs());
 }
 
@@ -166,7 +142,7 @@ fn mailbox_dir_symlinked_elsewhere_is_refused_and_nothing_is_written_there() {
         );
     }
     assert!(
-        env.names(&env.p("outside")).is_empty(),
+        common::names(&env.p("outside")).is_empty(),
         "no message, state or doorbell outside"
     );
 }
@@ -218,7 +194,7 @@ fn fifo_as_state_json_is_moved_aside_by_a_send_without_hanging_and_the_mail_flow
     let env = Env::new();
     env.armed_citizen();
     fs::create_dir_all(env.mbox()).unwrap();
-    mkfifo(&env.mbox().join("state.json"));
+    mkfifo(env.mbox().join("state.json"));
     // The read-only listing refuses it, without hanging.
     let (code, text) = run(&mut env.entwurf(&["mailbox", "list", GID]));
     assert_ne!(code, 0, "{text}");
@@ -228,12 +204,11 @@ fn fifo_as_state_json_is_moved_aside_by_a_send_without_hanging_and_the_mail_flow
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("set aside as"), "{text}");
     assert_eq!(env.msgs().len(), 1, "{:?}", env.msgs());
-    let aside: Vec<String> = env
-        .names(&env.mbox())
+    let aside: Vec<String> = common::names(&env.mbox())
         .into_iter()
         .filter(|n| n.starts_with("state.json.unparseable-"))
         .collect();
-    assert_eq!(aside.len(), 1, "{:?}", env.names(&env.mbox()));
+    assert_eq!(aside.len(), 1, "{:?}", common::names(&env.mbox()));
     assert!(fs::symlink_metadata(env.mbox().join(&aside[0]))
         .unwrap()
         .file_type()
@@ -247,7 +222,7 @@ fn fifo_as_doorbell_fails_the_send_without_hanging_and_withdraws_the_message() {
     let env = Env::new();
     env.armed_citizen();
     fs::create_dir_all(env.mbox()).unwrap();
-    mkfifo(&env.mbox().join("inbox.signal"));
+    mkfifo(env.mbox().join("inbox.signal"));
     let (code, text) = run(&mut env.entwurf(&["send", GID, "hello"]));
     assert_ne!(code, 0, "{text}");
     assert!(
@@ -263,7 +238,7 @@ fn fifo_as_message_is_reported_without_hanging_the_drain_or_the_listing() {
     env.armed_citizen();
     env.entwurf(&["send", GID, "real"]).assert().success();
     let fifo = "2026-06-12T10-00-00-000Z-000001.msg";
-    mkfifo(&env.mbox().join(fifo));
+    mkfifo(env.mbox().join(fifo));
     let (code, text) = run(&mut env.entwurf(&["--json", "mailbox", "read", GID]));
     assert_eq!(
         code, 0,
@@ -281,7 +256,7 @@ fn fifo_as_a_record_does_not_hang_upsert_list_or_peers_for_any_native_id() {
     let env = Env::new();
     env.armed_citizen();
     let fifo = format!("{OTHER}.meta.json");
-    mkfifo(&env.p("sessions").join(&fifo));
+    mkfifo(env.p("sessions").join(&fifo));
     let (code, text) = run(&mut env.entwurf(&[
         "--json",
         "record",

@@ -7,17 +7,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use entwurf_fs::{fs_error_of, FsError, Kind, Publish, StoreDir};
-
-fn mkfifo(p: &Path) {
-    rustix::fs::mknodat(
-        rustix::fs::CWD,
-        p,
-        rustix::fs::FileType::Fifo,
-        rustix::fs::Mode::from_raw_mode(0o600),
-        0,
-    )
-    .unwrap();
-}
+use entwurf_testkit::mkfifo;
 
 /// Runs `f` on another thread and fails the test if it does not return within 20 s (a
 /// blocking open of a FIFO would never return).
@@ -104,7 +94,7 @@ fn a_dangling_symlink_is_refused_and_nothing_is_created_at_its_target() {
 fn a_fifo_is_refused_for_read_and_write_without_hanging() {
     let t = tempfile::tempdir().unwrap();
     let store = t.path().to_path_buf();
-    mkfifo(&store.join("p"));
+    mkfifo(store.join("p"));
     let s = store.clone();
     let (r, w) = bounded(move || {
         let d = StoreDir::open(&s).unwrap().unwrap();
@@ -307,7 +297,7 @@ fn read_path_refuses_a_final_symlink_a_fifo_and_oversize() {
     let outside = t.path().join("outside");
     std::fs::write(&outside, "secret").unwrap();
     std::os::unix::fs::symlink(&outside, t.path().join("l")).unwrap();
-    mkfifo(&t.path().join("p"));
+    mkfifo(t.path().join("p"));
     std::fs::write(t.path().join("big"), vec![b'x'; 5000]).unwrap();
     let mut buf = Vec::new();
     let e = entwurf_fs::read_path(&t.path().join("l"), Kind::Marker, &mut buf).unwrap_err();

@@ -390,16 +390,7 @@ mod tests {
     use super::*;
     use std::os::unix::fs::{symlink, PermissionsExt};
 
-    fn mkfifo(path: &Path) {
-        rustix::fs::mknodat(
-            rustix::fs::CWD,
-            path,
-            rustix::fs::FileType::Fifo,
-            rustix::fs::Mode::from_raw_mode(0o600),
-            0,
-        )
-        .unwrap();
-    }
+    use entwurf_testkit::mkfifo;
 
     #[test]
     fn every_non_regular_entry_is_named_and_never_followed_or_blocked_on() {
@@ -415,7 +406,7 @@ mod tests {
         ];
         symlink(&outside, tmp.path().join("link")).unwrap();
         symlink(tmp.path().join("nowhere"), tmp.path().join("dangling")).unwrap();
-        mkfifo(&tmp.path().join("fifo"));
+        mkfifo(tmp.path().join("fifo"));
         fs::create_dir(tmp.path().join("dir")).unwrap();
         let _listener = std::os::unix::net::UnixListener::bind(tmp.path().join("sock")).unwrap();
         for (name, kind) in cases {

@@ -16,6 +16,7 @@ use entwurf_lock::{
     MarkerCreator, ReleaseOutcome, MAX_LOCK_FILE_BYTES,
 };
 use entwurf_meta_session::GardenId;
+use entwurf_testkit::mkfifo;
 
 const GID: &str = "20260612T100000-aaaaaa";
 const HOST: &str = "test-host";
@@ -124,17 +125,6 @@ fn marker_text(pid: u32, host: &str, key: &str) -> String {
     .unwrap()
 }
 
-fn mkfifo(path: &Path) {
-    rustix::fs::mknodat(
-        rustix::fs::CWD,
-        path,
-        rustix::fs::FileType::Fifo,
-        rustix::fs::Mode::from_raw_mode(0o600),
-        0,
-    )
-    .unwrap();
-}
-
 /// Runs `f` on another thread and fails the test (instead of hanging it) when it blocks.
 fn never_blocks<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     let (tx, rx) = mpsc::channel();
@@ -226,7 +216,7 @@ fn a_symlink_to_an_outside_claim_is_never_followed_read_or_removed() {
 #[test]
 fn a_fifo_at_the_lock_path_never_blocks_acquire_inspect_release_or_clear() {
     let root = Root::new();
-    mkfifo(&root.lock_path());
+    mkfifo(root.lock_path());
     let world = World::new(Err(Errno::SRCH), "");
     let lock = Arc::new(world.lock(&root));
     let path = root.lock_path();
@@ -319,7 +309,7 @@ fn a_symlink_or_fifo_at_the_marker_path_fails_closed_and_is_never_followed() {
         fs::write(root.lock_path(), holder_line(&root, None)).unwrap();
         fs::write(root.outside(), marker_text(4242, HOST, "linux:1")).unwrap();
         if fifo {
-            mkfifo(&root.marker());
+            mkfifo(root.marker());
         } else {
             symlink(root.outside(), root.marker()).unwrap();
         }

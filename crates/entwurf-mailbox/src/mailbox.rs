@@ -407,6 +407,22 @@ pub struct BadEntry {
     pub error: io::Error,
 }
 
+impl BadEntry {
+    /// Its kind as the reports name it (`fifo`, `too-large`, …), with the OS error for an
+    /// unreadable file, where the error is the point.
+    pub fn what(&self) -> String {
+        let kind = serde_json::to_value(self.kind)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        if self.kind == BadEntryKind::Unreadable {
+            format!("{kind}: {}", self.error)
+        } else {
+            kind
+        }
+    }
+}
+
 /// What a drain did.
 #[derive(Debug)]
 pub struct Drained {
@@ -735,22 +751,16 @@ fn take(d: &MailboxDir, name: &str) -> Result<Taken, MailboxError> {
 mod tests {
     use super::*;
     use chrono::TimeZone;
-    use entwurf_meta_session::{Backend, RECORD_SCHEMA_VERSION};
+    use entwurf_meta_session::Backend;
 
     fn record(gid: &GardenId) -> MetaRecord {
-        MetaRecord {
-            schema_version: RECORD_SCHEMA_VERSION,
-            garden_id: gid.clone(),
-            backend: Backend::ClaudeCode,
-            native_session_id: "native".to_owned(),
-            cwd: "/home/u/proj".to_owned(),
-            model: None,
-            transcript_path: None,
-            parent_garden_id: None,
-            is_entwurf: false,
-            created_at: "2026-06-12T10:00:00.000Z".to_owned(),
-            record_updated_at: "2026-06-12T10:00:00.000Z".to_owned(),
-        }
+        MetaRecord::new(
+            gid.clone(),
+            Backend::ClaudeCode,
+            "native",
+            "/home/u/proj",
+            "2026-06-12T10:00:00.000Z",
+        )
     }
 
     use crate::fsio::tests::names;

@@ -352,12 +352,7 @@ fn a_drain_delivers_every_good_message_and_reports_directories_symlinks_and_fifo
     ];
     std::fs::create_dir(dir.join(names[0])).unwrap();
     std::os::unix::fs::symlink(&secret, dir.join(names[1])).unwrap();
-    rustix::fs::mkfifoat(
-        rustix::fs::CWD,
-        dir.join(names[2]),
-        rustix::fs::Mode::from_raw_mode(0o600),
-    )
-    .unwrap();
+    entwurf_testkit::mkfifo(dir.join(names[2]));
 
     let d = drain(&store.sessions, &store.mailbox, &gid, now()).unwrap();
     let bodies: Vec<&str> = d.messages.iter().map(|m| m.body.as_str()).collect();

@@ -158,15 +158,6 @@ fn doorbell_never_appends_to_a_hook_log_symlink_and_the_outside_file_is_untouche
     );
     assert_eq!(std::fs::read_to_string(&outside).unwrap(), "keep\n");
     // The message was not marked delivered: it is still fresh for the next ring or drain.
-    let fresh = std::fs::read_dir(&dir)
-        .unwrap()
-        .filter(|e| {
-            e.as_ref()
-                .unwrap()
-                .file_name()
-                .to_string_lossy()
-                .ends_with(".msg")
-        })
-        .count();
+    let fresh = entwurf_testkit::entries_ending(&dir, ".msg").len();
     assert_eq!(fresh, 1);
 }

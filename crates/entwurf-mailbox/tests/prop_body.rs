@@ -135,19 +135,13 @@ proptest! {
         let (sessions, mailbox) = (tmp.path().join("sessions"), tmp.path().join("mailbox"));
         std::fs::create_dir_all(&sessions).unwrap();
         let gid = GardenId::parse("20260612T100000-aaaaaa").unwrap();
-        let record = MetaRecord {
-            schema_version: 2,
-            garden_id: gid.clone(),
-            backend: Backend::ClaudeCode,
-            native_session_id: "n".into(),
-            cwd: "/w".into(),
-            model: None,
-            transcript_path: None,
-            parent_garden_id: None,
-            is_entwurf: false,
-            created_at: "2026-06-12T10:00:00.000Z".into(),
-            record_updated_at: "2026-06-12T10:00:00.000Z".into(),
-        };
+        let record = MetaRecord::new(
+            gid.clone(),
+            Backend::ClaudeCode,
+            "n",
+            "/w",
+            "2026-06-12T10:00:00.000Z",
+        );
         write_record(&sessions, &record).unwrap();
         // An empty body is refused and writes nothing.
         prop_assert!(enqueue(&sessions, &mailbox, &gid, "", Utc::now(), &mut RandomTags).is_err());

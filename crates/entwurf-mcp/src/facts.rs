@@ -356,22 +356,9 @@ pub async fn collect(sessions_dir: &Path, control_dir: &Path) -> Facts {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use entwurf_meta_session::RECORD_SCHEMA_VERSION;
 
     fn rec(gid: &str, backend: Backend) -> MetaRecord {
-        MetaRecord {
-            schema_version: RECORD_SCHEMA_VERSION,
-            garden_id: GardenId::parse(gid).unwrap(),
-            backend,
-            native_session_id: "n".into(),
-            cwd: "/w".into(),
-            model: None,
-            transcript_path: None,
-            parent_garden_id: None,
-            is_entwurf: false,
-            created_at: "t".into(),
-            record_updated_at: "t".into(),
-        }
+        MetaRecord::new(GardenId::parse(gid).unwrap(), backend, "n", "/w", "t")
     }
 
     fn probe_of(l: SocketLiveness) -> SocketProbe {

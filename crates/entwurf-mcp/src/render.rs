@@ -319,8 +319,10 @@ pub fn render_peers(facts: &Facts, control_dir: &str) -> ToolOutput {
     ToolOutput::ok(text).with_structured(payload)
 }
 
-/// The `entwurf_inbox_read` answer for a drain. Messages that could not be taken and a receipt
-/// that could not be stamped are named after the bodies (the reference lost them silently).
+/// The `entwurf_inbox_read` answer for a drain. Messages that could not be taken, entries that
+/// are not messages (a FIFO, a symlink, an oversized file), a set-aside receipt state and a
+/// receipt that could not be stamped are named after the bodies (the reference lost them
+/// silently).
 pub fn render_inbox(d: &Drained) -> ToolOutput {
     let gid = d.garden_id.as_str();
     let messages: Vec<Value> = d
@@ -335,6 +337,8 @@ pub fn render_inbox(d: &Drained) -> ToolOutput {
         "messages": messages,
         "leftUnread": d.left_unread.iter().map(|l| json!({"file": l.file, "error": Chain(&l.error).to_string()})).collect::<Vec<_>>(),
         "receiptError": d.receipt_error.as_ref().map(|e| Chain(e).to_string()),
+        "badEntries": d.bad_entries.iter().map(|b| json!({"file": b.file, "kind": b.kind, "error": Chain(&b.error).to_string(), "hint": b.kind.hint()})).collect::<Vec<_>>(),
+        "stateSetAside": d.state_set_aside,
     });
     let mut text = d.inbox_text();
     for l in &d.left_unread {
@@ -342,6 +346,20 @@ pub fn render_inbox(d: &Drained) -> ToolOutput {
             "\n[left unread: {} — {}]",
             l.file,
             Chain(&l.error)
+        ));
+    }
+    for b in &d.bad_entries {
+        text.push_str(&format!(
+            "\n[skipped {} ({}): {}]",
+            b.file,
+            b.what(),
+            b.kind.hint()
+        ));
+    }
+    if let Some(aside) = &d.state_set_aside {
+        text.push_str(&format!(
+            "\n[the receipt state was unparseable; it was set aside as {} and rebuilt]",
+            aside.display()
         ));
     }
     if let Some(e) = &d.receipt_error {

@@ -497,14 +497,7 @@ mod tests {
         fs::write(t.path().join(format!("{}.meta.json", gid(1))), "{ broken").unwrap();
         fs::remove_file(t.path().join(format!("{}.meta.json", gid(2)))).unwrap();
         fs::create_dir(t.path().join(format!("{}.meta.json", gid(2)))).unwrap();
-        rustix::fs::mknodat(
-            rustix::fs::CWD,
-            t.path().join(format!("{}.meta.json", gid(N + 1))),
-            rustix::fs::FileType::Fifo,
-            rustix::fs::Mode::from_raw_mode(0o600),
-            0,
-        )
-        .unwrap();
+        entwurf_testkit::mkfifo(t.path().join(format!("{}.meta.json", gid(N + 1))));
         // The FIFO has no writer: the listing must not wait for one.
         let (first, _) = list(t.path(), 10);
         let (second, used) = list(t.path(), 10);

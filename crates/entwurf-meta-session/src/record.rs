@@ -58,6 +58,32 @@ pub const RECORD_V2_KEYS: [&str; 11] = [
 ];
 
 impl MetaRecord {
+    /// A citizen's record as its first upsert writes it: schema v2, no model, transcript or
+    /// parent, not spawned by entwurf, created and last written `at` (an ISO-8601 UTC stamp,
+    /// see [`iso_millis`]).
+    pub fn new(
+        garden_id: GardenId,
+        backend: Backend,
+        native_session_id: impl Into<String>,
+        cwd: impl Into<String>,
+        at: impl Into<String>,
+    ) -> Self {
+        let at = at.into();
+        MetaRecord {
+            schema_version: RECORD_SCHEMA_VERSION,
+            garden_id,
+            backend,
+            native_session_id: native_session_id.into(),
+            cwd: cwd.into(),
+            model: None,
+            transcript_path: None,
+            parent_garden_id: None,
+            is_entwurf: false,
+            created_at: at.clone(),
+            record_updated_at: at,
+        }
+    }
+
     /// The canonical file bytes: 2-space pretty JSON in field order plus one `"\n"`.
     pub fn to_file_bytes(&self) -> Vec<u8> {
         // Serialising a plain struct of strings/bools/options cannot fail.
@@ -635,6 +661,13 @@ mod tests {
     #[test]
     fn v2_round_trips_byte_for_byte() {
         let r = parse_record_bytes(V2.as_bytes()).unwrap();
+        assert_eq!(String::from_utf8(r.to_file_bytes()).unwrap(), V2);
+    }
+
+    #[test]
+    fn new_is_a_first_upserts_record() {
+        let gid = GardenId::parse("20260612T100000-aaaaaa").unwrap();
+        let r = MetaRecord::new(gid, Backend::ClaudeCode, "n", "/c", "t");
         assert_eq!(String::from_utf8(r.to_file_bytes()).unwrap(), V2);
     }
 

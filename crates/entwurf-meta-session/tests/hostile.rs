@@ -52,14 +52,7 @@ fn a_fifo_or_a_symlink_under_a_record_name_never_blocks_and_is_never_followed() 
     let s = t.path().join("s");
     let m = t.path().join("m");
     let first = upsert(&s, &m, &UpsertInput::new(Backend::Codex, "n1", "/w"), now()).unwrap();
-    rustix::fs::mknodat(
-        rustix::fs::CWD,
-        s.join(format!("{OTHER}.meta.json")),
-        rustix::fs::FileType::Fifo,
-        rustix::fs::Mode::from_raw_mode(0o600),
-        0,
-    )
-    .unwrap();
+    entwurf_testkit::mkfifo(s.join(format!("{OTHER}.meta.json")));
     // A symlink to a valid record elsewhere: refused, never read through.
     let elsewhere = t.path().join("elsewhere.json");
     std::fs::copy(&first.path, &elsewhere).unwrap();

@@ -10,7 +10,7 @@ use chrono::Utc;
 use entwurf_meta_session::{
     iso_millis, list_records, read_record, upsert, upsert_with_mint, Backend, Dirs, GardenId,
     MetaRecord, RecordError, RecordStore, UpsertAction, UpsertInput, INDEX_FILE_NAME,
-    INDEX_MIN_RECORDS, RECORD_SCHEMA_VERSION,
+    INDEX_MIN_RECORDS,
 };
 use serde_json::Value;
 
@@ -26,20 +26,13 @@ fn gid_n(n: usize) -> GardenId {
 }
 
 fn record(gid: &GardenId, native: &str) -> MetaRecord {
-    let now = iso_millis(Utc::now());
-    MetaRecord {
-        schema_version: RECORD_SCHEMA_VERSION,
-        garden_id: gid.clone(),
-        backend: Backend::Codex,
-        native_session_id: native.to_owned(),
-        cwd: "/w".to_owned(),
-        model: None,
-        transcript_path: None,
-        parent_garden_id: None,
-        is_entwurf: false,
-        created_at: now.clone(),
-        record_updated_at: now,
-    }
+    MetaRecord::new(
+        gid.clone(),
+        Backend::Codex,
+        native,
+        "/w",
+        iso_millis(Utc::now()),
+    )
 }
 
 /// An outside writer (another process, the reference): tmp + rename, so a new inode.

@@ -8,8 +8,12 @@
 //!   ([`prop::json_value`]), and objects over a parser's own keys ([`prop::keyed_object`]) so a
 //!   property reaches every field check, not only the JSON parser.
 //! - [`dead_pid`]: the pid of a child that exited and was reaped.
+//! - Hostile stores: [`mkfifo`] (a FIFO where a store file belongs: an open that blocks if the
+//!   code under test forgets `O_NONBLOCK`), and [`entries_ending`] to see what a directory holds.
 
 #![deny(missing_docs)]
+
+use std::path::{Path, PathBuf};
 
 pub mod prop;
 
@@ -27,11 +31,63 @@ pub fn dead_pid() -> u32 {
     pid
 }
 
+/// Makes a FIFO (mode 0600) at `path`.
+///
+/// # Panics
+/// When the FIFO cannot be made (a test-environment failure).
+pub fn mkfifo(path: impl AsRef<Path>) {
+    let path = path.as_ref();
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        path,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .unwrap_or_else(|e| panic!("mkfifo {}: {e}", path.display()));
+}
+
+/// The entries directly in `dir` whose name ends with `suffix` (sorted; empty when `dir` is
+/// absent or unreadable).
+pub fn entries_ending(dir: impl AsRef<Path>, suffix: &str) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.ends_with(suffix))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn a_dead_pid_names_no_process() {
-        let pid = super::dead_pid();
-        assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists());
+        let pid = dead_pid();
+        assert!(!Path::new(&format!("/proc/{pid}")).exists());
+    }
+
+    #[test]
+    fn a_fifo_is_listed_by_its_suffix() {
+        use std::os::unix::fs::FileTypeExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        mkfifo(dir.join("a.msg"));
+        std::fs::write(dir.join("b.json"), b"{}").unwrap();
+        let msgs = entries_ending(dir, ".msg");
+        assert_eq!(msgs, vec![dir.join("a.msg")]);
+        assert!(std::fs::symlink_metadata(&msgs[0])
+            .unwrap()
+            .file_type()
+            .is_fifo());
+        assert!(entries_ending(dir.join("absent"), ".msg").is_empty());
     }
 }

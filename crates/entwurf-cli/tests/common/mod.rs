@@ -23,6 +23,40 @@ pub fn configure(cmd: &mut Command, home: impl AsRef<OsStr>) {
         .env("PATH", std::env::var_os("PATH").unwrap_or_default());
 }
 
+/// A fresh temp root holding `home` and each of `dirs` (created).
+pub fn temp_root(dirs: &[&str]) -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    for d in ["home"].iter().chain(dirs) {
+        std::fs::create_dir_all(tmp.path().join(d)).unwrap();
+    }
+    tmp
+}
+
+/// Every store flag pointing into `root`: `--sessions-dir <root>/sessions`, `--mailbox-dir
+/// <root>/mailbox`, `--receivers-dir <root>/receivers`, `--lock-dir <root>/locks` and
+/// `--control-dir <root>/ctl` (for `Command::args`, ours or `std`'s).
+pub fn store_args(root: &Path) -> Vec<std::ffi::OsString> {
+    [
+        ("--sessions-dir", "sessions"),
+        ("--mailbox-dir", "mailbox"),
+        ("--receivers-dir", "receivers"),
+        ("--lock-dir", "locks"),
+        ("--control-dir", "ctl"),
+    ]
+    .into_iter()
+    .flat_map(|(flag, leaf)| [flag.into(), root.join(leaf).into_os_string()])
+    .collect()
+}
+
+/// The entry names in `dir`, sorted (empty when `dir` is absent).
+pub fn names(dir: &Path) -> Vec<String> {
+    entwurf_testkit::entries_ending(dir, "")
+        .iter()
+        .filter_map(|p| p.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .collect()
+}
+
 /// Appends `--sessions-dir <sessions> --mailbox-dir <mailbox> --receivers-dir <receivers>`.
 pub fn store_flags(cmd: &mut Command, sessions: &Path, mailbox: &Path, receivers: &Path) {
     cmd.arg("--sessions-dir")
@@ -60,19 +94,13 @@ pub fn put_record(
     native: &str,
     cwd: &str,
 ) -> entwurf_meta_session::MetaRecord {
-    let r = entwurf_meta_session::MetaRecord {
-        schema_version: 2,
-        garden_id: entwurf_meta_session::GardenId::parse(gid).unwrap(),
+    let r = entwurf_meta_session::MetaRecord::new(
+        entwurf_meta_session::GardenId::parse(gid).unwrap(),
         backend,
-        native_session_id: native.into(),
-        cwd: cwd.into(),
-        model: None,
-        transcript_path: None,
-        parent_garden_id: None,
-        is_entwurf: false,
-        created_at: "2026-06-12T01:00:00.000Z".into(),
-        record_updated_at: "2026-06-12T01:00:00.000Z".into(),
-    };
+        native,
+        cwd,
+        "2026-06-12T01:00:00.000Z",
+    );
     entwurf_meta_session::write_record(sessions, &r).unwrap();
     r
 }

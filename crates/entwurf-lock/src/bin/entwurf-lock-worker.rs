@@ -1,5 +1,6 @@
 //! `entwurf-lock-worker`: a small second process for the lock's multi-process tests (and for
-//! poking at a lock dir by hand). Not part of the `entwurf` CLI.
+//! poking at a lock dir by hand: `cargo run -p entwurf-lock --features test-support --bin
+//! entwurf-lock-worker -- …`). Not part of the `entwurf` CLI; release builds never make it.
 //!
 //! ```text
 //! entwurf-lock-worker race --dir D --gid G --iterations N --inside PATH

@@ -10,7 +10,7 @@ use entwurf_control_rpc::{DeliveredAs, Handler, SendData, SendRequest, Server};
 use entwurf_decider::{dispatch, DispatchInput, Intent, Production, ProductionDirs, RunResult};
 use entwurf_meta_session::{
     iso_millis, write_receiver_marker, write_record, ArmProvenance, Backend, GardenId, MetaRecord,
-    ReceiverMarkerInput, RECORD_SCHEMA_VERSION,
+    ReceiverMarkerInput,
 };
 use indexmap::IndexMap;
 use xtask::report::{
@@ -62,20 +62,13 @@ fn world(o: &Opts, prefix: &str) -> Result<World, String> {
 }
 
 fn record(gid: &GardenId, backend: Backend, native: &str) -> MetaRecord {
-    let now = iso_millis(chrono::Utc::now());
-    MetaRecord {
-        schema_version: RECORD_SCHEMA_VERSION,
-        garden_id: gid.clone(),
+    MetaRecord::new(
+        gid.clone(),
         backend,
-        native_session_id: native.to_owned(),
-        cwd: "/tmp".to_owned(),
-        model: None,
-        transcript_path: None,
-        parent_garden_id: None,
-        is_entwurf: false,
-        created_at: now.clone(),
-        record_updated_at: now,
-    }
+        native,
+        "/tmp",
+        iso_millis(chrono::Utc::now()),
+    )
 }
 
 /// Arms a claude-code receiver for `gid` owned by this (live) bench process, so the start-key

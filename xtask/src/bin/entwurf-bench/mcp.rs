@@ -8,9 +8,7 @@ use std::path::Path;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::Instant;
 
-use entwurf_meta_session::{
-    iso_millis, write_record, Backend, GardenId, MetaRecord, RECORD_SCHEMA_VERSION,
-};
+use entwurf_meta_session::{iso_millis, write_record, Backend, GardenId, MetaRecord};
 use serde_json::{json, Value};
 
 use xtask::report::{Mcp, McpSide, Section};
@@ -134,20 +132,13 @@ fn world(o: &Opts) -> Result<(tempfile::TempDir, GardenId), String> {
     }
     let gid = GardenId::mint();
     let native = "bench-mcp-native";
-    let now = iso_millis(chrono::Utc::now());
-    let record = MetaRecord {
-        schema_version: RECORD_SCHEMA_VERSION,
-        garden_id: gid.clone(),
-        backend: Backend::ClaudeCode,
-        native_session_id: native.to_owned(),
-        cwd: "/tmp".to_owned(),
-        model: None,
-        transcript_path: None,
-        parent_garden_id: None,
-        is_entwurf: false,
-        created_at: now.clone(),
-        record_updated_at: now,
-    };
+    let record = MetaRecord::new(
+        gid.clone(),
+        Backend::ClaudeCode,
+        native,
+        "/tmp",
+        iso_millis(chrono::Utc::now()),
+    );
     write_record(&r.join("s"), &record).map_err(|e| e.to_string())?;
     // Owned by this process, so the start-key guard sees a live receiver.
     crate::dispatch::arm_own_receiver(&r.join("r"), &gid, native)?;
