@@ -3,7 +3,7 @@
 #![no_main]
 
 use entwurf_mailbox::{
-    format_body, format_kst, parse_js_iso, render_body, Origin, SenderEnvelope, SEPARATOR,
+    format_body, format_kst, parse_js_iso, render_body, session_line, SenderEnvelope, SEPARATOR,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -11,7 +11,6 @@ fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
     let _ = parse_js_iso(&text);
     let _ = format_kst(&text);
-    let _ = Origin::from_wire(&text);
     // The sender envelope as it arrives on the wire: parses or not, and what we serialise
     // parses back equal.
     if let Ok(env) = serde_json::from_str::<SenderEnvelope>(&text) {
@@ -20,7 +19,8 @@ fuzz_target!(|data: &[u8]| {
                 .expect("parses");
         assert_eq!(back, env);
         let _ = format_body(&env, "m", env.is_replyable(), None);
-        let _ = env.session_line();
+        let _ = env.is_meta_session();
+        let _ = session_line(&env);
     }
     // Split the input into envelope fields and a message.
     let mut parts = text.splitn(5, '\u{1}');
@@ -31,14 +31,8 @@ fuzz_target!(|data: &[u8]| {
         parts.next().unwrap_or_default(),
     );
     let message = parts.next().unwrap_or_default();
-    let sender = SenderEnvelope {
-        session_id: session.to_owned(),
-        agent_id: agent.to_owned(),
-        cwd: cwd.to_owned(),
-        timestamp: ts.to_owned(),
-        origin: None,
-        replyable: Some(serde_json::Value::Bool(true)),
-    };
+    let mut sender = SenderEnvelope::new(session, agent, cwd, ts);
+    sender.replyable = Some(true);
     let body = format_body(&sender, message, true, Some("/home/u"));
     let tail = format!("\n{SEPARATOR}\n{message}\n");
     assert!(body.ends_with(&tail));
