@@ -70,6 +70,14 @@ impl World {
         self.sender_marker_in("senders", r);
     }
 
+    /// A Claude Code citizen that is this test's caller: its record, its armed receiver and a
+    /// sender marker the server finds up its process chain.
+    fn claude_code_caller(&self, gid: &str) {
+        let me = self.record(gid, Backend::ClaudeCode, None);
+        self.arm(&me);
+        self.sender_marker(&me);
+    }
+
     /// The same marker under `<world>/<leaf>` (outside the senders dir, so only an explicit
     /// `ENTWURF_META_SENDER_MARKER` finds it).
     fn sender_marker_in(&self, leaf: &str, r: &MetaRecord) {
@@ -436,9 +444,7 @@ async fn a_sender_label_sends_as_an_identified_non_replyable_external() {
 async fn a_meta_session_caller_is_found_by_its_sender_marker_and_reads_only_its_own_inbox() {
     let w = World::new();
     w.golden_world();
-    let me = w.record("20261206T214142-3e3e3e", Backend::ClaudeCode, None);
-    w.arm(&me);
-    w.sender_marker(&me);
+    w.claude_code_caller("20261206T214142-3e3e3e");
     let c = w.client(&[], &[]).await;
 
     let s = call(&c, "entwurf_self", json!({})).await;
@@ -506,9 +512,7 @@ async fn a_meta_session_caller_is_found_by_its_sender_marker_and_reads_only_its_
 #[tokio::test]
 async fn inbox_wait_wakes_when_mail_arrives() {
     let w = World::new();
-    let me = w.record("20261206T214142-3e3e3e", Backend::ClaudeCode, None);
-    w.arm(&me);
-    w.sender_marker(&me);
+    w.claude_code_caller("20261206T214142-3e3e3e");
     let c = w.client(&[], &[]).await;
     let waiter = {
         let peer = c.peer().clone();
@@ -904,9 +908,7 @@ async fn a_tool_error_carries_the_cause_of_the_failure() {
 async fn inbox_read_names_entries_it_skipped_and_still_returns_the_messages() {
     let w = World::new();
     w.golden_world();
-    let me = w.record("20261206T214142-4f4f4f", Backend::ClaudeCode, None);
-    w.arm(&me);
-    w.sender_marker(&me);
+    w.claude_code_caller("20261206T214142-4f4f4f");
     let c = w.client(&[], &[]).await;
     let r = call(&c, "entwurf_v2", json!({"target": "20261206T214142-4f4f4f", "intent": "fire-and-forget", "message": "a real one"})).await;
     assert!(!is_error(&r), "{}", text(&r));

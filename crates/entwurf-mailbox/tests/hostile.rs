@@ -2,7 +2,8 @@
 //! CLI-level twins are in entwurf-cli's `hostile_store.rs` and `faults.rs`).
 
 use chrono::{TimeZone, Utc};
-use entwurf_mailbox::{drain, enqueue, list, MailboxError, RandomTags};
+use entwurf_mailbox::{drain, enqueue, list, Enqueued, MailboxError, RandomTags};
+use entwurf_meta_session::GardenId;
 
 mod common;
 use common::{Store, GID, NATIVE};
@@ -12,20 +13,24 @@ fn now() -> chrono::DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 6, 12, 10, 5, 0).unwrap()
 }
 
+/// Enqueues `body` to `gid` in `store` at [`now`].
+fn send(store: &Store, gid: &GardenId, body: &str) -> Result<Enqueued, MailboxError> {
+    enqueue(
+        &store.sessions,
+        &store.mailbox,
+        gid,
+        body,
+        now(),
+        &mut RandomTags,
+    )
+}
+
 #[test]
 fn enqueue_over_the_message_cap_is_refused_and_writes_nothing() {
     let store = Store::new();
     let gid = store.record(GID, "claude-code", NATIVE);
     let body = "x".repeat(entwurf_fs::MESSAGE_MAX as usize + 1);
-    let e = enqueue(
-        &store.sessions,
-        &store.mailbox,
-        &gid,
-        &body,
-        now(),
-        &mut RandomTags,
-    )
-    .unwrap_err();
+    let e = send(&store, &gid, &body).unwrap_err();
     assert!(
         matches!(e, MailboxError::TooLarge { size, cap, .. } if size == body.len() && cap == entwurf_fs::MESSAGE_MAX),
         "{e}"
@@ -42,15 +47,7 @@ fn doorbell_symlink_is_refused_the_message_withdrawn_and_the_target_untouched() 
     let outside = store.root.path().join("outside");
     std::fs::write(&outside, "keep").unwrap();
     std::os::unix::fs::symlink(&outside, dir.join("inbox.signal")).unwrap();
-    let e = enqueue(
-        &store.sessions,
-        &store.mailbox,
-        &gid,
-        "hi",
-        now(),
-        &mut RandomTags,
-    )
-    .unwrap_err();
+    let e = send(&store, &gid, "hi").unwrap_err();
     assert!(matches!(e, MailboxError::SignalFailed { .. }), "{e}");
     assert!(
         entwurf_fs::Chain(&e).to_string().contains("symbolic link"),
@@ -69,15 +66,7 @@ fn doorbell_symlink_is_refused_the_message_withdrawn_and_the_target_untouched() 
 fn drain_never_returns_a_symlinked_message_body() {
     let store = Store::new();
     let gid = store.record(GID, "claude-code", NATIVE);
-    enqueue(
-        &store.sessions,
-        &store.mailbox,
-        &gid,
-        "real",
-        now(),
-        &mut RandomTags,
-    )
-    .unwrap();
+    send(&store, &gid, "real").unwrap();
     let secret = store.root.path().join("secret");
     std::fs::write(&secret, "SECRET").unwrap();
     let planted = "2026-06-12T10-00-00-000Z-000001.msg";
@@ -102,15 +91,7 @@ fn drain_never_returns_a_symlinked_message_body() {
 fn dead_writers_temps_are_removed_by_list_and_drain_and_reported_and_live_ones_kept() {
     let store = Store::new();
     let gid = store.record(GID, "claude-code", NATIVE);
-    enqueue(
-        &store.sessions,
-        &store.mailbox,
-        &gid,
-        "m",
-        now(),
-        &mut RandomTags,
-    )
-    .unwrap();
+    send(&store, &gid, "m").unwrap();
     let dir = store.mailbox.join(GID);
     let pid = dead_pid();
     let dead_msg = format!(".2026-06-12T10-00-00-000Z-000001.msg.tmp.{pid}.linux:7.0000000a");
@@ -138,15 +119,7 @@ fn dead_writers_temps_are_removed_by_list_and_drain_and_reported_and_live_ones_k
 fn doorbell_never_appends_to_a_hook_log_symlink_and_the_outside_file_is_untouched() {
     let store = Store::new();
     let gid = store.record(GID, "claude-code", NATIVE);
-    enqueue(
-        &store.sessions,
-        &store.mailbox,
-        &gid,
-        "m",
-        now(),
-        &mut RandomTags,
-    )
-    .unwrap();
+    send(&store, &gid, "m").unwrap();
     let dir = store.mailbox.join(GID);
     let outside = store.root.path().join("outside.log");
     std::fs::write(&outside, "keep\n").unwrap();
