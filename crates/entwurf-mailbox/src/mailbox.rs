@@ -365,7 +365,7 @@ pub struct LeftUnread {
 
 /// What an entry with a message name turned out to be, when it is not a readable message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[serde(into = "&'static str")]
 pub enum BadEntryKind {
     /// A directory.
     Directory,
@@ -381,7 +381,26 @@ pub enum BadEntryKind {
     Unreadable,
 }
 
+impl From<BadEntryKind> for &'static str {
+    fn from(kind: BadEntryKind) -> Self {
+        kind.name()
+    }
+}
+
 impl BadEntryKind {
+    /// Its name in reports and JSON (`directory`, `symlink`, `fifo`, `special`, `too-large`,
+    /// `unreadable`).
+    pub fn name(self) -> &'static str {
+        match self {
+            BadEntryKind::Directory => "directory",
+            BadEntryKind::Symlink => "symlink",
+            BadEntryKind::Fifo => "fifo",
+            BadEntryKind::Special => "special",
+            BadEntryKind::TooLarge => "too-large",
+            BadEntryKind::Unreadable => "unreadable",
+        }
+    }
+
     /// What to do about it, for the report.
     pub fn hint(self) -> &'static str {
         match self {
@@ -411,14 +430,11 @@ impl BadEntry {
     /// Its kind as the reports name it (`fifo`, `too-large`, …), with the OS error for an
     /// unreadable file, where the error is the point.
     pub fn what(&self) -> String {
-        let kind = serde_json::to_value(self.kind)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
+        let kind = self.kind.name();
         if self.kind == BadEntryKind::Unreadable {
             format!("{kind}: {}", self.error)
         } else {
-            kind
+            kind.to_owned()
         }
     }
 }
@@ -818,6 +834,20 @@ mod tests {
         );
     }
 
+    #[test]
+    fn bad_entry_kinds_serialise_as_their_report_names() {
+        for (kind, name) in [
+            (BadEntryKind::Directory, "directory"),
+            (BadEntryKind::Symlink, "symlink"),
+            (BadEntryKind::Fifo, "fifo"),
+            (BadEntryKind::Special, "special"),
+            (BadEntryKind::TooLarge, "too-large"),
+            (BadEntryKind::Unreadable, "unreadable"),
+        ] {
+            assert_eq!(kind.name(), name);
+            assert_eq!(serde_json::to_value(kind).unwrap(), name);
+        }
+    }
     #[test]
     fn a_longer_doorbell_content_is_shrunk_to_the_stamp() {
         let t = tempfile::tempdir().unwrap();
