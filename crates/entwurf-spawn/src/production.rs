@@ -11,7 +11,7 @@ use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use entwurf_control_rpc::{ConflictReason, SocketInspection, SocketLiveness};
+use entwurf_control_rpc::{ConflictReason, SocketInspection};
 use entwurf_lock::LockClaim;
 use nix::errno::Errno;
 use nix::sys::signal::{kill, Signal};
@@ -224,16 +224,6 @@ impl From<SocketInspection> for PathInspection {
     }
 }
 
-impl From<SocketLiveness> for ProbeLiveness {
-    fn from(liveness: SocketLiveness) -> Self {
-        match liveness {
-            SocketLiveness::Alive => ProbeLiveness::Alive,
-            SocketLiveness::Dead => ProbeLiveness::Dead,
-            SocketLiveness::Indeterminate => ProbeLiveness::Indeterminate,
-        }
-    }
-}
-
 #[async_trait::async_trait]
 impl SpawnIo for ProductionSpawnIo<'_> {
     async fn spawn(&self, plan: &SpawnBgPlan) -> io::Result<SpawnedChild> {
@@ -248,7 +238,7 @@ impl SpawnIo for ProductionSpawnIo<'_> {
     /// Connect probe: control-rpc's `probe` (accepted → alive, `ECONNREFUSED`/`ENOENT` → dead,
     /// anything else → indeterminate; the connection is closed at once).
     async fn probe(&self, socket_path: &Path) -> ProbeLiveness {
-        entwurf_control_rpc::probe(socket_path).await.into()
+        entwurf_control_rpc::probe(socket_path).await
     }
 
     async fn release(&self, lock: &LockClaim) -> io::Result<()> {

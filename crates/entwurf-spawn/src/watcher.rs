@@ -39,16 +39,8 @@ pub enum PathInspection {
     Indeterminate(String),
 }
 
-/// Result of a connect probe.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProbeLiveness {
-    /// A listener accepted.
-    Alive,
-    /// `ECONNREFUSED` / `ENOENT`.
-    Dead,
-    /// Anything else, or no answer in time.
-    Indeterminate,
-}
+/// Result of a connect probe: control-rpc's own liveness, which the probe returns.
+pub use entwurf_control_rpc::SocketLiveness as ProbeLiveness;
 
 /// A boxed, sendable future.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
